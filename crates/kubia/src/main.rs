@@ -1,0 +1,44 @@
+use std::process::ExitCode;
+
+use clap::Parser;
+use kubia::{Config, Log, Server};
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let config = Config::parse();
+    let log = Log::new();
+    log.line(format_args!("Kubia server starting..."));
+    let server = match Server::bind(config, log.clone()).await {
+        Ok(s) => s,
+        Err(e) => {
+            log.flush();
+            eprintln!("error: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    if let Ok(addr) = server.local_addr() {
+        log.line(format_args!("Listening on port {}", addr.port()));
+    }
+    log.flush();
+    log.spawn_flusher();
+    server.run(shutdown_signal()).await;
+    ExitCode::SUCCESS
+}
+
+/// Resolves on the first SIGTERM (what the kubelet sends) or SIGINT (Ctrl-C).
+async fn shutdown_signal() {
+    use tokio::signal::unix::{SignalKind, signal};
+    match (
+        signal(SignalKind::terminate()),
+        signal(SignalKind::interrupt()),
+    ) {
+        (Ok(mut term), Ok(mut int)) => {
+            tokio::select! {
+                _ = term.recv() => {}
+                _ = int.recv() => {}
+            }
+        }
+        // Without signal handlers the process dies on the default action anyway.
+        _ => std::future::pending().await,
+    }
+}

@@ -1,0 +1,164 @@
+//! The `kubia` binary as a process: flags, environment, logs and SIGTERM.
+
+use std::io::{BufRead, BufReader};
+use std::net::SocketAddr;
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use traffic_probe::fetch;
+
+const T: Duration = Duration::from_secs(5);
+
+struct Proc {
+    child: Child,
+    lines: mpsc::Receiver<String>,
+    port: u16,
+}
+
+fn spawn(args: &[&str], env: &[(&str, &str)]) -> Proc {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_kubia"));
+    cmd.args(args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit());
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let mut child = cmd.spawn().unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let (tx, lines) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let mut p = Proc {
+        child,
+        lines,
+        port: 0,
+    };
+    let first = p.next_line();
+    assert_eq!(first, "Kubia server starting...");
+    let listening = p.next_line();
+    p.port = listening
+        .strip_prefix("Listening on port ")
+        .unwrap_or_else(|| panic!("unexpected line {listening:?}"))
+        .parse()
+        .unwrap();
+    p
+}
+
+impl Proc {
+    fn addr(&self) -> SocketAddr {
+        SocketAddr::from(([127, 0, 0, 1], self.port))
+    }
+    fn next_line(&mut self) -> String {
+        self.lines.recv_timeout(T).expect("no log line within 5s")
+    }
+    fn signal(&self, sig: &str) {
+        let ok = Command::new("kill")
+            .args([sig, &self.child.id().to_string()])
+            .status()
+            .unwrap()
+            .success();
+        assert!(ok);
+    }
+    fn wait_exit(&mut self) -> std::process::ExitStatus {
+        let deadline = Instant::now() + T;
+        loop {
+            if let Some(st) = self.child.try_wait().unwrap() {
+                return st;
+            }
+            assert!(Instant::now() < deadline, "did not exit within 5s");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn env_picks_variant_and_logs_each_request() {
+    let mut p = spawn(
+        &["--port", "0"],
+        &[("KUBIA_VARIANT", "v4"), ("HOSTNAME", "kubia-v4-xyz")],
+    );
+    let r = fetch(p.addr(), "/", T).await.unwrap();
+    assert_eq!(r.body, "This is v4 running in pod kubia-v4-xyz\n");
+    assert_eq!(p.next_line(), "Received request from 127.0.0.1");
+    p.signal("-TERM");
+    assert!(p.wait_exit().success());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn flag_beats_env_and_bad_variant_is_a_usage_error() {
+    let p = spawn(
+        &[
+            "--port",
+            "0",
+            "--variant",
+            "classic",
+            "--pod-name",
+            "kubia-k2l4p",
+        ],
+        &[("KUBIA_VARIANT", "v2")],
+    );
+    let r = fetch(p.addr(), "/", T).await.unwrap();
+    assert_eq!(r.body, "You've hit kubia-k2l4p\n");
+
+    let out = Command::new(env!("CARGO_BIN_EXE_kubia"))
+        .args(["--variant", "v9"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("unknown variant"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_drains_in_flight_requests_then_exits_zero() {
+    let mut p = spawn(&["--port", "0", "--pod-name", "p"], &[]);
+    let addr = p.addr();
+    let slow = tokio::spawn(fetch(addr, "/?sleep_ms=1000", T));
+    assert_eq!(p.next_line(), "Received request from 127.0.0.1");
+    p.signal("-TERM");
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(
+        fetch(addr, "/", T).await.is_err(),
+        "new connections must be refused"
+    );
+    let r = slow.await.unwrap().unwrap();
+    assert_eq!(
+        (r.status, r.body.as_str()),
+        (200, "This is v1 running in pod p\n")
+    );
+    assert!(p.wait_exit().success());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigint_with_shutdown_delay_keeps_serving_first() {
+    let mut p = spawn(
+        &[
+            "--port",
+            "0",
+            "--pod-name",
+            "p",
+            "--shutdown-delay",
+            "800ms",
+        ],
+        &[],
+    );
+    let addr = p.addr();
+    p.signal("-INT");
+    assert_eq!(p.next_line(), "Shutting down: still serving for 800ms");
+    let r = fetch(addr, "/", T).await.unwrap();
+    assert_eq!((r.status, r.close), (200, true));
+    assert!(p.wait_exit().success());
+    assert!(fetch(addr, "/", T).await.is_err());
+}
