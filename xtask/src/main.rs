@@ -1,1 +1,56 @@
-fn main() {}
+//! `cargo xtask`: the project's automation in plain Rust (no shell scripts), one function per
+//! task, in the style of rust-analyzer's xtask.
+
+mod bench;
+mod cluster;
+mod docker;
+mod e2e;
+mod images;
+mod manifests;
+mod setup;
+mod test;
+mod util;
+
+use clap::{Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(
+    name = "cargo xtask",
+    about = "Automation for the kubia rolling-update project"
+)]
+struct Cli {
+    #[command(subcommand)]
+    task: Task,
+}
+
+#[derive(Subcommand)]
+enum Task {
+    /// Install and start what the tasks need (Docker engine, Debian packages, Kubernetes binaries).
+    Setup(setup::Args),
+    /// Build the demo images (luksa/kubia:v1…v4, :latest) with the Docker engine.
+    Images(images::Args),
+    /// Regenerate the checked-in manifests/ directory.
+    Manifests,
+    /// Bring a cluster up or down, or show it.
+    Cluster(cluster::Args),
+    /// The tutorial end to end on a real cluster, with live traffic.
+    E2e(e2e::Args),
+    /// Benchmarks, each side by side with its reference.
+    Bench(bench::Args),
+    /// Everything CI checks: format, lints, unit tests, images, cluster smoke test, end to end.
+    Test(test::Args),
+}
+
+fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    util::chdir_to_root()?;
+    match cli.task {
+        Task::Setup(a) => setup::run(&a),
+        Task::Images(a) => images::run(&a).map(drop),
+        Task::Manifests => manifests::run(),
+        Task::Cluster(a) => cluster::run(&a),
+        Task::E2e(a) => e2e::run(&a),
+        Task::Bench(a) => bench::run(&a),
+        Task::Test(a) => test::run(&a),
+    }
+}

@@ -1,0 +1,24 @@
+//! `cargo xtask bench …`: benchmarks, always side by side with their reference in one run,
+//! reported as ratios. No thresholds are enforced here; targets are printed next to results.
+
+mod server;
+
+use anyhow::Result;
+
+#[derive(clap::Args)]
+pub struct Args {
+    #[command(subcommand)]
+    which: Which,
+}
+
+#[derive(clap::Subcommand)]
+enum Which {
+    /// kubia (v1) vs the book's Node.js app vs a bare hyper server, under wrk on loopback.
+    Server(server::Args),
+}
+
+pub fn run(args: &Args) -> Result<()> {
+    match &args.which {
+        Which::Server(a) => server::run(a),
+    }
+}

@@ -1,0 +1,774 @@
+//! The `local` provider: a single-node cluster of upstream components run as background
+//! processes, wired the way Kubernetes' `hack/local-up-cluster.sh` wires them.
+//!
+//! Everything lives under one state directory (`/var/lib/kubia-lab`, or
+//! `$KUBIA_STATE_DIR`): configuration, PKI, data, logs and the PID of every process started,
+//! so that `down` stops exactly those (by recorded PID, never by name) and can undo what
+//! they changed on the host.
+
+use std::net::IpAddr;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, bail};
+
+use super::{build, host, pki};
+use crate::{images, setup, util};
+
+pub const FIRST_SERVICE_IP: &str = "10.0.0.1";
+const SERVICE_CIDR: &str = "10.0.0.0/24";
+const POD_CIDR: &str = "10.244.0.0/24";
+pub const NODE_NAME: &str = "kubia-node";
+const BRIDGE: &str = "kubia0";
+const ETCD_PORT: u16 = 23790;
+const ETCD_PEER_PORT: u16 = 23800;
+const API_PORT: u16 = 6443;
+const CNI_BIN_DIR: &str = "/usr/lib/cni";
+/// NodePort of the readiness check run by `up` (not 30002: that one is the tutorial's).
+const CHECK_NODE_PORT: u16 = 30999;
+
+/// Components in start order; `down` stops them in reverse.
+const COMPONENTS: [&str; 7] = [
+    "containerd",
+    "etcd",
+    "kube-apiserver",
+    "kube-controller-manager",
+    "kube-scheduler",
+    "kubelet",
+    "kube-proxy",
+];
+
+pub fn state_dir() -> PathBuf {
+    std::env::var_os("KUBIA_STATE_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from("/var/lib/kubia-lab"))
+}
+
+pub fn kubeconfig() -> PathBuf {
+    state_dir().join("kubeconfig")
+}
+
+fn pid_file(name: &str) -> PathBuf {
+    state_dir().join("pids").join(format!("{name}.pid"))
+}
+
+fn log_file(name: &str) -> PathBuf {
+    state_dir().join("logs").join(format!("{name}.log"))
+}
+
+fn containerd_socket() -> PathBuf {
+    state_dir().join("containerd/containerd.sock")
+}
+
+/// Installs (Debian packages) and builds (Kubernetes, etcd, crictl) what the cluster needs.
+pub fn ensure_installed() -> Result<()> {
+    if !cfg!(target_os = "linux") || !is_root() {
+        bail!("the local provider needs Linux and root (it runs a kubelet and containerd)");
+    }
+    setup::ensure_packages(&[
+        "containerd",
+        "runc",
+        "containernetworking-plugins",
+        "iptables",
+        "conntrack",
+        "iproute2",
+        "gcc",
+        "libc6-dev",
+    ])?;
+    build::ensure_binaries()
+}
+
+fn is_root() -> bool {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find_map(|l| l.strip_prefix("Uid:"))
+                .map(|v| v.split_whitespace().next() == Some("0"))
+        })
+        .unwrap_or(false)
+}
+
+/// Brings the cluster up, or reuses a healthy one, and loads the demo images.
+pub fn up() -> Result<()> {
+    let total = Instant::now();
+    setup::ensure_docker()?;
+    {
+        let _p = util::Phase::start("install: packages and cached Kubernetes binaries");
+        ensure_installed()?;
+    }
+    let images_dir = state_dir().join("images");
+    let reuse = healthy();
+    if reuse {
+        eprintln!("A healthy local cluster is already running; reusing it.");
+    } else {
+        if state_dir().exists() {
+            eprintln!("Cleaning up a stale local cluster first.");
+            down()?;
+        }
+        start_all()?;
+    }
+    {
+        let _p = util::Phase::start("images: build and import into containerd");
+        let built = images::run(&images::Args {
+            repo: "luksa/kubia".into(),
+            save: Some(images_dir.clone()),
+        })?;
+        for b in built {
+            if let Some(tar) = b.tarball {
+                import_image(&tar)?;
+            }
+        }
+    }
+    if !reuse {
+        let _p = util::Phase::start("check: a pod serves through a NodePort");
+        serving_check()?;
+    }
+    eprintln!(
+        "Local cluster ready in {:.0}s. KUBECONFIG={}",
+        total.elapsed().as_secs_f64(),
+        kubeconfig().display()
+    );
+    Ok(())
+}
+
+fn start_all() -> Result<()> {
+    let dir = state_dir();
+    for sub in [
+        "pids",
+        "logs",
+        "pki",
+        "cni/net.d",
+        "cni/ipam",
+        "containerd",
+        "kubelet",
+    ] {
+        std::fs::create_dir_all(dir.join(sub))?;
+    }
+    host::snapshot(&dir)?;
+    let host_ips = host_ips();
+    {
+        let _p = util::Phase::start("pki: CA, certificates, service-account key");
+        pki::generate(&dir.join("pki"), NODE_NAME, &host_ips)?;
+        write_configs(&dir)?;
+    }
+    {
+        let _p = util::Phase::start("containerd (runc, CNI bridge) and the pause image");
+        spawn(
+            "containerd",
+            Path::new("containerd"),
+            &["--config".into(), path(&dir.join("containerd/config.toml"))],
+        )?;
+        util::wait_for(
+            "containerd",
+            Duration::from_secs(30),
+            Duration::from_millis(200),
+            || Ok(ctr(&["version"]).is_ok().then_some(())),
+        )?;
+        let pause = images::pause_image(&dir.join("images"))?;
+        import_image(&pause)?;
+    }
+    {
+        let _p = util::Phase::start("etcd");
+        let d = path(&dir.join("etcd"));
+        spawn(
+            "etcd",
+            &build::bin("etcd"),
+            &[
+                "--name=kubia".into(),
+                format!("--data-dir={d}"),
+                format!("--listen-client-urls=http://127.0.0.1:{ETCD_PORT}"),
+                format!("--advertise-client-urls=http://127.0.0.1:{ETCD_PORT}"),
+                format!("--listen-peer-urls=http://127.0.0.1:{ETCD_PEER_PORT}"),
+                format!("--initial-advertise-peer-urls=http://127.0.0.1:{ETCD_PEER_PORT}"),
+                format!("--initial-cluster=kubia=http://127.0.0.1:{ETCD_PEER_PORT}"),
+                // A throw-away test cluster: durability is not worth the fsync latency.
+                "--unsafe-no-fsync".into(),
+            ],
+        )?;
+    }
+    {
+        let _p = util::Phase::start("kube-apiserver");
+        let pki = dir.join("pki");
+        let f = |n: &str| path(&pki.join(n));
+        spawn(
+            "kube-apiserver",
+            &build::bin("kube-apiserver"),
+            &[
+                format!("--etcd-servers=http://127.0.0.1:{ETCD_PORT}"),
+                format!("--secure-port={API_PORT}"),
+                format!("--tls-cert-file={}", f(pki::API_CRT)),
+                format!("--tls-private-key-file={}", f(pki::API_KEY)),
+                format!("--client-ca-file={}", f(pki::CA_CRT)),
+                format!("--kubelet-client-certificate={}", f(pki::ADMIN_CRT)),
+                format!("--kubelet-client-key={}", f(pki::ADMIN_KEY)),
+                format!("--kubelet-certificate-authority={}", f(pki::CA_CRT)),
+                "--kubelet-preferred-address-types=InternalIP,Hostname".into(),
+                "--service-account-issuer=https://kubernetes.default.svc.cluster.local".into(),
+                format!("--service-account-key-file={}", f(pki::SA_PUB)),
+                format!("--service-account-signing-key-file={}", f(pki::SA_KEY)),
+                format!("--service-cluster-ip-range={SERVICE_CIDR}"),
+                "--authorization-mode=Node,RBAC".into(),
+                "--allow-privileged=true".into(),
+                "--profiling=false".into(),
+            ],
+        )?;
+        util::wait_for(
+            "the API server to be ready",
+            Duration::from_secs(120),
+            Duration::from_millis(500),
+            || {
+                Ok(kubectl(&["get", "--raw", "/readyz"])
+                    .ok()
+                    .filter(|s| s.trim() == "ok")
+                    .map(drop))
+            },
+        )?;
+    }
+    {
+        let _p = util::Phase::start("kube-controller-manager, kube-scheduler");
+        let pki = dir.join("pki");
+        let kc = path(&kubeconfig());
+        spawn(
+            "kube-controller-manager",
+            &build::bin("kube-controller-manager"),
+            &[
+                format!("--kubeconfig={kc}"),
+                format!("--authentication-kubeconfig={kc}"),
+                format!("--authorization-kubeconfig={kc}"),
+                format!(
+                    "--service-account-private-key-file={}",
+                    path(&pki.join(pki::SA_KEY))
+                ),
+                format!("--root-ca-file={}", path(&pki.join(pki::CA_CRT))),
+                "--use-service-account-credentials=true".into(),
+                "--leader-elect=false".into(),
+                "--bind-address=127.0.0.1".into(),
+                format!("--service-cluster-ip-range={SERVICE_CIDR}"),
+                "--controllers=*,-nodeipam".into(),
+            ],
+        )?;
+        spawn(
+            "kube-scheduler",
+            &build::bin("kube-scheduler"),
+            &[
+                format!("--config={}", path(&dir.join("scheduler.yaml"))),
+                format!("--authentication-kubeconfig={kc}"),
+                format!("--authorization-kubeconfig={kc}"),
+                "--bind-address=127.0.0.1".into(),
+            ],
+        )?;
+    }
+    {
+        let _p = util::Phase::start("kubelet, kube-proxy; waiting for the node to be Ready");
+        spawn(
+            "kubelet",
+            &build::bin("kubelet"),
+            &[
+                format!("--config={}", path(&dir.join("kubelet.yaml"))),
+                format!("--kubeconfig={}", path(&kubeconfig())),
+                format!("--root-dir={}", path(&dir.join("kubelet"))),
+                format!("--hostname-override={NODE_NAME}"),
+            ],
+        )?;
+        spawn(
+            "kube-proxy",
+            &build::bin("kube-proxy"),
+            &[format!("--config={}", path(&dir.join("kube-proxy.yaml")))],
+        )?;
+        util::wait_for(
+            "the node to be Ready",
+            Duration::from_secs(180),
+            Duration::from_secs(1),
+            || {
+                let s = kubectl(&[
+                    "get",
+                    "node",
+                    NODE_NAME,
+                    "-o",
+                    "jsonpath={.status.conditions[?(@.type==\"Ready\")].status}",
+                ])?;
+                Ok((s.trim() == "True").then_some(()))
+            },
+        )?;
+        // Pods can only be admitted once the default service account exists.
+        util::wait_for(
+            "the default service account",
+            Duration::from_secs(60),
+            Duration::from_millis(500),
+            || {
+                Ok(kubectl(&["get", "serviceaccount", "default", "-o", "name"])
+                    .ok()
+                    .map(drop))
+            },
+        )?;
+    }
+    Ok(())
+}
+
+/// A pod from the locally built image behind a NodePort answers on 127.0.0.1.
+fn serving_check() -> Result<()> {
+    let ns = "kubia-lab-check";
+    let manifest = format!(
+        r#"apiVersion: v1
+kind: Namespace
+metadata: {{name: {ns}}}
+---
+apiVersion: v1
+kind: Pod
+metadata: {{name: check, namespace: {ns}, labels: {{app: check}}}}
+spec:
+  terminationGracePeriodSeconds: 1
+  containers:
+  - {{name: kubia, image: "luksa/kubia:v1", imagePullPolicy: Never, env: [{{name: KUBIA_SHUTDOWN_DELAY, value: 0s}}]}}
+---
+apiVersion: v1
+kind: Service
+metadata: {{name: check, namespace: {ns}}}
+spec:
+  type: NodePort
+  selector: {{app: check}}
+  ports: [{{port: 80, targetPort: 8080, nodePort: {CHECK_NODE_PORT}}}]
+"#
+    );
+    kubectl_stdin(&["apply", "-f", "-"], &manifest)?;
+    let result = util::wait_for(
+        "the check pod to answer on the NodePort",
+        Duration::from_secs(120),
+        Duration::from_millis(500),
+        || {
+            let body = http_get(CHECK_NODE_PORT)?;
+            Ok((body == "This is v1 running in pod check\n").then_some(()))
+        },
+    );
+    let _ = kubectl(&["delete", "namespace", ns, "--wait=false"]);
+    result
+}
+
+/// `GET /` on 127.0.0.1:port with a fresh connection; the body of a 200 answer.
+pub fn http_get(port: u16) -> Result<String> {
+    use std::io::{Read, Write};
+    let addr = std::net::SocketAddr::from(([127, 0, 0, 1], port));
+    let mut s = std::net::TcpStream::connect_timeout(&addr, Duration::from_secs(2))?;
+    s.set_read_timeout(Some(Duration::from_secs(2)))?;
+    s.write_all(b"GET / HTTP/1.1\r\nHost: kubia\r\nConnection: close\r\n\r\n")?;
+    let mut buf = String::new();
+    s.read_to_string(&mut buf)?;
+    let (head, body) = buf.split_once("\r\n\r\n").context("no HTTP answer")?;
+    if !head.starts_with("HTTP/1.1 200") {
+        bail!("answer: {}", head.lines().next().unwrap_or_default());
+    }
+    Ok(body.to_owned())
+}
+
+/// Stops every process `up` started, removes what they left on the host, then the state.
+pub fn down() -> Result<()> {
+    let dir = state_dir();
+    if !dir.exists() {
+        eprintln!(
+            "No local cluster state at {}; nothing to do.",
+            dir.display()
+        );
+        return Ok(());
+    }
+    let _p = util::Phase::start("local cluster down");
+    for name in [
+        "kube-proxy",
+        "kube-scheduler",
+        "kube-controller-manager",
+        "kubelet",
+    ] {
+        stop(name);
+    }
+    // Pod sandboxes hold network namespaces, veths and IP leases: remove them through the
+    // CRI, which runs CNI DEL for each, while containerd still runs.
+    if alive("containerd").is_some() {
+        let _ = crictl(&["rmp", "--all", "--force"]);
+    }
+    for name in ["kube-apiserver", "etcd", "containerd"] {
+        stop(name);
+    }
+    kill_leftover_shims(&dir);
+    if build::bin("kube-proxy").is_file() {
+        let _ = Command::new(build::bin("kube-proxy"))
+            .arg("--cleanup")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status();
+    }
+    host::remove_iptables(BRIDGE)?;
+    host::restore_sysctls(&dir)?;
+    let _ = Command::new("ip")
+        .args(["link", "delete", BRIDGE])
+        .stderr(Stdio::null())
+        .status();
+    host::unmount_below(&dir)?;
+    host::remove_kubepods_cgroups();
+    std::fs::remove_dir_all(&dir).with_context(|| format!("removing {}", dir.display()))?;
+    Ok(())
+}
+
+/// What runs, and whether the cluster answers.
+pub fn status() -> Result<()> {
+    let dir = state_dir();
+    if !dir.exists() {
+        println!("local cluster: not created");
+        return Ok(());
+    }
+    for name in COMPONENTS {
+        match alive(name) {
+            Some(pid) => println!("{name:<24} running (pid {pid})"),
+            None => println!("{name:<24} not running"),
+        }
+    }
+    match kubectl(&["get", "nodes", "-o", "wide"]) {
+        Ok(out) => print!("{out}"),
+        Err(e) => println!("API server: {e:#}"),
+    }
+    println!("kubeconfig: {}", kubeconfig().display());
+    Ok(())
+}
+
+/// Every component runs and the API server says it is ready with a Ready node.
+pub fn healthy() -> bool {
+    COMPONENTS.iter().all(|c| alive(c).is_some())
+        && kubectl(&["get", "--raw", "/readyz"]).is_ok_and(|s| s.trim() == "ok")
+        && kubectl(&[
+            "get",
+            "node",
+            NODE_NAME,
+            "-o",
+            "jsonpath={.status.conditions[?(@.type==\"Ready\")].status}",
+        ])
+        .is_ok_and(|s| s.trim() == "True")
+}
+
+fn spawn(name: &str, program: &Path, args: &[String]) -> Result<()> {
+    let log = std::fs::File::create(log_file(name))?;
+    let mut cmd = Command::new(program);
+    cmd.args(args)
+        .stdin(Stdio::null())
+        .stdout(log.try_clone()?)
+        .stderr(log);
+    // Its own process group: a Ctrl-C on the terminal of `cargo xtask` must not reach it.
+    std::os::unix::process::CommandExt::process_group(&mut cmd, 0);
+    if name != "containerd" {
+        // The kubelet and kube-proxy find conntrack/iptables here; all find our kubectl.
+        cmd.env("PATH", path_with_bins());
+    }
+    let child = cmd
+        .spawn()
+        .with_context(|| format!("starting {}", program.display()))?;
+    std::fs::write(pid_file(name), child.id().to_string())?;
+    // Give crashes at start-up a moment to show.
+    std::thread::sleep(Duration::from_millis(300));
+    if alive(name).is_none() {
+        bail!("{name} exited at once; see {}", log_file(name).display());
+    }
+    Ok(())
+}
+
+fn path_with_bins() -> String {
+    let mut p = std::env::var("PATH").unwrap_or_default();
+    p = format!("{}:/usr/sbin:/sbin:{p}", build::bin_dir().display());
+    p
+}
+
+/// The recorded PID when that process still runs the recorded program.
+fn alive(name: &str) -> Option<u32> {
+    let pid: u32 = std::fs::read_to_string(pid_file(name))
+        .ok()?
+        .trim()
+        .parse()
+        .ok()?;
+    let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).ok()?;
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // A zombie (state Z) has exited.
+    let state = stat.rsplit(')').next()?.split_whitespace().next()?;
+    let arg0 = cmdline.split(|b| *b == 0).next()?;
+    (state != "Z" && String::from_utf8_lossy(arg0).ends_with(name)).then_some(pid)
+}
+
+fn stop(name: &str) {
+    let Some(pid) = alive(name) else { return };
+    let _ = Command::new("kill")
+        .args(["-TERM", &pid.to_string()])
+        .status();
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while alive(name).is_some() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    if alive(name).is_some() {
+        let _ = Command::new("kill")
+            .args(["-KILL", &pid.to_string()])
+            .status();
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+/// containerd's runc shims outlive containerd; their PIDs are recorded in its state dir.
+fn kill_leftover_shims(dir: &Path) {
+    let root = dir.join("containerd/state/io.containerd.runtime.v2.task");
+    let Ok(namespaces) = std::fs::read_dir(&root) else {
+        return;
+    };
+    for ns in namespaces.flatten() {
+        let Ok(tasks) = std::fs::read_dir(ns.path()) else {
+            continue;
+        };
+        for task in tasks.flatten() {
+            for file in ["init.pid", "shim.pid"] {
+                if let Ok(pid) = std::fs::read_to_string(task.path().join(file)) {
+                    let _ = Command::new("kill")
+                        .args(["-KILL", pid.trim()])
+                        .stderr(Stdio::null())
+                        .status();
+                }
+            }
+        }
+    }
+}
+
+fn host_ips() -> Vec<IpAddr> {
+    let out = Command::new("hostname").arg("-I").output();
+    out.map(|o| {
+        String::from_utf8_lossy(&o.stdout)
+            .split_whitespace()
+            .filter_map(|s| s.parse().ok())
+            .collect()
+    })
+    .unwrap_or_default()
+}
+
+fn path(p: &Path) -> String {
+    p.display().to_string()
+}
+
+pub fn kubectl(args: &[&str]) -> Result<String> {
+    kubectl_stdin(args, "")
+}
+
+fn kubectl_stdin(args: &[&str], input: &str) -> Result<String> {
+    use std::io::Write;
+    let mut child = Command::new(build::bin("kubectl"))
+        .arg(format!("--kubeconfig={}", kubeconfig().display()))
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .context("running kubectl")?;
+    if let Some(mut stdin) = child.stdin.take() {
+        stdin.write_all(input.as_bytes())?;
+    }
+    let out = child.wait_with_output()?;
+    if !out.status.success() {
+        bail!(
+            "kubectl {}: {}",
+            args.join(" "),
+            String::from_utf8_lossy(&out.stderr).trim()
+        );
+    }
+    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
+fn ctr(args: &[&str]) -> Result<String> {
+    let out = Command::new("ctr")
+        .arg("--address")
+        .arg(containerd_socket())
+        .args(args)
+        .output()
+        .context("running ctr")?;
+    if !out.status.success() {
+        bail!(
+            "ctr {}: {}",
+            args.join(" "),
+            String::from_utf8_lossy(&out.stderr).trim()
+        );
+    }
+    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
+fn crictl(args: &[&str]) -> Result<String> {
+    let endpoint = format!("unix://{}", containerd_socket().display());
+    let out = Command::new(build::bin("crictl"))
+        .args([
+            "--runtime-endpoint",
+            &endpoint,
+            "--image-endpoint",
+            &endpoint,
+            "--timeout",
+            "30s",
+        ])
+        .args(args)
+        .output()
+        .context("running crictl")?;
+    if !out.status.success() {
+        bail!(
+            "crictl {}: {}",
+            args.join(" "),
+            String::from_utf8_lossy(&out.stderr).trim()
+        );
+    }
+    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
+/// Imports a `docker save` tarball into containerd's `k8s.io` namespace (the CRI's).
+pub fn import_image(tarball: &Path) -> Result<()> {
+    ctr(&[
+        "-n",
+        "k8s.io",
+        "images",
+        "import",
+        "--no-unpack",
+        &path(tarball),
+    ])
+    .or_else(|_| ctr(&["-n", "k8s.io", "images", "import", &path(tarball)]))
+    .map(drop)
+    .with_context(|| format!("importing {}", tarball.display()))
+}
+
+fn write_configs(dir: &Path) -> Result<()> {
+    let pki = dir.join("pki");
+    let p = |n: &str| path(&pki.join(n));
+    let ctrd = dir.join("containerd");
+    std::fs::write(
+        ctrd.join("config.toml"),
+        format!(
+            r#"version = 2
+root = "{root}"
+state = "{state}"
+[grpc]
+  address = "{sock}"
+[plugins."io.containerd.grpc.v1.cri"]
+  sandbox_image = "{pause}"
+  # Our machines refuse to lower oom_score_adj (the pause sandbox asks for -998):
+  # clamp to the value containerd itself runs with instead of failing every pod.
+  restrict_oom_score_adj = true
+  [plugins."io.containerd.grpc.v1.cri".containerd]
+    snapshotter = "overlayfs"
+    default_runtime_name = "runc"
+    [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.runc]
+      runtime_type = "io.containerd.runc.v2"
+      [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.runc.options]
+        SystemdCgroup = false
+  [plugins."io.containerd.grpc.v1.cri".cni]
+    bin_dir = "{CNI_BIN_DIR}"
+    conf_dir = "{cni}"
+"#,
+            root = path(&ctrd.join("root")),
+            state = path(&ctrd.join("state")),
+            sock = path(&containerd_socket()),
+            pause = images::PAUSE_IMAGE,
+            cni = path(&dir.join("cni/net.d")),
+        ),
+    )?;
+    std::fs::write(
+        dir.join("cni/net.d/10-kubia.conflist"),
+        format!(
+            r#"{{
+  "cniVersion": "0.4.0",
+  "name": "kubia",
+  "plugins": [
+    {{
+      "type": "bridge",
+      "bridge": "{BRIDGE}",
+      "isGateway": true,
+      "ipMasq": true,
+      "hairpinMode": true,
+      "ipam": {{
+        "type": "host-local",
+        "ranges": [[{{"subnet": "{POD_CIDR}"}}]],
+        "routes": [{{"dst": "0.0.0.0/0"}}],
+        "dataDir": "{ipam}"
+      }}
+    }},
+    {{"type": "portmap", "capabilities": {{"portMappings": true}}}}
+  ]
+}}
+"#,
+            ipam = path(&dir.join("cni/ipam")),
+        ),
+    )?;
+    std::fs::write(
+        kubeconfig(),
+        format!(
+            r#"apiVersion: v1
+kind: Config
+clusters:
+- name: kubia-lab
+  cluster:
+    server: https://127.0.0.1:{API_PORT}
+    certificate-authority: {ca}
+users:
+- name: kubia-lab-admin
+  user:
+    client-certificate: {crt}
+    client-key: {key}
+contexts:
+- name: kubia-lab
+  context: {{cluster: kubia-lab, user: kubia-lab-admin, namespace: default}}
+current-context: kubia-lab
+"#,
+            ca = p(pki::CA_CRT),
+            crt = p(pki::ADMIN_CRT),
+            key = p(pki::ADMIN_KEY),
+        ),
+    )?;
+    let kc = path(&kubeconfig());
+    std::fs::write(
+        dir.join("scheduler.yaml"),
+        format!(
+            "apiVersion: kubescheduler.config.k8s.io/v1\nkind: KubeSchedulerConfiguration\nclientConnection:\n  kubeconfig: {kc}\nleaderElection:\n  leaderElect: false\n"
+        ),
+    )?;
+    std::fs::write(
+        dir.join("kubelet.yaml"),
+        format!(
+            r#"apiVersion: kubelet.config.k8s.io/v1beta1
+kind: KubeletConfiguration
+authentication:
+  anonymous: {{enabled: false}}
+  webhook: {{enabled: true}}
+  x509: {{clientCAFile: {ca}}}
+authorization: {{mode: Webhook}}
+tlsCertFile: {crt}
+tlsPrivateKeyFile: {key}
+cgroupDriver: cgroupfs
+containerRuntimeEndpoint: unix://{sock}
+failSwapOn: false
+clusterDomain: cluster.local
+readOnlyPort: 0
+serializeImagePulls: false
+# A small or busy test disk must not taint the node and evict the demo pods.
+evictionHard: {{memory.available: "50Mi", nodefs.available: "1%", nodefs.inodesFree: "1%", imagefs.available: "1%"}}
+imageGCHighThresholdPercent: 100
+imageGCLowThresholdPercent: 99
+# Report pod status changes quickly: the end-to-end tests watch readiness.
+nodeStatusUpdateFrequency: 4s
+syncFrequency: 10s
+"#,
+            ca = p(pki::CA_CRT),
+            crt = p(pki::KUBELET_CRT),
+            key = p(pki::KUBELET_KEY),
+            sock = path(&containerd_socket()),
+        ),
+    )?;
+    std::fs::write(
+        dir.join("kube-proxy.yaml"),
+        format!(
+            r#"apiVersion: kubeproxy.config.k8s.io/v1alpha1
+kind: KubeProxyConfiguration
+clientConnection: {{kubeconfig: {kc}}}
+hostnameOverride: {NODE_NAME}
+mode: iptables
+clusterCIDR: {POD_CIDR}
+# Do not write conntrack sysctls (they may be read-only here); keep localhost NodePorts.
+conntrack: {{maxPerCore: 0}}
+iptables: {{localhostNodePorts: true, syncPeriod: 5s, minSyncPeriod: 0s}}
+"#
+        ),
+    )?;
+    Ok(())
+}

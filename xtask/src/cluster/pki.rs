@@ -1,0 +1,118 @@
+//! Fresh TLS material for one local cluster: a CA, the API server's serving certificate,
+//! one `system:masters` client certificate for the admin and every component (enough for a
+//! single-node test cluster, as Kubernetes' local-up-cluster.sh notes), the kubelet's
+//! serving certificate and the service-account signing key.
+
+use std::net::IpAddr;
+use std::path::Path;
+
+use anyhow::{Context, Result};
+use rcgen::{
+    BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, Issuer, KeyPair,
+    KeyUsagePurpose,
+};
+
+/// File names inside the PKI directory.
+pub const CA_CRT: &str = "ca.crt";
+pub const API_CRT: &str = "apiserver.crt";
+pub const API_KEY: &str = "apiserver.key";
+pub const ADMIN_CRT: &str = "admin.crt";
+pub const ADMIN_KEY: &str = "admin.key";
+pub const KUBELET_CRT: &str = "kubelet.crt";
+pub const KUBELET_KEY: &str = "kubelet.key";
+pub const SA_KEY: &str = "sa.key";
+pub const SA_PUB: &str = "sa.pub";
+
+/// Writes every file into `dir`.
+pub fn generate(dir: &Path, node_name: &str, host_ips: &[IpAddr]) -> Result<()> {
+    std::fs::create_dir_all(dir)?;
+    let write = |name: &str, content: &str| -> Result<()> {
+        std::fs::write(dir.join(name), content).with_context(|| format!("writing {name}"))
+    };
+
+    let ca_key = KeyPair::generate()?;
+    let mut ca = CertificateParams::new(Vec::<String>::new())?;
+    ca.distinguished_name
+        .push(DnType::CommonName, "kubia-lab-ca");
+    ca.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    ca.key_usages = vec![
+        KeyUsagePurpose::KeyCertSign,
+        KeyUsagePurpose::CrlSign,
+        KeyUsagePurpose::DigitalSignature,
+    ];
+    write(CA_CRT, &ca.self_signed(&ca_key)?.pem())?;
+    let issuer = Issuer::new(ca, ca_key);
+
+    let mut sans: Vec<String> = [
+        "localhost",
+        "kubernetes",
+        "kubernetes.default",
+        "kubernetes.default.svc",
+        "kubernetes.default.svc.cluster.local",
+        "127.0.0.1",
+        super::local::FIRST_SERVICE_IP,
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    sans.push(node_name.to_owned());
+    sans.extend(host_ips.iter().map(IpAddr::to_string));
+    leaf(
+        dir,
+        &issuer,
+        "kube-apiserver",
+        None,
+        sans.clone(),
+        ExtendedKeyUsagePurpose::ServerAuth,
+        (API_CRT, API_KEY),
+    )?;
+    leaf(
+        dir,
+        &issuer,
+        "kubernetes-admin",
+        Some("system:masters"),
+        vec![],
+        ExtendedKeyUsagePurpose::ClientAuth,
+        (ADMIN_CRT, ADMIN_KEY),
+    )?;
+    leaf(
+        dir,
+        &issuer,
+        node_name,
+        None,
+        sans,
+        ExtendedKeyUsagePurpose::ServerAuth,
+        (KUBELET_CRT, KUBELET_KEY),
+    )?;
+
+    let sa = KeyPair::generate()?;
+    write(SA_KEY, &sa.serialize_pem())?;
+    write(SA_PUB, &sa.public_key_pem())?;
+    Ok(())
+}
+
+fn leaf(
+    dir: &Path,
+    issuer: &Issuer<'_, KeyPair>,
+    common_name: &str,
+    organization: Option<&str>,
+    sans: Vec<String>,
+    usage: ExtendedKeyUsagePurpose,
+    (crt, key): (&str, &str),
+) -> Result<()> {
+    let pair = KeyPair::generate()?;
+    let mut p = CertificateParams::new(sans)?;
+    p.distinguished_name.push(DnType::CommonName, common_name);
+    if let Some(o) = organization {
+        p.distinguished_name.push(DnType::OrganizationName, o);
+    }
+    p.key_usages = vec![
+        KeyUsagePurpose::DigitalSignature,
+        KeyUsagePurpose::KeyEncipherment,
+    ];
+    p.extended_key_usages = vec![usage];
+    let cert = p.signed_by(&pair, issuer)?;
+    std::fs::write(dir.join(crt), cert.pem())?;
+    std::fs::write(dir.join(key), pair.serialize_pem())?;
+    Ok(())
+}

@@ -1,0 +1,119 @@
+//! `cargo xtask images`: the demo images, built with the real Docker engine.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result};
+use xshell::cmd;
+
+use crate::{docker, util};
+
+/// The variants and the tags the book published them under.
+pub const VARIANTS: [(&str, &str); 5] = [
+    ("v1", "v1"),
+    ("v2", "v2"),
+    ("v3", "v3"),
+    ("v4", "v4"),
+    ("classic", "latest"),
+];
+
+/// The pause image the local cluster's containerd uses as its sandbox.
+pub const PAUSE_IMAGE: &str = "registry.k8s.io/pause:3.10";
+
+#[derive(clap::Args, Clone)]
+pub struct Args {
+    /// Image repository to tag the images with.
+    #[arg(long, default_value = "luksa/kubia")]
+    pub repo: String,
+    /// Also write each image as a `docker save` tarball into this directory.
+    #[arg(long)]
+    pub save: Option<PathBuf>,
+}
+
+/// A built image and, with `--save`, its tarball.
+pub struct Built {
+    pub reference: String,
+    pub tarball: Option<PathBuf>,
+}
+
+pub fn run(args: &Args) -> Result<Vec<Built>> {
+    docker::require_engine()?;
+    let sh = util::shell()?;
+    let binary = static_binary(&sh, "kubia")?;
+    let ctx = util::root().join("target/images/kubia");
+    sh.create_dir(&ctx)?;
+    sh.copy_file(&binary, ctx.join("kubia"))?;
+    let dockerfile = util::root().join("images/kubia/Dockerfile");
+
+    let mut built = Vec::new();
+    for (variant, tag) in VARIANTS {
+        let reference = format!("{}:{tag}", args.repo);
+        let _p = util::Phase::start(format!("docker build {reference}"));
+        cmd!(
+            sh,
+            "docker build --quiet --build-arg VARIANT={variant} -t {reference} -f {dockerfile} {ctx}"
+        )
+        .quiet()
+        .ignore_stdout()
+        .run()
+        .with_context(|| format!("building {reference}"))?;
+        built.push(Built {
+            tarball: save(args.save.as_deref(), &reference)?,
+            reference,
+        });
+    }
+    for b in &built {
+        println!(
+            "{}\t{} bytes",
+            b.reference,
+            docker::image_size(&b.reference)?
+        );
+    }
+    Ok(built)
+}
+
+/// Builds the sandbox (pause) image from `images/pause` and returns its tarball path.
+pub fn pause_image(save_dir: &Path) -> Result<PathBuf> {
+    docker::require_engine()?;
+    let sh = util::shell()?;
+    let ctx = util::root().join("target/images/pause");
+    sh.create_dir(&ctx)?;
+    let src = util::root().join("images/pause/pause.c");
+    let out = ctx.join("pause");
+    cmd!(sh, "gcc -static -Os -o {out} {src}").quiet().run()?;
+    let dockerfile = util::root().join("images/pause/Dockerfile");
+    cmd!(
+        sh,
+        "docker build --quiet -t {PAUSE_IMAGE} -f {dockerfile} {ctx}"
+    )
+    .quiet()
+    .ignore_stdout()
+    .run()
+    .context("building the pause image")?;
+    save(Some(save_dir), PAUSE_IMAGE)?.context("no tarball")
+}
+
+fn save(dir: Option<&Path>, reference: &str) -> Result<Option<PathBuf>> {
+    let Some(dir) = dir else { return Ok(None) };
+    std::fs::create_dir_all(dir)?;
+    let file = dir.join(format!("{}.tar", reference.replace(['/', ':'], "_")));
+    let sh = util::shell()?;
+    cmd!(sh, "docker save -o {file} {reference}")
+        .quiet()
+        .run()?;
+    Ok(Some(file))
+}
+
+/// Builds a statically linked release binary of a workspace package, so it runs in a
+/// `FROM scratch` image.
+pub fn static_binary(sh: &xshell::Shell, package: &str) -> Result<PathBuf> {
+    let _p = util::Phase::start(format!("cargo build --release -p {package} (static)"));
+    let target = "x86_64-unknown-linux-gnu";
+    // With an explicit --target, RUSTFLAGS apply to the target only, not to build scripts.
+    let _env = sh.push_env("RUSTFLAGS", "-C target-feature=+crt-static");
+    cmd!(
+        sh,
+        "cargo build --quiet --release --locked -p {package} --target {target}"
+    )
+    .run()?;
+    Ok(util::root().join(format!("target/{target}/release/{package}")))
+}

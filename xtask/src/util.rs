@@ -1,0 +1,98 @@
+//! Small helpers shared by the tasks.
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result};
+
+/// The workspace root (xtask's parent directory).
+pub fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .map(Path::to_path_buf)
+        .unwrap_or_else(|| PathBuf::from("."))
+}
+
+pub fn chdir_to_root() -> Result<()> {
+    std::env::set_current_dir(root()).context("cannot enter the workspace root")
+}
+
+/// Where expensive, reusable artefacts live (Kubernetes binaries, etcd): outside the work
+/// tree so that a clean checkout on the same machine reuses them.
+pub fn cache_dir() -> PathBuf {
+    if let Some(dir) = std::env::var_os("KUBIA_CACHE_DIR") {
+        return PathBuf::from(dir);
+    }
+    let base = std::env::var_os("XDG_CACHE_HOME")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache")))
+        .unwrap_or_else(|| PathBuf::from("/var/cache"));
+    base.join("kubia-lab")
+}
+
+pub fn shell() -> Result<xshell::Shell> {
+    let sh = xshell::Shell::new()?;
+    sh.change_dir(root());
+    Ok(sh)
+}
+
+/// Prints a phase heading and, when the phase ends, how long it took.
+pub struct Phase {
+    name: String,
+    start: Instant,
+}
+
+impl Phase {
+    pub fn start(name: impl Into<String>) -> Self {
+        let name = name.into();
+        eprintln!("==> {name}");
+        Self {
+            name,
+            start: Instant::now(),
+        }
+    }
+    pub fn elapsed(&self) -> Duration {
+        self.start.elapsed()
+    }
+}
+
+impl Drop for Phase {
+    fn drop(&mut self) {
+        eprintln!(
+            "<== {} ({:.1}s)",
+            self.name,
+            self.start.elapsed().as_secs_f64()
+        );
+    }
+}
+
+/// Polls `check` until it returns `Ok(Some(_))` or `timeout` passes.
+pub fn wait_for<T>(
+    what: &str,
+    timeout: Duration,
+    interval: Duration,
+    mut check: impl FnMut() -> Result<Option<T>>,
+) -> Result<T> {
+    let deadline = Instant::now() + timeout;
+    let mut last_err = None;
+    loop {
+        match check() {
+            Ok(Some(v)) => return Ok(v),
+            Ok(None) => {}
+            Err(e) => last_err = Some(e),
+        }
+        if Instant::now() >= deadline {
+            return Err(match last_err {
+                Some(e) => e.context(format!("timed out after {timeout:?} waiting for {what}")),
+                None => anyhow::anyhow!("timed out after {timeout:?} waiting for {what}"),
+            });
+        }
+        std::thread::sleep(interval);
+    }
+}
+
+/// Whether a program is on PATH.
+pub fn have(program: &str) -> bool {
+    std::env::var_os("PATH")
+        .is_some_and(|paths| std::env::split_paths(&paths).any(|dir| dir.join(program).is_file()))
+}
