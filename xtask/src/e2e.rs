@@ -1,10 +1,91 @@
-//! `cargo xtask e2e`: placeholder until the scenarios land.
+//! `cargo xtask e2e`: builds the images and binaries, brings a cluster up (or uses the
+//! current kubeconfig), runs every scenario in its own namespace, tears down, and fails if
+//! any assertion failed. The report lands in `target/e2e/`.
+
+use std::path::PathBuf;
 
 use anyhow::{Result, bail};
+use xshell::cmd;
 
-#[derive(clap::Args)]
-pub struct Args {}
+use crate::cluster::{self, Provider, build};
+use crate::{setup, util};
 
-pub fn run(_args: &Args) -> Result<()> {
-    bail!("the end-to-end scenarios are not implemented yet")
+#[derive(clap::Args, Clone, Default)]
+pub struct Args {
+    /// `kind`, `local`, or `current` (the cluster of the current kubeconfig, with the demo
+    /// images already available to it). Default: kind where it runs, else local.
+    #[arg(long)]
+    provider: Option<String>,
+    /// Keep the cluster running afterwards.
+    #[arg(long)]
+    keep: bool,
+    /// Run only this scenario (repeatable).
+    #[arg(long)]
+    only: Vec<String>,
+}
+
+impl Args {
+    /// What `cargo xtask test` runs: every scenario on the local cluster.
+    pub fn for_ci() -> Self {
+        Self {
+            provider: Some("local".into()),
+            ..Default::default()
+        }
+    }
+}
+
+pub fn run(args: &Args) -> Result<()> {
+    let provider = match args.provider.as_deref() {
+        None => Some(Provider::detect()),
+        Some("kind") => Some(Provider::Kind),
+        Some("local") => Some(Provider::Local),
+        Some("current") => None,
+        Some(other) => bail!("unknown provider {other:?} (kind, local, current)"),
+    };
+    setup::ensure_docker()?;
+    let sh = util::shell()?;
+    {
+        let _p = util::Phase::start("cargo build -p rollout-cli -p e2e");
+        cmd!(sh, "cargo build --quiet --locked -p rollout-cli -p e2e").run()?;
+    }
+    let (kubeconfig, kubectl) = match provider {
+        Some(p) => {
+            let kc = cluster::up(p)?;
+            let kubectl = if p == Provider::Local {
+                build::bin("kubectl")
+            } else {
+                PathBuf::from("kubectl")
+            };
+            (kc, kubectl)
+        }
+        None => (
+            std::env::var_os("KUBECONFIG")
+                .map(PathBuf::from)
+                .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".kube/config")))
+                .ok_or_else(|| anyhow::anyhow!("no KUBECONFIG and no HOME"))?,
+            PathBuf::from("kubectl"),
+        ),
+    };
+    let bin_dir = util::root().join("target/debug");
+    let report_dir = util::root().join("target/e2e");
+    let mut only = Vec::new();
+    for o in &args.only {
+        only.push("--only".to_owned());
+        only.push(o.clone());
+    }
+    let e2e = bin_dir.join("e2e");
+    let result = {
+        let _p = util::Phase::start("end-to-end scenarios");
+        cmd!(
+            sh,
+            "{e2e} --kubeconfig {kubeconfig} --bin-dir {bin_dir} --kubectl {kubectl} --report-dir {report_dir} --root . {only...}"
+        )
+        .run()
+    };
+    if let Some(p) = provider {
+        if !args.keep {
+            cluster::down(p)?;
+        }
+    }
+    result.map_err(|_| anyhow::anyhow!("end-to-end scenarios failed; see target/e2e/report.md"))
 }

@@ -10,9 +10,10 @@ use crate::Variant;
 #[derive(Debug, Clone, Parser)]
 #[command(name = "kubia", version, about)]
 pub struct Config {
-    /// TCP port to listen on (all interfaces, IPv4 and IPv6 where available).
-    #[arg(long, env = "KUBIA_PORT", default_value_t = 8080)]
-    pub port: u16,
+    /// TCP port to listen on (all interfaces, IPv4 and IPv6 where available)
+    /// [env: KUBIA_PORT] [default: 8080].
+    #[arg(long)]
+    pub port: Option<u16>,
 
     /// Which version of the app to be.
     #[arg(long, env = "KUBIA_VARIANT", default_value = "v1", value_parser = parse_variant)]
@@ -37,6 +38,14 @@ pub struct Config {
     pub pod_name: Option<String>,
 }
 
+/// The port of the book's app.
+pub const DEFAULT_PORT: u16 = 8080;
+
+/// A Docker-link style value (`tcp://10.0.0.114:80`) as Kubernetes sets for Services.
+fn is_service_link(v: &str) -> bool {
+    v.starts_with("tcp://") || v.starts_with("udp://") || v.starts_with("sctp://")
+}
+
 fn parse_variant(s: &str) -> Result<Variant, String> {
     s.parse()
         .map_err(|e: crate::variant::UnknownVariant| e.to_string())
@@ -46,12 +55,30 @@ impl Config {
     /// A configuration for tests and embedding: the given variant on an ephemeral port.
     pub fn ephemeral(variant: Variant, pod_name: &str) -> Self {
         Self {
-            port: 0,
+            port: Some(0),
             variant,
             shutdown_delay: Duration::ZERO,
             drain_timeout: Duration::from_secs(10),
             header_read_timeout: Duration::from_secs(10),
             pod_name: Some(pod_name.to_owned()),
+        }
+    }
+
+    /// The port to listen on: `--port`, else `KUBIA_PORT`, else 8080.
+    ///
+    /// Kubernetes injects Docker-link variables for every Service into every pod, and for
+    /// the tutorial's Service `kubia` that includes `KUBIA_PORT=tcp://10.0.0.114:80`. Such a
+    /// value names the Service, not our port, so it is ignored rather than fatal.
+    pub fn listen_port(&self) -> Result<u16, String> {
+        if let Some(p) = self.port {
+            return Ok(p);
+        }
+        match std::env::var("KUBIA_PORT") {
+            Ok(v) if is_service_link(&v) || v.is_empty() => Ok(DEFAULT_PORT),
+            Ok(v) => v
+                .parse()
+                .map_err(|_| format!("invalid KUBIA_PORT {v:?}: expected a port number")),
+            Err(_) => Ok(DEFAULT_PORT),
         }
     }
 
@@ -62,5 +89,14 @@ impl Config {
             .or_else(|| std::env::var("HOSTNAME").ok().filter(|h| !h.is_empty()))
             .or_else(|| hostname::get().ok().and_then(|h| h.into_string().ok()))
             .unwrap_or_else(|| "unknown".to_owned())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn service_links_are_not_ports() {
+        assert!(super::is_service_link("tcp://10.0.0.114:80"));
+        assert!(!super::is_service_link("8080"));
     }
 }

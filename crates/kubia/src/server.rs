@@ -33,11 +33,15 @@ pub const MAX_SLEEP: Duration = Duration::from_secs(30);
 
 /// Why the server could not start.
 #[derive(Debug, thiserror::Error)]
-#[error("cannot listen on port {port}: {source}")]
-pub struct BindError {
-    port: u16,
-    #[source]
-    source: std::io::Error,
+pub enum BindError {
+    #[error("{0}")]
+    Config(String),
+    #[error("cannot listen on port {port}: {source}")]
+    Listen {
+        port: u16,
+        #[source]
+        source: std::io::Error,
+    },
 }
 
 /// State shared by every connection.
@@ -58,13 +62,13 @@ impl Server {
     /// Binds the port on all interfaces: IPv6 with IPv4 mapped where the kernel offers it,
     /// else IPv4 only (containers often have IPv6 disabled).
     pub async fn bind(config: Config, log: Log) -> Result<Self, BindError> {
-        let port = config.port;
+        let port = config.listen_port().map_err(BindError::Config)?;
         let dual = SocketAddr::new(IpAddr::V6(Ipv6Addr::UNSPECIFIED), port);
         let listener = match TcpListener::bind(dual).await {
             Ok(l) => l,
             Err(_) => TcpListener::bind(SocketAddr::from(([0, 0, 0, 0], port)))
                 .await
-                .map_err(|source| BindError { port, source })?,
+                .map_err(|source| BindError::Listen { port, source })?,
         };
         Ok(Self::from_listener(listener, config, log))
     }

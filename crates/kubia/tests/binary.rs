@@ -162,3 +162,23 @@ async fn sigint_with_shutdown_delay_keeps_serving_first() {
     assert!(p.wait_exit().success());
     assert!(fetch(addr, "/", T).await.is_err());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kubernetes_service_link_in_kubia_port_is_ignored() {
+    // A Service named `kubia` makes Kubernetes set KUBIA_PORT=tcp://<cluster ip>:80 in
+    // every pod of the namespace; the server must still start (on 8080, or --port).
+    // (This needs port 8080 free on the test machine.)
+    let p = spawn(
+        &["--pod-name", "p"],
+        &[("KUBIA_PORT", "tcp://10.0.0.114:80")],
+    );
+    assert_eq!(p.port, 8080);
+    assert_eq!(fetch(p.addr(), "/", T).await.unwrap().status, 200);
+    drop(p);
+    let out = Command::new(env!("CARGO_BIN_EXE_kubia"))
+        .env("KUBIA_PORT", "eighty")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("invalid KUBIA_PORT"));
+}

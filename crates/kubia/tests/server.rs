@@ -194,3 +194,32 @@ async fn during_the_shutdown_delay_it_keeps_serving_with_connection_close() {
     assert!(fetch(addr, "/", T).await.is_err());
     stopping.await.unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_traffic_probe_records_every_answer_at_its_rate() {
+    let s = start(Config::ephemeral(Variant::V3, "kubia-v3-abc")).await;
+    let mut config = traffic_probe::ProbeConfig::new(s.addr);
+    config.rate = 50.0;
+    config.max_requests = 10;
+    config.max_duration = Duration::from_secs(5);
+    let (_stop, run) = traffic_probe::start(config);
+    let samples = run.await.unwrap();
+    assert_eq!(samples.len(), 10);
+    // Requests start on a schedule: 10 at 50/s span about 180 ms.
+    let span = samples[9].at - samples[0].at;
+    assert!(span >= Duration::from_millis(150), "{span:?}");
+    let versions: Vec<&str> = samples
+        .iter()
+        .map(|s| s.version.as_deref().unwrap())
+        .collect();
+    assert_eq!(versions[..4], ["v3"; 4]);
+    assert!(versions[4..].iter().all(|v| *v == "error"));
+    let summary = traffic_probe::summarize(&samples);
+    assert_eq!((summary.sent, summary.failed), (10, 6));
+    assert!(
+        samples
+            .iter()
+            .all(|s| s.pod.as_deref() == Some("kubia-v3-abc"))
+    );
+    s.stop().await;
+}

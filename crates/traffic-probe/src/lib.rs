@@ -1,8 +1,12 @@
 //! The tutorial's `while true; do curl http://<node>:30002; sleep 1; done`, in Rust.
 //!
-//! [`http`] sends single requests; the probe loop (used by the end-to-end tests) sends
-//! them at a fixed rate for a bounded time and records every answer.
+//! [`http`] sends single requests; [`probe`] sends them at a fixed rate for a bounded time
+//! and records every answer (time, status, version, pod, latency, error); [`answer`] reads
+//! the demo app's bodies.
 
+pub mod answer;
 pub mod http;
+pub mod probe;
 
 pub use http::{Connection, FetchError, Reply, fetch, timed_fetch};
+pub use probe::{ConnectionMode, ProbeConfig, Sample, StopHandle, Summary, start, summarize};

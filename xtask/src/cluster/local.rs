@@ -409,6 +409,74 @@ pub fn down() -> Result<()> {
     Ok(())
 }
 
+/// PIDs of the processes `up` started (for checking that `down` stopped them).
+pub fn recorded_pids() -> Vec<(String, u32)> {
+    COMPONENTS
+        .iter()
+        .filter_map(|c| alive(c).map(|pid| (c.to_string(), pid)))
+        .collect()
+}
+
+/// What a `down` failed to remove: processes still alive, mounts, chains, the bridge, state.
+pub fn leftovers(pids: &[(String, u32)]) -> Vec<String> {
+    let mut left = Vec::new();
+    for (name, pid) in pids {
+        if Path::new(&format!("/proc/{pid}")).exists() {
+            let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+            if !stat.contains(") Z") {
+                left.push(format!("{name} (pid {pid}) still runs"));
+            }
+        }
+    }
+    let dir = state_dir();
+    if dir.exists() {
+        left.push(format!("{} still exists", dir.display()));
+    }
+    let prefix = format!("{}/", dir.display());
+    if let Ok(m) = std::fs::read_to_string("/proc/self/mountinfo") {
+        let n = m
+            .lines()
+            .filter(|l| l.split(' ').nth(4).is_some_and(|p| p.starts_with(&prefix)))
+            .count();
+        if n > 0 {
+            left.push(format!("{n} mounts under {}", dir.display()));
+        }
+    }
+    if let Ok(out) = Command::new("iptables-save").output() {
+        let chains: Vec<String> = String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .filter(|l| l.starts_with(":KUBE-") || l.starts_with(":CNI-"))
+            .map(|l| l.split_whitespace().next().unwrap_or_default().to_owned())
+            .collect();
+        if !chains.is_empty() {
+            left.push(format!("iptables chains {chains:?}"));
+        }
+    }
+    if Path::new("/sys/class/net").join(BRIDGE).exists() {
+        left.push(format!("network interface {BRIDGE}"));
+    }
+    for shim in shim_processes() {
+        left.push(format!("containerd shim {shim} still runs"));
+    }
+    left
+}
+
+/// Running containerd shims that serve our containerd (their command line names our socket).
+fn shim_processes() -> Vec<u32> {
+    let sock = containerd_socket().display().to_string();
+    let Ok(procs) = std::fs::read_dir("/proc") else {
+        return vec![];
+    };
+    procs
+        .flatten()
+        .filter_map(|e| e.file_name().to_str()?.parse::<u32>().ok())
+        .filter(|pid| {
+            std::fs::read(format!("/proc/{pid}/cmdline"))
+                .is_ok_and(|c| String::from_utf8_lossy(&c).contains(&sock))
+        })
+        .collect()
+}
+
 /// What runs, and whether the cluster answers.
 pub fn status() -> Result<()> {
     let dir = state_dir();

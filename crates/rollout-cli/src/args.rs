@@ -1,0 +1,450 @@
+//! Command-line syntax: kubectl rolling-update's flags and defaults, and the other methods'.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand};
+use rollout_plan::IntOrPercent;
+
+use crate::duration;
+
+fn parse_duration(text: &str) -> Result<Duration, String> {
+    duration::parse(text)
+}
+
+fn parse_int_or_percent(text: &str) -> Result<IntOrPercent, String> {
+    text.parse::<IntOrPercent>().map_err(|e| e.to_string())
+}
+
+/// Which cluster and namespace (kubectl's global flags, accepted as our own).
+#[derive(Debug, Clone, Default, Args)]
+pub struct ClusterArgs {
+    /// Namespace to work in (default: the context's namespace, then "default").
+    #[arg(short = 'n', long, global = true, value_name = "NAMESPACE")]
+    pub namespace: Option<String>,
+    /// Path to the kubeconfig file (default: $KUBECONFIG, then ~/.kube/config).
+    #[arg(long, global = true, value_name = "FILE")]
+    pub kubeconfig: Option<PathBuf>,
+    /// The kubeconfig context to use.
+    #[arg(long, global = true, value_name = "CONTEXT")]
+    pub context: Option<String>,
+}
+
+/// Polling and patience.
+#[derive(Debug, Clone, Args)]
+pub struct WaitArgs {
+    /// Time delay between polling for replication controller status.
+    #[arg(long, default_value = "3s", value_parser = parse_duration, value_name = "DURATION")]
+    pub poll_interval: Duration,
+    /// Max time without progress before giving up (also how long API errors are retried).
+    #[arg(long, default_value = "5m0s", value_parser = parse_duration, value_name = "DURATION")]
+    pub timeout: Duration,
+}
+
+/// `rolling-update OLD [NEW] (--image=IMAGE | -f FILE)`: kubectl's flags and defaults.
+#[derive(Debug, Clone, Args)]
+pub struct RollingUpdateArgs {
+    /// The replication controller to replace.
+    #[arg(value_name = "OLD")]
+    pub old: String,
+    /// The new replication controller's name (default with --image: keep OLD's name).
+    #[arg(value_name = "NEW")]
+    pub new: Option<String>,
+    /// Image to use for upgrading the replication controller.
+    #[arg(long, value_name = "IMAGE")]
+    pub image: Option<String>,
+    /// File with the new replication controller (JSON or YAML), or - for stdin.
+    #[arg(short = 'f', long = "filename", value_name = "FILE")]
+    pub filename: Option<String>,
+    /// Container name to update (required for multi-container pods).
+    #[arg(long, value_name = "NAME")]
+    pub container: Option<String>,
+    /// Explicit imagePullPolicy (Always, IfNotPresent, Never); required when --image is the
+    /// current image.
+    #[arg(long, value_name = "POLICY")]
+    pub image_pull_policy: Option<String>,
+    /// The key of the label that tells the two controllers' pods apart.
+    #[arg(long, default_value = "deployment", value_name = "KEY")]
+    pub deployment_label_key: String,
+    /// Time to wait between updating pods.
+    #[arg(long, default_value = "1m0s", value_parser = parse_duration, value_name = "DURATION")]
+    pub update_period: Duration,
+    #[command(flatten)]
+    /// Polling and timeout.
+    pub wait: WaitArgs,
+    /// Abort an existing rollout that is partially rolled out and go back to OLD.
+    #[arg(long)]
+    pub rollback: bool,
+    /// Only print the old and new controllers, change nothing (client; also true/false/none).
+    #[arg(long, num_args = 0..=1, require_equals = true, default_missing_value = "client", value_name = "MODE")]
+    pub dry_run: Option<String>,
+    /// Output format of the result: name, yaml or json.
+    #[arg(short = 'o', long = "output", value_name = "FORMAT")]
+    pub output: Option<String>,
+    /// Pods allowed above the desired count during the update (count or percentage).
+    #[arg(long, default_value = "1", value_parser = parse_int_or_percent, value_name = "N|N%")]
+    pub max_surge: IntOrPercent,
+    /// Pods allowed below the desired count during the update (count or percentage).
+    #[arg(long, default_value = "0", value_parser = parse_int_or_percent, value_name = "N|N%")]
+    pub max_unavailable: IntOrPercent,
+    /// Seconds a new pod must be ready before it counts as available.
+    #[arg(long, default_value_t = 0, value_name = "SECONDS")]
+    pub min_ready_seconds: u32,
+}
+
+/// The kubectl plugin `kubectl-rolling_update`: kubectl rolling-update's arguments directly.
+#[derive(Debug, Clone, Parser)]
+#[command(
+    name = "kubectl rolling-update",
+    bin_name = "kubectl rolling-update",
+    version,
+    about = "Perform a rolling update of the given ReplicationController (kubectl rolling-update, reimplemented; resumable)"
+)]
+pub struct PluginCli {
+    #[command(flatten)]
+    /// The rolling update.
+    pub update: RollingUpdateArgs,
+    #[command(flatten)]
+    /// Cluster selection.
+    pub cluster: ClusterArgs,
+}
+
+/// `kubia-rollout`: the four upgrade methods of the tutorial, and status.
+#[derive(Debug, Clone, Parser)]
+#[command(
+    name = "kubia-rollout",
+    version,
+    about = "Upgrade apps running in ReplicationControllers: rolling update, recreate, blue-green, canary. Every method is resumable."
+)]
+pub struct KubiaRolloutCli {
+    #[command(subcommand)]
+    /// What to do.
+    pub command: Command,
+    #[command(flatten)]
+    /// Cluster selection.
+    pub cluster: ClusterArgs,
+}
+
+/// The subcommands.
+#[derive(Debug, Clone, Subcommand)]
+pub enum Command {
+    /// Replace OLD by NEW one pod at a time (kubectl rolling-update).
+    RollingUpdate(RollingUpdateArgs),
+    /// Change RC's image and delete all its pods so they are recreated.
+    Recreate(RecreateArgs),
+    /// Bring up NEW beside OLD, then switch the Service to it.
+    BlueGreen(BlueGreenArgs),
+    /// Shift a fixed number of pods from OLD to NEW in steps.
+    Canary(CanaryArgs),
+    /// Show updates in progress.
+    Status(StatusArgs),
+}
+
+/// The image change of recreate, blue-green and canary.
+#[derive(Debug, Clone, Args)]
+pub struct ImageArgs {
+    /// Container name to update (required for multi-container pods).
+    #[arg(long, value_name = "NAME")]
+    pub container: Option<String>,
+    /// Explicit imagePullPolicy (Always, IfNotPresent, Never).
+    #[arg(long, value_name = "POLICY")]
+    pub image_pull_policy: Option<String>,
+    /// Seconds a new pod must be ready before it counts as available.
+    #[arg(long, default_value_t = 0, value_name = "SECONDS")]
+    pub min_ready_seconds: u32,
+}
+
+/// `recreate RC --image=X`.
+#[derive(Debug, Clone, Args)]
+pub struct RecreateArgs {
+    /// The replication controller to update in place.
+    #[arg(value_name = "RC")]
+    pub rc: String,
+    /// The new image.
+    #[arg(long, value_name = "IMAGE")]
+    pub image: String,
+    #[command(flatten)]
+    /// Container, pull policy, readiness.
+    pub image_args: ImageArgs,
+    #[command(flatten)]
+    /// Polling and timeout.
+    pub wait: WaitArgs,
+}
+
+/// `blue-green OLD NEW --image=X [--service SVC] [--cleanup]`, or an action.
+#[derive(Debug, Clone, Args)]
+#[command(args_conflicts_with_subcommands = true, subcommand_negates_reqs = true)]
+pub struct BlueGreenArgs {
+    #[command(subcommand)]
+    /// An action on an update in progress instead of a new one.
+    pub action: Option<BlueGreenAction>,
+    /// The replication controller serving now.
+    #[arg(value_name = "OLD", required = true)]
+    pub old: Option<String>,
+    /// The replication controller to create.
+    #[arg(value_name = "NEW", required = true)]
+    pub new: Option<String>,
+    /// The new image.
+    #[arg(long, value_name = "IMAGE", required = true)]
+    pub image: Option<String>,
+    /// The Service to switch (default: the only one selecting OLD's pods).
+    #[arg(long, value_name = "SERVICE")]
+    pub service: Option<String>,
+    /// Delete OLD right after the switch.
+    #[arg(long)]
+    pub cleanup: bool,
+    /// The key of the label that tells the two controllers' pods apart.
+    #[arg(long, default_value = "deployment", value_name = "KEY")]
+    pub deployment_label_key: String,
+    #[command(flatten)]
+    /// Container, pull policy, readiness.
+    pub image_args: ImageArgs,
+    #[command(flatten)]
+    /// Polling and timeout.
+    pub wait: WaitArgs,
+}
+
+/// What to do with a blue-green update in progress.
+#[derive(Debug, Clone, Subcommand)]
+pub enum BlueGreenAction {
+    /// Point the Service back at the standby controller.
+    SwitchBack(BlueGreenRefArgs),
+    /// Delete the standby controller and restore the Service's selector.
+    Cleanup(BlueGreenRefArgs),
+}
+
+/// Which blue-green update.
+#[derive(Debug, Clone, Args)]
+pub struct BlueGreenRefArgs {
+    /// Optional names of the two controllers.
+    #[arg(value_name = "RC", num_args = 0..=2)]
+    pub names: Vec<String>,
+    /// The Service (default: the only one in a blue-green update).
+    #[arg(long, value_name = "SERVICE")]
+    pub service: Option<String>,
+    /// Seconds a pod must be ready before it counts as available.
+    #[arg(long, default_value_t = 0, value_name = "SECONDS")]
+    pub min_ready_seconds: u32,
+    #[command(flatten)]
+    /// Polling and timeout.
+    pub wait: WaitArgs,
+}
+
+/// `canary OLD NEW --image=X --steps 1,2,3 [--step-period D]`, or an action.
+#[derive(Debug, Clone, Args)]
+#[command(args_conflicts_with_subcommands = true, subcommand_negates_reqs = true)]
+pub struct CanaryArgs {
+    #[command(subcommand)]
+    /// An action on a canary in progress instead of a new one.
+    pub action: Option<CanaryAction>,
+    /// The stable replication controller.
+    #[arg(value_name = "OLD", required = true)]
+    pub old: Option<String>,
+    /// The canary replication controller to create.
+    #[arg(value_name = "NEW", required = true)]
+    pub new: Option<String>,
+    /// The canary's image.
+    #[arg(long, value_name = "IMAGE", required = true)]
+    pub image: Option<String>,
+    /// Canary sizes: counts or percentages of OLD's replicas, e.g. 1,2,3 or 25%,50%.
+    #[arg(long, value_delimiter = ',', default_value = "1", value_parser = parse_int_or_percent, value_name = "STEPS")]
+    pub steps: Vec<IntOrPercent>,
+    /// Go through all steps with this pause between them, then promote; without it, stop
+    /// after the first step until `canary promote`.
+    #[arg(long, value_parser = parse_duration, value_name = "DURATION")]
+    pub step_period: Option<Duration>,
+    /// The key of the label that tells the two controllers' pods apart.
+    #[arg(long, default_value = "deployment", value_name = "KEY")]
+    pub deployment_label_key: String,
+    #[command(flatten)]
+    /// Container, pull policy, readiness.
+    pub image_args: ImageArgs,
+    #[command(flatten)]
+    /// Polling and timeout.
+    pub wait: WaitArgs,
+}
+
+/// What to do with a canary in progress.
+#[derive(Debug, Clone, Subcommand)]
+pub enum CanaryAction {
+    /// Finish: the remaining steps, then all pods on the canary and the old RC deleted.
+    Promote(CanaryRefArgs),
+    /// Remove the canary: the old RC back to its full size, the canary RC deleted.
+    Abort(CanaryRefArgs),
+}
+
+/// Which canary.
+#[derive(Debug, Clone, Args)]
+pub struct CanaryRefArgs {
+    /// OLD NEW, either of them, or nothing if there is only one canary.
+    #[arg(value_name = "RC", num_args = 0..=2)]
+    pub names: Vec<String>,
+    /// Pause between the remaining steps (promote).
+    #[arg(long, value_parser = parse_duration, value_name = "DURATION")]
+    pub step_period: Option<Duration>,
+    /// Seconds a pod must be ready before it counts as available.
+    #[arg(long, default_value_t = 0, value_name = "SECONDS")]
+    pub min_ready_seconds: u32,
+    #[command(flatten)]
+    /// Polling and timeout.
+    pub wait: WaitArgs,
+}
+
+/// `status [RC]`.
+#[derive(Debug, Clone, Args)]
+pub struct StatusArgs {
+    /// Only updates involving this replication controller.
+    #[arg(value_name = "RC")]
+    pub rc: Option<String>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn clap_definitions_are_consistent() {
+        KubiaRolloutCli::command().debug_assert();
+        PluginCli::command().debug_assert();
+    }
+
+    #[test]
+    fn tutorial_command_and_defaults() {
+        let cli = PluginCli::try_parse_from([
+            "kubectl-rolling_update",
+            "kubia-v1",
+            "kubia-v2",
+            "--image=luksa/kubia:v2",
+        ]);
+        let Ok(cli) = cli else { panic!("{cli:?}") };
+        let u = cli.update;
+        assert_eq!(
+            (u.old.as_str(), u.new.as_deref()),
+            ("kubia-v1", Some("kubia-v2"))
+        );
+        assert_eq!(u.image.as_deref(), Some("luksa/kubia:v2"));
+        assert_eq!(u.update_period, Duration::from_secs(60));
+        assert_eq!(u.wait.poll_interval, Duration::from_secs(3));
+        assert_eq!(u.wait.timeout, Duration::from_secs(300));
+        assert_eq!(u.deployment_label_key, "deployment");
+        assert_eq!(u.max_surge, IntOrPercent::Count(1));
+        assert_eq!(u.max_unavailable, IntOrPercent::Count(0));
+        assert_eq!(u.dry_run, None);
+        assert!(!u.rollback);
+    }
+
+    #[test]
+    fn flags_anywhere_and_dry_run_forms() {
+        let cli = KubiaRolloutCli::try_parse_from([
+            "kubia-rollout",
+            "-n",
+            "dev",
+            "rolling-update",
+            "kubia-v1",
+            "--dry-run",
+            "kubia-v2",
+            "--image",
+            "x:v2",
+            "--max-surge=25%",
+            "-o",
+            "name",
+            "--context",
+            "c",
+        ]);
+        let Ok(cli) = cli else { panic!("{cli:?}") };
+        assert_eq!(cli.cluster.namespace.as_deref(), Some("dev"));
+        assert_eq!(cli.cluster.context.as_deref(), Some("c"));
+        let Command::RollingUpdate(u) = cli.command else {
+            panic!("subcommand")
+        };
+        assert_eq!(u.new.as_deref(), Some("kubia-v2"));
+        assert_eq!(u.dry_run.as_deref(), Some("client"));
+        assert_eq!(u.max_surge, IntOrPercent::Percent(25));
+        assert_eq!(u.output.as_deref(), Some("name"));
+        let cli = PluginCli::try_parse_from([
+            "p",
+            "a",
+            "--dry-run=false",
+            "-f",
+            "-",
+            "--update-period=1s",
+        ]);
+        let Ok(cli) = cli else { panic!("{cli:?}") };
+        assert_eq!(cli.update.dry_run.as_deref(), Some("false"));
+        assert_eq!(cli.update.filename.as_deref(), Some("-"));
+        assert_eq!(cli.update.update_period, Duration::from_secs(1));
+        assert!(PluginCli::try_parse_from(["p", "a", "--max-surge=x"]).is_err());
+        assert!(PluginCli::try_parse_from(["p"]).is_err());
+    }
+
+    #[test]
+    fn method_subcommands() {
+        let parse = |args: &[&str]| KubiaRolloutCli::try_parse_from(args.iter().copied());
+        let bg = parse(&[
+            "k",
+            "blue-green",
+            "kubia-v1",
+            "kubia-v2",
+            "--image=luksa/kubia:v2",
+            "--service",
+            "kubia",
+        ]);
+        assert!(matches!(
+            bg.map(|c| c.command),
+            Ok(Command::BlueGreen(BlueGreenArgs { action: None, .. }))
+        ));
+        let back = parse(&["k", "blue-green", "switch-back", "--service", "kubia"]);
+        assert!(matches!(
+            back.map(|c| c.command),
+            Ok(Command::BlueGreen(BlueGreenArgs {
+                action: Some(BlueGreenAction::SwitchBack(_)),
+                ..
+            }))
+        ));
+        let clean = parse(&["k", "blue-green", "cleanup", "kubia-v1", "kubia-v2"]);
+        assert!(matches!(
+            clean.map(|c| c.command),
+            Ok(Command::BlueGreen(BlueGreenArgs { action: Some(BlueGreenAction::Cleanup(r)), .. })) if r.names.len() == 2
+        ));
+        assert!(parse(&["k", "blue-green", "kubia-v1", "kubia-v2"]).is_err());
+        let canary = parse(&[
+            "k",
+            "canary",
+            "kubia-v1",
+            "kubia-v2",
+            "--image=x:v2",
+            "--steps",
+            "25%,50%",
+        ]);
+        let Ok(KubiaRolloutCli {
+            command: Command::Canary(c),
+            ..
+        }) = canary
+        else {
+            panic!("canary")
+        };
+        assert_eq!(
+            c.steps,
+            vec![IntOrPercent::Percent(25), IntOrPercent::Percent(50)]
+        );
+        assert!(matches!(
+            parse(&["k", "canary", "promote", "kubia-v2"]).map(|c| c.command),
+            Ok(Command::Canary(CanaryArgs {
+                action: Some(CanaryAction::Promote(_)),
+                ..
+            }))
+        ));
+        assert!(matches!(
+            parse(&["k", "canary", "abort"]).map(|c| c.command),
+            Ok(Command::Canary(CanaryArgs {
+                action: Some(CanaryAction::Abort(_)),
+                ..
+            }))
+        ));
+        assert!(parse(&["k", "recreate", "kubia-v1"]).is_err());
+        assert!(parse(&["k", "recreate", "kubia-v1", "--image=luksa/kubia:v2"]).is_ok());
+        assert!(parse(&["k", "status"]).is_ok());
+        assert!(parse(&["k", "status", "kubia-v1", "-n", "x"]).is_ok());
+    }
+}

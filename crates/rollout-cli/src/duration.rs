@@ -1,0 +1,92 @@
+//! Go-style durations for kubectl-compatible flags (`1m0s`, `3s`, `1.5h`, `300ms`).
+//!
+//! kubectl printed and accepted Go's `time.Duration` syntax, and scripts written for it pass
+//! values such as `--update-period=1m0s`, which humantime does not read; so this parses Go's
+//! syntax first and falls back to humantime (`1min`, `2 hours`) and to bare seconds.
+
+use std::time::Duration;
+
+/// Parses a duration flag value.
+pub fn parse(text: &str) -> Result<Duration, String> {
+    let text = text.trim();
+    if let Some(duration) = parse_go(text) {
+        return Ok(duration);
+    }
+    if let Ok(seconds) = text.parse::<u64>() {
+        return Ok(Duration::from_secs(seconds));
+    }
+    humantime::parse_duration(text)
+        .map_err(|_| format!("invalid duration {text:?}: expected e.g. 1m0s, 30s, 500ms or 1.5h"))
+}
+
+/// Go's `time.ParseDuration` for non-negative values: one or more `<number><unit>` with
+/// units ns, us (µs), ms, s, m, h; `0` alone is allowed.
+fn parse_go(text: &str) -> Option<Duration> {
+    if text == "0" {
+        return Some(Duration::ZERO);
+    }
+    let text = text.strip_prefix('+').unwrap_or(text);
+    if text.is_empty() {
+        return None;
+    }
+    let mut rest = text;
+    let mut total_nanos: f64 = 0.0;
+    while !rest.is_empty() {
+        let number_len = rest
+            .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+            .unwrap_or(rest.len());
+        let (number, after) = rest.split_at(number_len);
+        if number.is_empty() || number == "." {
+            return None;
+        }
+        let value: f64 = number.parse().ok()?;
+        let unit_len = after
+            .find(|c: char| c.is_ascii_digit() || c == '.')
+            .unwrap_or(after.len());
+        let (unit, after) = after.split_at(unit_len);
+        let scale = match unit {
+            "ns" => 1.0,
+            "us" | "µs" | "μs" => 1e3,
+            "ms" => 1e6,
+            "s" => 1e9,
+            "m" => 60e9,
+            "h" => 3600e9,
+            _ => return None,
+        };
+        total_nanos += value * scale;
+        rest = after;
+    }
+    if !total_nanos.is_finite() || total_nanos > u64::MAX as f64 {
+        return None;
+    }
+    Some(Duration::from_nanos(total_nanos.round() as u64))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn go_syntax() {
+        assert_eq!(parse("1m0s"), Ok(Duration::from_secs(60)));
+        assert_eq!(parse("3s"), Ok(Duration::from_secs(3)));
+        assert_eq!(parse("5m0s"), Ok(Duration::from_secs(300)));
+        assert_eq!(parse("1.5h"), Ok(Duration::from_secs(5400)));
+        assert_eq!(parse("300ms"), Ok(Duration::from_millis(300)));
+        assert_eq!(parse("2h45m"), Ok(Duration::from_secs(9900)));
+        assert_eq!(parse("0"), Ok(Duration::ZERO));
+        assert_eq!(parse("0s"), Ok(Duration::ZERO));
+        assert_eq!(parse("10us"), Ok(Duration::from_micros(10)));
+    }
+
+    #[test]
+    fn fallbacks_and_errors() {
+        assert_eq!(parse("10"), Ok(Duration::from_secs(10)));
+        assert_eq!(parse("1min"), Ok(Duration::from_secs(60)));
+        assert!(parse("").is_err());
+        assert!(parse("-1s").is_err());
+        assert!(parse("1x").is_err());
+        assert!(parse("s").is_err());
+        assert!(parse("1..5s").is_err());
+    }
+}

@@ -1,0 +1,254 @@
+//! From parsed flags to engine requests, refusing bad combinations before any cluster
+//! access (kubectl's wording where it had one).
+
+use std::io::Read;
+
+use k8s_openapi::api::core::v1::ReplicationController;
+use rollout_engine::{
+    EngineError, ImageChange, NewSource, OutputFormat, PullPolicy, RollingUpdate,
+};
+use rollout_plan::Strategy;
+
+use crate::args::{ClusterArgs, ImageArgs, RollingUpdateArgs};
+
+/// `RC`, `rc/RC` or `replicationcontroller/RC` → `RC` (kubectl accepted the typed forms).
+pub fn strip_kind(name: &str) -> &str {
+    for prefix in [
+        "rc/",
+        "replicationcontroller/",
+        "replicationcontrollers/",
+        "replicationcontroller.v1/",
+    ] {
+        if let Some(rest) = name.strip_prefix(prefix) {
+            return rest;
+        }
+    }
+    name
+}
+
+fn pull_policy(text: Option<&str>) -> Result<Option<PullPolicy>, EngineError> {
+    text.map(str::parse).transpose()
+}
+
+/// `--dry-run[=client|true|false|none|server]` → whether to dry-run.
+pub fn dry_run(mode: Option<&str>) -> Result<bool, EngineError> {
+    match mode {
+        None | Some("none" | "false") => Ok(false),
+        Some("client" | "true") => Ok(true),
+        Some("server") => Err(EngineError::Invalid(
+            "--dry-run=server is not supported by rolling-update; use --dry-run=client".into(),
+        )),
+        Some(other) => Err(EngineError::Invalid(format!(
+            "invalid --dry-run value {other:?}: must be client, none, true or false"
+        ))),
+    }
+}
+
+/// Parses a file's text as one ReplicationController (YAML or JSON).
+pub fn parse_rc(text: &str, origin: &str) -> Result<ReplicationController, EngineError> {
+    let value: serde_yaml::Value = serde_yaml::from_str(text)
+        .map_err(|e| EngineError::Invalid(format!("cannot parse {origin}: {e}")))?;
+    let kind = value.get("kind").and_then(|k| k.as_str()).unwrap_or("");
+    if kind != "ReplicationController" {
+        return Err(EngineError::Invalid(format!(
+            "{origin} must contain one ReplicationController, found {}",
+            if kind.is_empty() { "no kind" } else { kind }
+        )));
+    }
+    serde_yaml::from_value(value).map_err(|e| {
+        EngineError::Invalid(format!(
+            "{origin} is not a valid ReplicationController: {e}"
+        ))
+    })
+}
+
+fn read_file(path: &str) -> Result<ReplicationController, EngineError> {
+    let (text, origin) = if path == "-" {
+        let mut text = String::new();
+        std::io::stdin()
+            .read_to_string(&mut text)
+            .map_err(|e| EngineError::Invalid(format!("cannot read stdin: {e}")))?;
+        (text, "stdin".to_owned())
+    } else {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| EngineError::Invalid(format!("cannot read {path}: {e}")))?;
+        (text, path.to_owned())
+    };
+    parse_rc(&text, &origin)
+}
+
+/// Builds the rolling-update request and the output format.
+pub fn rolling_update(
+    args: &RollingUpdateArgs,
+) -> Result<(RollingUpdate, OutputFormat), EngineError> {
+    let output: OutputFormat = args.output.as_deref().unwrap_or("").parse()?;
+    let dry_run = dry_run(args.dry_run.as_deref())?;
+    let source = match (&args.image, &args.filename) {
+        (Some(_), Some(_)) => {
+            return Err(EngineError::Invalid(
+                "--filename and --image can not both be specified".into(),
+            ));
+        }
+        (None, None) if !args.rollback => {
+            return Err(EngineError::Invalid(
+                "Must specify --filename or --image for new controller".into(),
+            ));
+        }
+        (None, None) => None,
+        (Some(image), None) => Some(NewSource::Image(ImageChange {
+            image: image.clone(),
+            container: args.container.clone(),
+            pull_policy: pull_policy(args.image_pull_policy.as_deref())?,
+        })),
+        (None, Some(path)) => Some(NewSource::File(Box::new(read_file(path)?))),
+    };
+    let request = RollingUpdate {
+        old_name: strip_kind(&args.old).to_owned(),
+        new_name: args.new.as_deref().map(strip_kind).map(str::to_owned),
+        source,
+        deployment_label_key: args.deployment_label_key.clone(),
+        strategy: Strategy {
+            max_surge: args.max_surge,
+            max_unavailable: args.max_unavailable,
+            min_ready_seconds: args.min_ready_seconds,
+        },
+        update_period: args.update_period,
+        rollback: args.rollback,
+        dry_run,
+    };
+    rollout_engine::rolling::validate(&request)?;
+    Ok((request, output))
+}
+
+/// The image change of recreate, blue-green and canary.
+pub fn image_change(image: &str, args: &ImageArgs) -> Result<ImageChange, EngineError> {
+    rollout_engine::image::validate_reference(image)?;
+    Ok(ImageChange {
+        image: image.to_owned(),
+        container: args.container.clone(),
+        pull_policy: pull_policy(args.image_pull_policy.as_deref())?,
+    })
+}
+
+/// The cluster flags to repeat in suggested commands (` -n dev --context c`).
+pub fn cluster_flags(cluster: &ClusterArgs) -> String {
+    let mut flags = String::new();
+    if let Some(ns) = &cluster.namespace {
+        flags.push_str(&format!(" -n {}", rollout_engine::shell_quote(ns)));
+    }
+    if let Some(context) = &cluster.context {
+        flags.push_str(&format!(
+            " --context {}",
+            rollout_engine::shell_quote(context)
+        ));
+    }
+    if let Some(path) = &cluster.kubeconfig {
+        flags.push_str(&format!(
+            " --kubeconfig {}",
+            rollout_engine::shell_quote(&path.to_string_lossy())
+        ));
+    }
+    flags
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::args::PluginCli;
+    use clap::Parser;
+
+    fn build(args: &[&str]) -> Result<(RollingUpdate, OutputFormat), String> {
+        let mut argv = vec!["p"];
+        argv.extend_from_slice(args);
+        let cli = PluginCli::try_parse_from(argv).map_err(|e| e.to_string())?;
+        rolling_update(&cli.update).map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn flag_combinations() {
+        assert!(build(&["kubia-v1", "kubia-v2", "--image=luksa/kubia:v2"]).is_ok());
+        assert_eq!(
+            build(&["kubia-v1", "--image=x:v2", "-f", "rc.yaml"])
+                .err()
+                .as_deref(),
+            Some("--filename and --image can not both be specified")
+        );
+        assert_eq!(
+            build(&["kubia-v1", "kubia-v2"]).err().as_deref(),
+            Some("Must specify --filename or --image for new controller")
+        );
+        assert!(build(&["kubia-v1", "kubia-v2", "--rollback"]).is_ok());
+        assert!(
+            build(&["kubia-v1", "--image=x:v2", "--image-pull-policy=sometimes"])
+                .err()
+                .is_some_and(|e| e.contains("--image-pull-policy"))
+        );
+        assert!(
+            build(&["kubia-v1", "--image=x:v2", "-o", "wide"])
+                .err()
+                .is_some_and(|e| e.contains("output format"))
+        );
+        assert!(build(&["kubia-v1", "--image=x:v2", "--dry-run=server"]).is_err());
+        assert!(build(&["kubia-v1", "--image=x:v2", "--deployment-label-key="]).is_err());
+        assert!(
+            build(&["kubia-v1", "--image=not an image"])
+                .err()
+                .is_some_and(|e| e.starts_with("invalid image reference"))
+        );
+        assert!(build(&["kubia-v1", "--image=x:v2", "--max-unavailable=101%"]).is_err());
+        let Ok((req, out)) = build(&[
+            "rc/kubia-v1",
+            "replicationcontroller/kubia-v2",
+            "--image=x:v2",
+            "--dry-run",
+            "-o",
+            "yaml",
+        ]) else {
+            panic!("build")
+        };
+        assert_eq!(
+            (req.old_name.as_str(), req.new_name.as_deref()),
+            ("kubia-v1", Some("kubia-v2"))
+        );
+        assert!(req.dry_run);
+        assert_eq!(out, OutputFormat::Yaml);
+    }
+
+    #[test]
+    fn files() {
+        let yaml = "apiVersion: v1\nkind: ReplicationController\nmetadata:\n  name: kubia-v2\nspec:\n  replicas: 3\n  template:\n    metadata:\n      labels: {app: kubia}\n    spec:\n      containers:\n      - name: nodejs\n        image: luksa/kubia:v2\n";
+        let rc = parse_rc(yaml, "f.yaml");
+        assert_eq!(
+            rc.ok().and_then(|rc| rc.metadata.name).as_deref(),
+            Some("kubia-v2")
+        );
+        assert!(
+            parse_rc("kind: Service\n", "f.yaml")
+                .err()
+                .is_some_and(|e| e.to_string().contains("found Service"))
+        );
+        assert!(parse_rc("{", "f.yaml").is_err());
+        assert!(
+            build(&["kubia-v1", "-f", "/nonexistent.yaml"])
+                .err()
+                .is_some_and(|e| e.contains("cannot read"))
+        );
+    }
+
+    #[test]
+    fn names_and_flags() {
+        assert_eq!(strip_kind("rc/a"), "a");
+        assert_eq!(strip_kind("a"), "a");
+        let cluster = ClusterArgs {
+            namespace: Some("dev".into()),
+            context: None,
+            kubeconfig: Some("/tmp/k config".into()),
+        };
+        assert_eq!(
+            cluster_flags(&cluster),
+            " -n dev --kubeconfig '/tmp/k config'"
+        );
+        assert_eq!(dry_run(Some("true")).ok(), Some(true));
+        assert_eq!(dry_run(None).ok(), Some(false));
+    }
+}

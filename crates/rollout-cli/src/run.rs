@@ -1,0 +1,307 @@
+//! Running a parsed command: connect, call the engine, print, map errors to exit codes.
+
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use rollout_engine::blue_green::{self, BlueGreen, BlueGreenRef};
+use rollout_engine::canary::{self, CanaryRef, CanaryStart};
+use rollout_engine::recreate::{self, Recreate};
+use rollout_engine::{
+    Cancel, ClusterOptions, Ctx, EngineError, Hints, Timing, output, shell_quote,
+};
+
+use crate::args::{
+    BlueGreenAction, BlueGreenArgs, CanaryAction, CanaryArgs, ClusterArgs, Command,
+    KubiaRolloutCli, PluginCli, RollingUpdateArgs, WaitArgs,
+};
+use crate::request;
+use crate::sink::TerminalSink;
+
+/// Exit code for Ctrl-C, as shells report a SIGINT death.
+const EXIT_INTERRUPTED: u8 = 130;
+
+/// How the program was invoked, for the resume/undo hints.
+pub struct Invocation {
+    /// The program as users type it (`kubectl` for the plugin, argv[0] otherwise).
+    pub program: String,
+    /// The full command line to rerun (quoted).
+    pub command: String,
+}
+
+impl Invocation {
+    /// From the process arguments. The plugin is run by kubectl as `kubectl rolling-update`.
+    pub fn from_args(plugin: bool) -> Invocation {
+        let argv: Vec<String> = std::env::args().collect();
+        let program = if plugin {
+            "kubectl".to_owned()
+        } else {
+            argv.first()
+                .cloned()
+                .unwrap_or_else(|| "kubia-rollout".to_owned())
+        };
+        let mut command = if plugin {
+            "kubectl rolling-update".to_owned()
+        } else {
+            shell_quote(&program)
+        };
+        for arg in argv.iter().skip(1) {
+            command.push(' ');
+            command.push_str(&shell_quote(arg));
+        }
+        Invocation { program, command }
+    }
+}
+
+/// Logging to stderr, off unless `RUST_LOG` asks for it: stderr is for errors.
+fn init_logging() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("off"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .try_init();
+}
+
+/// Builds the runtime, installs the Ctrl-C handler, runs `work`, and prints an error as one
+/// `error: ...` line.
+fn execute<F, Fut>(work: F) -> ExitCode
+where
+    F: FnOnce(Cancel, Arc<TerminalSink>) -> Fut,
+    Fut: std::future::Future<Output = Result<(), EngineError>>,
+{
+    init_logging();
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    let sink = Arc::new(TerminalSink::new());
+    let cancel = Cancel::new();
+    let result = runtime.block_on(async {
+        let on_signal = cancel.clone();
+        tokio::spawn(async move {
+            if tokio::signal::ctrl_c().await.is_ok() {
+                on_signal.cancel();
+                // A second Ctrl-C means "stop now", even inside a slow API call.
+                if tokio::signal::ctrl_c().await.is_ok() {
+                    std::process::exit(i32::from(EXIT_INTERRUPTED));
+                }
+            }
+        });
+        work(cancel, sink.clone()).await
+    });
+    sink.finish();
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("error: {}", error.to_string().replace('\n', " "));
+            if error.is_interrupted() {
+                ExitCode::from(EXIT_INTERRUPTED)
+            } else {
+                ExitCode::from(1)
+            }
+        }
+    }
+}
+
+async fn context(
+    cluster: &ClusterArgs,
+    wait: &WaitArgs,
+    invocation: &Invocation,
+    cancel: Cancel,
+    sink: Arc<TerminalSink>,
+) -> Result<Ctx, EngineError> {
+    let connected = rollout_engine::connect(&ClusterOptions {
+        kubeconfig: cluster.kubeconfig.clone(),
+        context: cluster.context.clone(),
+        namespace: cluster.namespace.clone(),
+    })
+    .await?;
+    Ok(Ctx::new(
+        connected,
+        sink,
+        cancel,
+        Timing {
+            poll_interval: wait.poll_interval,
+            timeout: wait.timeout,
+        },
+        Hints {
+            program: invocation.program.clone(),
+            flags: request::cluster_flags(cluster),
+            resume: invocation.command.clone(),
+        },
+    ))
+}
+
+async fn rolling_update(
+    args: &RollingUpdateArgs,
+    cluster: &ClusterArgs,
+    invocation: &Invocation,
+    cancel: Cancel,
+    sink: Arc<TerminalSink>,
+) -> Result<(), EngineError> {
+    let (req, format) = request::rolling_update(args)?;
+    let ctx = context(cluster, &args.wait, invocation, cancel, sink.clone()).await?;
+    let outcome = rollout_engine::rolling::run(&ctx, &req).await?;
+    sink.print(&output::render(&outcome, format)?);
+    Ok(())
+}
+
+/// `kubectl-rolling_update`.
+pub fn plugin_main() -> ExitCode {
+    let cli = <PluginCli as clap::Parser>::parse();
+    let invocation = Invocation::from_args(true);
+    execute(|cancel, sink| async move {
+        rolling_update(&cli.update, &cli.cluster, &invocation, cancel, sink).await
+    })
+}
+
+/// `kubia-rollout`.
+pub fn kubia_rollout_main() -> ExitCode {
+    let cli = <KubiaRolloutCli as clap::Parser>::parse();
+    let invocation = Invocation::from_args(false);
+    execute(|cancel, sink| async move { dispatch(&cli, &invocation, cancel, sink).await })
+}
+
+async fn dispatch(
+    cli: &KubiaRolloutCli,
+    invocation: &Invocation,
+    cancel: Cancel,
+    sink: Arc<TerminalSink>,
+) -> Result<(), EngineError> {
+    let cluster = &cli.cluster;
+    match &cli.command {
+        Command::RollingUpdate(args) => {
+            rolling_update(args, cluster, invocation, cancel, sink).await
+        }
+        Command::Recreate(args) => {
+            let req = Recreate {
+                rc_name: request::strip_kind(&args.rc).to_owned(),
+                change: request::image_change(&args.image, &args.image_args)?,
+                min_ready_seconds: args.image_args.min_ready_seconds,
+            };
+            let ctx = context(cluster, &args.wait, invocation, cancel, sink).await?;
+            recreate::run(&ctx, &req).await
+        }
+        Command::BlueGreen(args) => blue_green(args, cluster, invocation, cancel, sink).await,
+        Command::Canary(args) => canary(args, cluster, invocation, cancel, sink).await,
+        Command::Status(args) => {
+            let ctx = context(
+                cluster,
+                &WaitArgs {
+                    poll_interval: std::time::Duration::from_secs(3),
+                    timeout: std::time::Duration::from_secs(30),
+                },
+                invocation,
+                cancel,
+                sink,
+            )
+            .await?;
+            let rc = args.rc.as_deref().map(request::strip_kind);
+            rollout_engine::status::run(&ctx, rc).await.map(|_| ())
+        }
+    }
+}
+
+/// The two names of a subcommand whose positionals clap made required.
+fn pair(old: &Option<String>, new: &Option<String>) -> Result<(String, String), EngineError> {
+    match (old, new) {
+        (Some(old), Some(new)) => Ok((
+            request::strip_kind(old).to_owned(),
+            request::strip_kind(new).to_owned(),
+        )),
+        _ => Err(EngineError::Invalid("OLD and NEW must be given".into())),
+    }
+}
+
+async fn blue_green(
+    args: &BlueGreenArgs,
+    cluster: &ClusterArgs,
+    invocation: &Invocation,
+    cancel: Cancel,
+    sink: Arc<TerminalSink>,
+) -> Result<(), EngineError> {
+    match &args.action {
+        Some(BlueGreenAction::SwitchBack(r) | BlueGreenAction::Cleanup(r)) => {
+            let reference = BlueGreenRef {
+                service: r.service.clone(),
+                names: r
+                    .names
+                    .iter()
+                    .map(|n| request::strip_kind(n).to_owned())
+                    .collect(),
+                min_ready_seconds: r.min_ready_seconds,
+            };
+            let ctx = context(cluster, &r.wait, invocation, cancel, sink).await?;
+            if matches!(args.action, Some(BlueGreenAction::SwitchBack(_))) {
+                blue_green::switch_back(&ctx, &reference).await
+            } else {
+                blue_green::cleanup(&ctx, &reference).await
+            }
+        }
+        None => {
+            let (old_name, new_name) = pair(&args.old, &args.new)?;
+            let image = args.image.clone().unwrap_or_default();
+            let req = BlueGreen {
+                old_name,
+                new_name,
+                change: request::image_change(&image, &args.image_args)?,
+                service: args.service.clone(),
+                deployment_label_key: args.deployment_label_key.clone(),
+                cleanup: args.cleanup,
+                min_ready_seconds: args.image_args.min_ready_seconds,
+            };
+            let ctx = context(cluster, &args.wait, invocation, cancel, sink).await?;
+            blue_green::deploy(&ctx, &req).await
+        }
+    }
+}
+
+async fn canary(
+    args: &CanaryArgs,
+    cluster: &ClusterArgs,
+    invocation: &Invocation,
+    cancel: Cancel,
+    sink: Arc<TerminalSink>,
+) -> Result<(), EngineError> {
+    match &args.action {
+        Some(CanaryAction::Promote(r) | CanaryAction::Abort(r)) => {
+            let reference = CanaryRef {
+                names: r
+                    .names
+                    .iter()
+                    .map(|n| request::strip_kind(n).to_owned())
+                    .collect(),
+                step_period: r.step_period,
+                min_ready_seconds: r.min_ready_seconds,
+            };
+            let ctx = context(cluster, &r.wait, invocation, cancel, sink).await?;
+            if matches!(args.action, Some(CanaryAction::Promote(_))) {
+                canary::promote(&ctx, &reference).await
+            } else {
+                canary::abort(&ctx, &reference).await
+            }
+        }
+        None => {
+            let (old_name, new_name) = pair(&args.old, &args.new)?;
+            let image = args.image.clone().unwrap_or_default();
+            let req = CanaryStart {
+                old_name,
+                new_name,
+                change: request::image_change(&image, &args.image_args)?,
+                steps: args.steps.clone(),
+                step_period: args.step_period,
+                deployment_label_key: args.deployment_label_key.clone(),
+                min_ready_seconds: args.image_args.min_ready_seconds,
+            };
+            let ctx = context(cluster, &args.wait, invocation, cancel, sink).await?;
+            canary::start(&ctx, &req).await
+        }
+    }
+}

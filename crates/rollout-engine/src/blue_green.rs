@@ -1,0 +1,521 @@
+//! Blue-green: bring up the new RC beside the old one, wait until all its pods are ready,
+//! then switch the Service's selector (what `kubectl set selector` does), keeping the old RC
+//! for an instant switch back until cleanup.
+//!
+//! The tutorial's Service selects `app=kubia`, which matches both versions, so first the old
+//! RC gets its distinguishing `deployment` label (as in the rolling update) and the Service
+//! is pinned to the old RC's full selector; only then is the new RC created. The Service
+//! carries the state (`blue-green-active`, `-standby`, `-original-selector`), so every
+//! command can be rerun or continued, and cleanup restores the original selector.
+
+use std::collections::BTreeMap;
+
+use k8s_openapi::api::core::v1::{ReplicationController, Service};
+use kube::api::PropagationPolicy;
+
+use crate::annotations::{
+    self, BLUE_GREEN_ACTIVE, BLUE_GREEN_OF, BLUE_GREEN_ORIGINAL_SELECTOR, BLUE_GREEN_STANDBY,
+    SourceId,
+};
+use crate::context::Ctx;
+use crate::derive::{self, ImageChange, derive_from_image, source_id, spec_replicas};
+use crate::error::{EngineError, Result};
+use crate::labels::{self, name_of, rc_selector, selector_string, template_labels};
+use crate::ops::{self, remove_annotations, set_annotation};
+use crate::{image, relabel, waits};
+
+/// `blue-green OLD NEW --image=X [--service SVC] [--cleanup]`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BlueGreen {
+    /// The RC serving now ("blue").
+    pub old_name: String,
+    /// The RC to create ("green").
+    pub new_name: String,
+    /// Its image.
+    pub change: ImageChange,
+    /// The Service to switch; found by its selector when absent.
+    pub service: Option<String>,
+    /// The label that tells the two RCs' pods apart.
+    pub deployment_label_key: String,
+    /// Delete the old RC right after the switch.
+    pub cleanup: bool,
+    /// Seconds a pod must be Ready to count.
+    pub min_ready_seconds: u32,
+}
+
+/// Which blue-green update `switch-back` or `cleanup` is about.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct BlueGreenRef {
+    /// The Service; found by its annotations when absent.
+    pub service: Option<String>,
+    /// Optional RC names, to pick among several updates and to check.
+    pub names: Vec<String>,
+    /// Seconds a pod must be Ready to count.
+    pub min_ready_seconds: u32,
+}
+
+/// The switch state recorded on a Service.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SwitchState {
+    /// The RC whose pods the Service selects.
+    pub active: String,
+    /// The other RC.
+    pub standby: String,
+}
+
+impl SwitchState {
+    /// Reads the state from a Service's annotations.
+    pub fn of(service: &Service) -> Option<SwitchState> {
+        let a = service.metadata.annotations.as_ref();
+        Some(SwitchState {
+            active: annotations::get(a, BLUE_GREEN_ACTIVE)?.to_owned(),
+            standby: annotations::get(a, BLUE_GREEN_STANDBY)?.to_owned(),
+        })
+    }
+
+    fn involves(&self, name: &str) -> bool {
+        self.active == name || self.standby == name
+    }
+}
+
+fn service_name(service: &Service) -> &str {
+    service.metadata.name.as_deref().unwrap_or("")
+}
+
+fn service_selector(service: &Service) -> BTreeMap<String, String> {
+    service
+        .spec
+        .as_ref()
+        .and_then(|s| s.selector.clone())
+        .unwrap_or_default()
+}
+
+/// Whether a Service (by its selector) sends traffic to the RC's pods.
+pub fn service_selects(service: &Service, rc: &ReplicationController) -> bool {
+    labels::matches(&service_selector(service), Some(&template_labels(rc)))
+}
+
+/// Deploys the new RC and switches the Service to it.
+pub async fn deploy(ctx: &Ctx, req: &BlueGreen) -> Result<()> {
+    image::validate_reference(&req.change.image)?;
+    derive::check_deployment_key(&req.deployment_label_key)?;
+    if req.old_name == req.new_name {
+        return Err(EngineError::invalid(format!(
+            "{0} cannot have the same name as the existing ReplicationController {0}",
+            req.new_name
+        )));
+    }
+    let pre = ctx.preflight();
+    let old = ops::get_rc(&pre, &req.old_name).await?;
+    labels::check_selector_matches_template(&old)?;
+    let service = find_for_deploy(&pre, req, &old).await?;
+    let svc = service_name(&service).to_owned();
+    if let Some(state) = SwitchState::of(&service) {
+        if !(state.involves(&req.old_name) && state.involves(&req.new_name)) {
+            return Err(EngineError::invalid(format!(
+                "service/{svc} is in a blue-green update between {} and {}; finish it with: {}",
+                state.active,
+                state.standby,
+                ctx.hints
+                    .command(&["blue-green", "cleanup", "--service", &svc])
+            )));
+        }
+        if state.active == req.new_name {
+            ctx.line(format!(
+                "service/{svc} already selects the pods of {}",
+                req.new_name
+            ));
+            return after_switch(ctx, req, &svc).await;
+        }
+    }
+    let existing = ops::get_rc_opt(&pre, &req.new_name).await?;
+    let derived = match &existing {
+        Some(existing) => {
+            check_existing(existing, &old, &req.change)?;
+            None
+        }
+        None => Some(derive_from_image(
+            &old,
+            &req.change,
+            &req.deployment_label_key,
+            Some(&req.new_name),
+        )?),
+    };
+
+    let ctx = &ctx.with_undo(
+        ctx.hints
+            .command(&["blue-green", "cleanup", "--service", &svc]),
+    );
+    let orig = derive::orig_label_value(&old);
+    let old = relabel::prepare_old(ctx, &req.old_name, &req.deployment_label_key, &orig, |_| {
+        false
+    })
+    .await?;
+    pin(ctx, &svc, &old, &req.new_name).await?;
+
+    match derived {
+        Some(derived) => {
+            let mut rc = derived.rc;
+            rc.spec.get_or_insert_with(Default::default).replicas =
+                Some(i32::try_from(spec_replicas(&old)).unwrap_or(i32::MAX));
+            set_annotation(
+                &mut rc.metadata,
+                BLUE_GREEN_OF,
+                &source_id(&old).to_string(),
+            );
+            match ops::create_rc(ctx, &rc).await {
+                Ok(_) => ctx.line(format!("Created {}", req.new_name)),
+                Err(e) if e.is_already_exists() => {
+                    let existing = ops::get_rc(ctx, &req.new_name).await?;
+                    check_existing(&existing, &old, &req.change)?;
+                    ctx.line(format!(
+                        "Continuing with existing controller {}.",
+                        req.new_name
+                    ));
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        None => ctx.line(format!(
+            "Continuing with existing controller {}.",
+            req.new_name
+        )),
+    }
+
+    waits::until_all_available(ctx, &req.new_name, req.min_ready_seconds).await?;
+    let new = ops::get_rc(ctx, &req.new_name).await?;
+    switch(ctx, &svc, &new, &req.old_name).await?;
+    after_switch(ctx, req, &svc).await
+}
+
+/// After the switch: clean up now, or say how to switch back and clean up later.
+async fn after_switch(ctx: &Ctx, req: &BlueGreen, svc: &str) -> Result<()> {
+    if req.cleanup {
+        return cleanup(
+            ctx,
+            &BlueGreenRef {
+                service: Some(svc.to_owned()),
+                names: vec![req.old_name.clone(), req.new_name.clone()],
+                min_ready_seconds: req.min_ready_seconds,
+            },
+        )
+        .await;
+    }
+    ctx.line(format!(
+        "{} stays scaled for an instant switch back ({}); delete it with: {}",
+        req.old_name,
+        ctx.hints
+            .command(&["blue-green", "switch-back", "--service", svc]),
+        ctx.hints
+            .command(&["blue-green", "cleanup", "--service", svc]),
+    ));
+    Ok(())
+}
+
+/// The new RC may be continued only if it was created for this update and has the image.
+fn check_existing(
+    existing: &ReplicationController,
+    old: &ReplicationController,
+    change: &ImageChange,
+) -> Result<()> {
+    let source = annotations::get(existing.metadata.annotations.as_ref(), BLUE_GREEN_OF)
+        .and_then(SourceId::parse);
+    if source.as_ref() != Some(&source_id(old)) {
+        return Err(EngineError::invalid(format!(
+            "replicationcontroller {} already exists and is not part of a blue-green update from {}; delete it or choose another name",
+            name_of(existing),
+            name_of(old)
+        )));
+    }
+    let image = derive::target_image(existing, change.container.as_deref());
+    if image != change.image {
+        return Err(EngineError::invalid(format!(
+            "Found existing in-progress blue-green update to image ({image}); continue it with --image={image} or remove it with blue-green cleanup"
+        )));
+    }
+    Ok(())
+}
+
+/// Points the Service at the old RC's pods only (before the new ones exist), recording the
+/// original selector and the two RCs.
+async fn pin(ctx: &Ctx, svc: &str, old: &ReplicationController, new_name: &str) -> Result<()> {
+    let selector = rc_selector(old);
+    let old_name = name_of(old).to_owned();
+    let mut changed_selector = false;
+    ops::update_service(ctx, svc, |service| {
+        let current = service_selector(service);
+        let mut changed = false;
+        if annotations::get(
+            service.metadata.annotations.as_ref(),
+            BLUE_GREEN_ORIGINAL_SELECTOR,
+        )
+        .is_none()
+        {
+            let json = serde_json::to_string(&current).unwrap_or_else(|_| "{}".to_owned());
+            changed |= set_annotation(&mut service.metadata, BLUE_GREEN_ORIGINAL_SELECTOR, &json);
+        }
+        changed |= set_annotation(&mut service.metadata, BLUE_GREEN_ACTIVE, &old_name);
+        changed |= set_annotation(&mut service.metadata, BLUE_GREEN_STANDBY, new_name);
+        if current != selector {
+            service.spec.get_or_insert_with(Default::default).selector = Some(selector.clone());
+            changed_selector = true;
+            changed = true;
+        }
+        Ok(changed)
+    })
+    .await?;
+    if changed_selector {
+        ctx.line(format!(
+            "Pinned service/{svc} to the pods of {old_name} ({})",
+            selector_string(&selector)
+        ));
+    }
+    Ok(())
+}
+
+/// Points the Service at `to`'s pods and records `from` as standby.
+async fn switch(ctx: &Ctx, svc: &str, to: &ReplicationController, from: &str) -> Result<()> {
+    let selector = rc_selector(to);
+    let to_name = name_of(to).to_owned();
+    ops::update_service(ctx, svc, |service| {
+        let mut changed = set_annotation(&mut service.metadata, BLUE_GREEN_ACTIVE, &to_name);
+        changed |= set_annotation(&mut service.metadata, BLUE_GREEN_STANDBY, from);
+        if service_selector(service) != selector {
+            service.spec.get_or_insert_with(Default::default).selector = Some(selector.clone());
+            changed = true;
+        }
+        Ok(changed)
+    })
+    .await?;
+    ctx.line(format!("service/{svc} selector updated"));
+    Ok(())
+}
+
+/// `blue-green switch-back`: points the Service at the standby RC again (after checking its
+/// pods are all available), so the two swap roles.
+pub async fn switch_back(ctx: &Ctx, r: &BlueGreenRef) -> Result<()> {
+    let pre = ctx.preflight();
+    let (service, state) = find_switched(&pre, r).await?;
+    let svc = service_name(&service).to_owned();
+    let standby = ops::get_rc(&pre, &state.standby).await?;
+    waits::until_all_available(ctx, &state.standby, r.min_ready_seconds).await?;
+    switch(ctx, &svc, &standby, &state.active).await?;
+    ctx.line(format!(
+        "service/{svc} now selects the pods of {}; {} stays scaled",
+        name_of(&standby),
+        state.active
+    ));
+    Ok(())
+}
+
+/// `blue-green cleanup`: deletes the standby RC, restores the Service's original selector
+/// and removes the bookkeeping. Before the switch this removes the new RC (an abort).
+pub async fn cleanup(ctx: &Ctx, r: &BlueGreenRef) -> Result<()> {
+    let pre = ctx.preflight();
+    let (service, state) = find_switched(&pre, r).await?;
+    let svc = service_name(&service).to_owned();
+    ops::delete_rc(ctx, &state.standby, PropagationPolicy::Background).await?;
+    ctx.line(format!(
+        "replicationcontroller \"{}\" deleted",
+        state.standby
+    ));
+    let original: Option<BTreeMap<String, String>> = annotations::get(
+        service.metadata.annotations.as_ref(),
+        BLUE_GREEN_ORIGINAL_SELECTOR,
+    )
+    .and_then(|json| serde_json::from_str(json).ok());
+    ops::update_service(ctx, &svc, |service| {
+        let mut changed = remove_annotations(
+            &mut service.metadata,
+            &[
+                BLUE_GREEN_ACTIVE,
+                BLUE_GREEN_STANDBY,
+                BLUE_GREEN_ORIGINAL_SELECTOR,
+            ],
+        );
+        if let Some(original) = &original
+            && !original.is_empty()
+            && service_selector(service) != *original
+        {
+            service.spec.get_or_insert_with(Default::default).selector = Some(original.clone());
+            changed = true;
+        }
+        Ok(changed)
+    })
+    .await?;
+    if let Some(original) = original.filter(|o| !o.is_empty()) {
+        ctx.line(format!(
+            "service/{svc} selector restored to {}",
+            selector_string(&original)
+        ));
+    }
+    if ops::get_rc_opt(ctx, &state.active).await?.is_some() {
+        ops::update_rc(ctx, &state.active, |rc| {
+            Ok(remove_annotations(&mut rc.metadata, &[BLUE_GREEN_OF]))
+        })
+        .await?;
+    }
+    ctx.line(format!(
+        "blue-green update of service/{svc} finished: {} serves",
+        state.active
+    ));
+    Ok(())
+}
+
+/// The Service for `deploy`: the named one, one already switching between these RCs, or the
+/// only one whose selector matches the old RC's pods.
+async fn find_for_deploy(
+    ctx: &Ctx,
+    req: &BlueGreen,
+    old: &ReplicationController,
+) -> Result<Service> {
+    if let Some(name) = &req.service {
+        let service = ops::get_service_opt(ctx, name)
+            .await?
+            .ok_or_else(|| EngineError::ServiceNotFound(name.clone()))?;
+        if SwitchState::of(&service).is_none() && !service_selects(&service, old) {
+            return Err(EngineError::invalid(format!(
+                "service/{name} (selector {}) does not select the pods of {}",
+                selector_string(&service_selector(&service)),
+                req.old_name
+            )));
+        }
+        return Ok(service);
+    }
+    let services = ops::list_services(ctx).await?;
+    let switching: Vec<&Service> = services
+        .iter()
+        .filter(|s| {
+            SwitchState::of(s)
+                .is_some_and(|st| st.involves(&req.old_name) && st.involves(&req.new_name))
+        })
+        .collect();
+    if let [one] = switching.as_slice() {
+        return Ok((*one).clone());
+    }
+    let selecting: Vec<&Service> = services
+        .iter()
+        .filter(|s| SwitchState::of(s).is_none() && service_selects(s, old))
+        .collect();
+    match selecting.as_slice() {
+        [one] => Ok((*one).clone()),
+        [] => Err(EngineError::invalid(format!(
+            "no service selects the pods of {}; name it with --service",
+            req.old_name
+        ))),
+        many => Err(EngineError::invalid(format!(
+            "several services select the pods of {} ({}); name one with --service",
+            req.old_name,
+            many.iter()
+                .map(|s| service_name(s))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ))),
+    }
+}
+
+/// The Service of a blue-green update in progress, for `switch-back` and `cleanup`.
+async fn find_switched(ctx: &Ctx, r: &BlueGreenRef) -> Result<(Service, SwitchState)> {
+    let candidates: Vec<Service> = match &r.service {
+        Some(name) => vec![
+            ops::get_service_opt(ctx, name)
+                .await?
+                .ok_or_else(|| EngineError::ServiceNotFound(name.clone()))?,
+        ],
+        None => ops::list_services(ctx)
+            .await?
+            .into_iter()
+            .filter(|s| SwitchState::of(s).is_some())
+            .collect(),
+    };
+    let matching: Vec<(Service, SwitchState)> = candidates
+        .into_iter()
+        .filter_map(|s| SwitchState::of(&s).map(|st| (s, st)))
+        .filter(|(_, st)| r.names.iter().all(|n| st.involves(n)))
+        .collect();
+    let mut matching = matching.into_iter();
+    match (matching.next(), matching.next()) {
+        (Some(one), None) => Ok(one),
+        (None, _) => Err(EngineError::invalid(match &r.service {
+            Some(name) => format!(
+                "service/{name} is not in a blue-green update{}",
+                names_suffix(&r.names)
+            ),
+            None => format!(
+                "no service is in a blue-green update{}; name it with --service",
+                names_suffix(&r.names)
+            ),
+        })),
+        (Some(_), Some(_)) => Err(EngineError::invalid(
+            "several services are in blue-green updates; name one with --service",
+        )),
+    }
+}
+
+fn names_suffix(names: &[String]) -> String {
+    if names.is_empty() {
+        String::new()
+    } else {
+        format!(" between {}", names.join(" and "))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use k8s_openapi::api::core::v1::ServiceSpec;
+    use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
+
+    fn service(selector: &[(&str, &str)], annotations: &[(&str, &str)]) -> Service {
+        Service {
+            metadata: ObjectMeta {
+                name: Some("kubia".into()),
+                annotations: Some(
+                    annotations
+                        .iter()
+                        .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+                        .collect(),
+                ),
+                ..ObjectMeta::default()
+            },
+            spec: Some(ServiceSpec {
+                selector: Some(
+                    selector
+                        .iter()
+                        .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+                        .collect(),
+                ),
+                ..ServiceSpec::default()
+            }),
+            status: None,
+        }
+    }
+
+    #[test]
+    fn switch_state_and_selection() {
+        let rc = crate::derive::tests::tutorial_rc();
+        let s = service(&[("app", "kubia")], &[]);
+        assert!(service_selects(&s, &rc));
+        assert_eq!(SwitchState::of(&s), None);
+        let other = service(&[("app", "other")], &[]);
+        assert!(!service_selects(&other, &rc));
+        let switched = service(
+            &[("app", "kubia"), ("deployment", "h")],
+            &[
+                (BLUE_GREEN_ACTIVE, "kubia-v2"),
+                (BLUE_GREEN_STANDBY, "kubia-v1"),
+            ],
+        );
+        let state = SwitchState::of(&switched);
+        assert_eq!(
+            state,
+            Some(SwitchState {
+                active: "kubia-v2".into(),
+                standby: "kubia-v1".into()
+            })
+        );
+        assert!(state.is_some_and(|s| s.involves("kubia-v1") && !s.involves("kubia-v3")));
+        assert_eq!(names_suffix(&[]), "");
+        assert_eq!(names_suffix(&["a".into(), "b".into()]), " between a and b");
+    }
+}

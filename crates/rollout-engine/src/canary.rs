@@ -1,0 +1,496 @@
+//! A manual canary: a second RC with the new image takes a growing share of a fixed number
+//! of pods, behind a Service that selects both (`app=kubia`).
+//!
+//! Each step first scales the canary up and waits until its pods are available, then scales
+//! the stable RC down by as many, so capacity never drops (the total exceeds the original
+//! count only during a step). The canary RC records the resolved steps, the stable RC its
+//! original replica count; the current step is the canary's replica count. So `start` can
+//! pause after the first step and `promote` or `abort` continue later, from any machine, and
+//! any of them can be rerun after an interruption.
+
+use std::time::Duration;
+
+use k8s_openapi::api::core::v1::ReplicationController;
+use kube::api::PropagationPolicy;
+use rollout_plan::IntOrPercent;
+use rollout_plan::canary::resolve_steps;
+
+use crate::annotations::{self, CANARY_NEXT, CANARY_OF, CANARY_STEPS, ORIGINAL_REPLICAS, SourceId};
+use crate::context::Ctx;
+use crate::derive::{self, ImageChange, derive_from_image, source_id, spec_replicas};
+use crate::error::{EngineError, Result};
+use crate::labels::{self, name_of};
+use crate::ops::{self, Scaled, remove_annotations, set_annotation};
+use crate::{image, relabel, waits};
+
+/// `canary OLD NEW --image=X --steps 1,2,3 [--step-period D]`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CanaryStart {
+    /// The stable RC.
+    pub old_name: String,
+    /// The canary RC to create.
+    pub new_name: String,
+    /// Its image.
+    pub change: ImageChange,
+    /// Canary sizes, counts or percentages of the stable RC's replicas.
+    pub steps: Vec<IntOrPercent>,
+    /// Go through all steps with this pause between them and finish; without it, stop after
+    /// the first step until `canary promote`.
+    pub step_period: Option<Duration>,
+    /// The label that tells the two RCs' pods apart.
+    pub deployment_label_key: String,
+    /// Seconds a pod must be Ready to count.
+    pub min_ready_seconds: u32,
+}
+
+/// Which canary `promote` or `abort` is about: `[OLD] [NEW]`, either, or none if there is
+/// only one canary in the namespace.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct CanaryRef {
+    /// Zero, one or two RC names.
+    pub names: Vec<String>,
+    /// Pause between the remaining steps of a promote.
+    pub step_period: Option<Duration>,
+    /// Seconds a pod must be Ready to count.
+    pub min_ready_seconds: u32,
+}
+
+/// The step targets: the resolved steps, then all pods on the canary if the last step falls
+/// short (that final step is what `promote` adds).
+pub fn targets(steps: &[u32], total: u32) -> Vec<u32> {
+    let mut all = steps.to_vec();
+    if all.last().is_none_or(|last| *last < total) {
+        all.push(total);
+    }
+    all
+}
+
+/// Index (0-based) of the step the canary is at: the last target not above its replicas.
+pub fn current_step(targets: &[u32], canary_replicas: u32) -> Option<usize> {
+    targets.iter().rposition(|t| *t <= canary_replicas)
+}
+
+/// Starts the canary.
+pub async fn start(ctx: &Ctx, req: &CanaryStart) -> Result<()> {
+    image::validate_reference(&req.change.image)?;
+    derive::check_deployment_key(&req.deployment_label_key)?;
+    if req.old_name == req.new_name {
+        return Err(EngineError::invalid(format!(
+            "{0} cannot have the same name as the existing ReplicationController {0}",
+            req.new_name
+        )));
+    }
+    let pre = ctx.preflight();
+    let old = ops::get_rc(&pre, &req.old_name).await?;
+    labels::check_selector_matches_template(&old)?;
+    if let Some(other) = annotations::get(old.metadata.annotations.as_ref(), CANARY_NEXT)
+        && other != req.new_name
+    {
+        return Err(EngineError::invalid(format!(
+            "{} already has a canary in progress ({other}); promote or abort it first",
+            req.old_name
+        )));
+    }
+    let existing = ops::get_rc_opt(&pre, &req.new_name).await?;
+    let (derived, total, steps) = match &existing {
+        Some(existing) => {
+            check_existing(existing, &old, &req.change)?;
+            let (total, steps) = recorded_plan(&old, existing)?;
+            (None, total, steps)
+        }
+        None => {
+            let derived = derive_from_image(
+                &old,
+                &req.change,
+                &req.deployment_label_key,
+                Some(&req.new_name),
+            )?;
+            let total = annotations::replicas(
+                old.metadata.annotations.as_ref(),
+                ORIGINAL_REPLICAS,
+                &req.old_name,
+            )?
+            .unwrap_or_else(|| spec_replicas(&old));
+            if total == 0 {
+                return Err(EngineError::invalid(format!(
+                    "replicationcontroller {} has 0 replicas: nothing to share with a canary",
+                    req.old_name
+                )));
+            }
+            let steps = resolve_steps(&req.steps, total)?;
+            (Some(derived), total, steps)
+        }
+    };
+
+    let ctx = &ctx.with_undo(
+        ctx.hints
+            .command(&["canary", "abort", &req.old_name, &req.new_name]),
+    );
+    let orig = derive::orig_label_value(&old);
+    let total_text = total.to_string();
+    let new_name = req.new_name.as_str();
+    relabel::prepare_old(
+        ctx,
+        &req.old_name,
+        &req.deployment_label_key,
+        &orig,
+        |meta| {
+            let next = set_annotation(meta, CANARY_NEXT, new_name);
+            let original =
+                if annotations::get(meta.annotations.as_ref(), ORIGINAL_REPLICAS).is_none() {
+                    set_annotation(meta, ORIGINAL_REPLICAS, &total_text)
+                } else {
+                    false
+                };
+            next || original
+        },
+    )
+    .await?;
+
+    match derived {
+        Some(derived) => {
+            let mut rc = derived.rc;
+            rc.spec.get_or_insert_with(Default::default).replicas = Some(0);
+            set_annotation(&mut rc.metadata, CANARY_OF, &source_id(&old).to_string());
+            set_annotation(
+                &mut rc.metadata,
+                CANARY_STEPS,
+                &annotations::format_counts(&steps),
+            );
+            match ops::create_rc(ctx, &rc).await {
+                Ok(_) => ctx.line(format!("Created {new_name}")),
+                Err(e) if e.is_already_exists() => {
+                    let existing = ops::get_rc(ctx, new_name).await?;
+                    check_existing(&existing, &old, &req.change)?;
+                    ctx.line(format!(
+                        "Continuing canary with existing controller {new_name}."
+                    ));
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        None => ctx.line(format!(
+            "Continuing canary with existing controller {new_name}."
+        )),
+    }
+
+    let all = targets(&steps, total);
+    let pair = Pair {
+        old: &req.old_name,
+        new: new_name,
+        total,
+        min_ready_seconds: req.min_ready_seconds,
+    };
+    match req.step_period {
+        Some(period) => {
+            walk(ctx, &pair, &all, all.len(), Some(period)).await?;
+            promote_finish(ctx, &pair).await
+        }
+        None => {
+            walk(ctx, &pair, &all, 1, None).await?;
+            pause_message(ctx, &pair, &all).await
+        }
+    }
+}
+
+/// Finishes the canary: the remaining steps, then the stable RC is deleted.
+pub async fn promote(ctx: &Ctx, r: &CanaryRef) -> Result<()> {
+    let pre = ctx.preflight();
+    let (old_name, new_name) = resolve(&pre, &r.names).await?;
+    let new = ops::get_rc(&pre, &new_name).await?;
+    let Some(old) = ops::get_rc_opt(&pre, &old_name).await? else {
+        // The stable RC is already deleted: only the bookkeeping was left.
+        return clear_canary(ctx, &new_name).await;
+    };
+    check_pair(&old, &new)?;
+    let (total, steps) = recorded_plan(&old, &new)?;
+    let all = targets(&steps, total);
+    let pair = Pair {
+        old: &old_name,
+        new: &new_name,
+        total,
+        min_ready_seconds: r.min_ready_seconds,
+    };
+    let ctx = &ctx.with_undo(
+        ctx.hints
+            .command(&["canary", "abort", &old_name, &new_name]),
+    );
+    walk(ctx, &pair, &all, all.len(), r.step_period).await?;
+    promote_finish(ctx, &pair).await
+}
+
+/// Removes the canary: the stable RC back to its original size (first, so capacity never
+/// drops), then the canary RC scaled to 0 and deleted.
+pub async fn abort(ctx: &Ctx, r: &CanaryRef) -> Result<()> {
+    let pre = ctx.preflight();
+    let (old_name, new_name) = resolve(&pre, &r.names).await?;
+    let old = ops::get_rc(&pre, &old_name).await?;
+    let new = ops::get_rc_opt(&pre, &new_name).await?;
+    if let Some(new) = &new {
+        check_pair(&old, new)?;
+    }
+    let total = annotations::replicas(
+        old.metadata.annotations.as_ref(),
+        ORIGINAL_REPLICAS,
+        &old_name,
+    )?
+    .unwrap_or_else(|| spec_replicas(&old) + new.as_ref().map_or(0, spec_replicas));
+    let ctx = &ctx.with_undo(
+        ctx.hints
+            .command(&["canary", "promote", &old_name, &new_name]),
+    );
+    let current = spec_replicas(&old);
+    if current < total && ops::scale_rc(ctx, &old_name, current, total).await? == Scaled::Applied {
+        ctx.line(format!("Scaling {old_name} up to {total}"));
+    }
+    waits::until_all_available(ctx, &old_name, r.min_ready_seconds).await?;
+    if let Some(new) = new {
+        let replicas = spec_replicas(&new);
+        if replicas > 0 && ops::scale_rc(ctx, &new_name, replicas, 0).await? == Scaled::Applied {
+            ctx.line(format!("Scaling {new_name} down to 0"));
+        }
+        ops::delete_rc(ctx, &new_name, PropagationPolicy::Background).await?;
+        ctx.line(format!("replicationcontroller \"{new_name}\" deleted"));
+    }
+    ops::update_rc(ctx, &old_name, |rc| {
+        Ok(remove_annotations(
+            &mut rc.metadata,
+            &[CANARY_NEXT, ORIGINAL_REPLICAS],
+        ))
+    })
+    .await?;
+    ctx.line(format!("replicationcontroller/{old_name} canary aborted"));
+    Ok(())
+}
+
+/// The two RCs of a canary and its size.
+struct Pair<'a> {
+    old: &'a str,
+    new: &'a str,
+    total: u32,
+    min_ready_seconds: u32,
+}
+
+/// Goes through `all[..upto]`, skipping steps already reached.
+async fn walk(
+    ctx: &Ctx,
+    pair: &Pair<'_>,
+    all: &[u32],
+    upto: usize,
+    period: Option<Duration>,
+) -> Result<()> {
+    let count = all.len();
+    for (index, target) in all.iter().copied().enumerate().take(upto) {
+        let new = ops::get_rc(ctx, pair.new).await?;
+        let old = ops::get_rc(ctx, pair.old).await?;
+        let reached = spec_replicas(&new) >= target
+            && spec_replicas(&old) <= pair.total.saturating_sub(target);
+        if !reached {
+            ctx.line(format!(
+                "Canary step {}/{count}: {target} of {} pods on {}",
+                index + 1,
+                pair.total,
+                pair.new
+            ));
+        }
+        go_to(ctx, pair, target).await?;
+        let last = index + 1 == upto.min(count);
+        if !reached
+            && !last
+            && let Some(period) = period
+        {
+            ctx.sleep(period).await?;
+        }
+    }
+    Ok(())
+}
+
+/// One step: canary up to `target` and available, then stable down to `total - target`.
+async fn go_to(ctx: &Ctx, pair: &Pair<'_>, target: u32) -> Result<()> {
+    let new = ops::get_rc(ctx, pair.new).await?;
+    let replicas = spec_replicas(&new);
+    if replicas < target && ops::scale_rc(ctx, pair.new, replicas, target).await? == Scaled::Applied
+    {
+        ctx.line(format!("Scaling {} up to {target}", pair.new));
+    }
+    waits::until_all_available(ctx, pair.new, pair.min_ready_seconds).await?;
+    let old = ops::get_rc(ctx, pair.old).await?;
+    let replicas = spec_replicas(&old);
+    let stable = pair.total.saturating_sub(target);
+    if replicas > stable && ops::scale_rc(ctx, pair.old, replicas, stable).await? == Scaled::Applied
+    {
+        ctx.line(format!("Scaling {} down to {stable}", pair.old));
+    }
+    waits::until_settled(ctx, pair.old).await?;
+    Ok(())
+}
+
+async fn promote_finish(ctx: &Ctx, pair: &Pair<'_>) -> Result<()> {
+    ctx.line(format!("Update succeeded. Deleting {}", pair.old));
+    ops::delete_rc(ctx, pair.old, PropagationPolicy::Background).await?;
+    clear_canary(ctx, pair.new).await
+}
+
+async fn clear_canary(ctx: &Ctx, new_name: &str) -> Result<()> {
+    ops::update_rc(ctx, new_name, |rc| {
+        Ok(remove_annotations(
+            &mut rc.metadata,
+            &[CANARY_OF, CANARY_STEPS],
+        ))
+    })
+    .await?;
+    ctx.line(format!("replicationcontroller/{new_name} promoted"));
+    Ok(())
+}
+
+async fn pause_message(ctx: &Ctx, pair: &Pair<'_>, all: &[u32]) -> Result<()> {
+    let new = ops::get_rc(ctx, pair.new).await?;
+    let replicas = spec_replicas(&new);
+    let step = current_step(all, replicas).map_or(0, |i| i + 1);
+    ctx.line(format!(
+        "Canary paused at step {step}/{}: {replicas} of {} pods on {}. Continue with: {}; abort with: {}",
+        all.len(),
+        pair.total,
+        pair.new,
+        ctx.hints.command(&["canary", "promote", pair.old, pair.new]),
+        ctx.hints.command(&["canary", "abort", pair.old, pair.new]),
+    ));
+    Ok(())
+}
+
+/// The canary RC may be continued only if it was made for this stable RC and has the image.
+fn check_existing(
+    existing: &ReplicationController,
+    old: &ReplicationController,
+    change: &ImageChange,
+) -> Result<()> {
+    check_pair(old, existing)?;
+    let image = derive::target_image(existing, change.container.as_deref());
+    if image != change.image {
+        return Err(EngineError::invalid(format!(
+            "Found existing canary to image ({image}); promote or abort it first"
+        )));
+    }
+    Ok(())
+}
+
+fn check_pair(old: &ReplicationController, new: &ReplicationController) -> Result<()> {
+    let source =
+        annotations::get(new.metadata.annotations.as_ref(), CANARY_OF).and_then(SourceId::parse);
+    if source.as_ref() == Some(&source_id(old)) {
+        Ok(())
+    } else {
+        Err(EngineError::invalid(format!(
+            "replicationcontroller {} already exists and is not a canary of {}",
+            name_of(new),
+            name_of(old)
+        )))
+    }
+}
+
+/// The total and resolved steps recorded when the canary started.
+fn recorded_plan(
+    old: &ReplicationController,
+    new: &ReplicationController,
+) -> Result<(u32, Vec<u32>)> {
+    let total = annotations::replicas(
+        old.metadata.annotations.as_ref(),
+        ORIGINAL_REPLICAS,
+        name_of(old),
+    )?
+    .ok_or_else(|| {
+        EngineError::Inconsistent(format!(
+            "replicationcontroller {} has no {ORIGINAL_REPLICAS} annotation",
+            name_of(old)
+        ))
+    })?;
+    let steps = annotations::get(new.metadata.annotations.as_ref(), CANARY_STEPS)
+        .and_then(annotations::parse_counts)
+        .ok_or_else(|| {
+            EngineError::Inconsistent(format!(
+                "replicationcontroller {} has no readable {CANARY_STEPS} annotation",
+                name_of(new)
+            ))
+        })?;
+    Ok((total, steps))
+}
+
+/// `[OLD] [NEW]` → both names, from the annotations where a name is missing.
+async fn resolve(ctx: &Ctx, names: &[String]) -> Result<(String, String)> {
+    match names {
+        [old, new] => Ok((old.clone(), new.clone())),
+        [one] => {
+            let rc = ops::get_rc(ctx, one).await?;
+            let recorded = rc.metadata.annotations.as_ref();
+            if let Some(of) = annotations::get(recorded, CANARY_OF).and_then(SourceId::parse) {
+                Ok((of.name, one.clone()))
+            } else if let Some(next) = annotations::get(recorded, CANARY_NEXT) {
+                Ok((one.clone(), next.to_owned()))
+            } else {
+                Err(EngineError::invalid(format!(
+                    "replicationcontroller {one} is not part of a canary"
+                )))
+            }
+        }
+        [] => {
+            let canaries: Vec<(String, String)> = ops::list_rcs(ctx)
+                .await?
+                .iter()
+                .filter_map(|rc| {
+                    annotations::get(rc.metadata.annotations.as_ref(), CANARY_OF)
+                        .and_then(SourceId::parse)
+                        .map(|of| (of.name, name_of(rc).to_owned()))
+                })
+                .collect();
+            match canaries.as_slice() {
+                [one] => Ok(one.clone()),
+                [] => Err(EngineError::invalid(
+                    "no canary in progress in this namespace",
+                )),
+                _ => Err(EngineError::invalid(
+                    "several canaries in progress; name the RCs",
+                )),
+            }
+        }
+        _ => Err(EngineError::invalid("give at most two names: OLD NEW")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn targets_end_with_everything_on_the_canary() {
+        assert_eq!(targets(&[1, 2], 3), vec![1, 2, 3]);
+        assert_eq!(targets(&[1, 2, 3], 3), vec![1, 2, 3]);
+        assert_eq!(targets(&[], 3), vec![3]);
+    }
+
+    #[test]
+    fn current_step_from_replicas() {
+        let all = [1, 2, 3];
+        assert_eq!(current_step(&all, 0), None);
+        assert_eq!(current_step(&all, 1), Some(0));
+        assert_eq!(current_step(&all, 2), Some(1));
+        assert_eq!(current_step(&all, 3), Some(2));
+    }
+
+    #[test]
+    fn pair_check() {
+        let old = crate::derive::tests::tutorial_rc();
+        let mut new = old.clone();
+        new.metadata.name = Some("kubia-v2".into());
+        assert!(check_pair(&old, &new).is_err());
+        set_annotation(&mut new.metadata, CANARY_OF, "kubia-v1:uid-1");
+        assert!(check_pair(&old, &new).is_ok());
+        set_annotation(&mut new.metadata, CANARY_STEPS, "1,2");
+        let mut old_annotated = old.clone();
+        set_annotation(&mut old_annotated.metadata, ORIGINAL_REPLICAS, "3");
+        assert_eq!(
+            recorded_plan(&old_annotated, &new).ok(),
+            Some((3, vec![1, 2]))
+        );
+        assert!(recorded_plan(&old, &new).is_err());
+    }
+}

@@ -1,0 +1,203 @@
+//! What every operation needs: the cluster, where to report, when to stop, how long to wait,
+//! and how to tell the user to resume or undo.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use k8s_openapi::api::core::v1::{Pod, ReplicationController, Service};
+use kube::Api;
+
+use crate::cancel::Cancel;
+use crate::client::Cluster;
+use crate::error::{EngineError, Result};
+use crate::events::{Event, EventSink};
+
+/// Polling and patience (kubectl's `--poll-interval` and `--timeout`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Timing {
+    /// How often to look at the cluster while waiting.
+    pub poll_interval: Duration,
+    /// How long without progress before giving up; also how long transient API errors are
+    /// retried once the update has started changing things.
+    pub timeout: Duration,
+}
+
+impl Default for Timing {
+    /// kubectl's defaults: poll every 3 s, give up after 5 min without progress.
+    fn default() -> Self {
+        Timing {
+            poll_interval: Duration::from_secs(3),
+            timeout: Duration::from_secs(300),
+        }
+    }
+}
+
+/// How the user invoked us, so messages can print the exact commands to resume or undo.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Hints {
+    /// The program as the user types it: `kubia-rollout` or `kubectl` (for the plugin).
+    pub program: String,
+    /// Cluster flags to repeat in suggested commands, e.g. ` -n engine-dev` (leading space).
+    pub flags: String,
+    /// The user's command, verbatim (shell-quoted), to resume after an interruption.
+    pub resume: String,
+}
+
+impl Hints {
+    /// A suggested command: the program, `args` (quoted where needed) and the cluster flags.
+    pub fn command(&self, args: &[&str]) -> String {
+        let mut text = self.program.clone();
+        for arg in args {
+            text.push(' ');
+            text.push_str(&shell_quote(arg));
+        }
+        text.push_str(&self.flags);
+        text
+    }
+}
+
+/// Quotes `arg` for a POSIX shell if it contains anything but safe characters.
+pub fn shell_quote(arg: &str) -> String {
+    let safe = !arg.is_empty()
+        && arg
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "-_./:=,%@+".contains(c));
+    if safe {
+        arg.to_owned()
+    } else {
+        format!("'{}'", arg.replace('\'', r"'\''"))
+    }
+}
+
+/// Shared state of one engine operation. Cheap to clone.
+#[derive(Clone)]
+pub struct Ctx {
+    pub(crate) cluster: Cluster,
+    pub(crate) sink: Arc<dyn EventSink>,
+    pub(crate) cancel: Cancel,
+    pub(crate) timing: Timing,
+    pub(crate) hints: Hints,
+    /// How long transient errors are retried; short before the first change (see
+    /// [`Ctx::preflight`]), `timing.timeout` afterwards.
+    pub(crate) retry_budget: Duration,
+    /// How to undo the operation in progress, for interruption and timeout messages.
+    pub(crate) undo: Option<String>,
+}
+
+/// Retry budget while only validating: an unreachable cluster should fail fast with a clear
+/// message instead of hanging for `--timeout`, since nothing needs finishing yet.
+const PREFLIGHT_BUDGET: Duration = Duration::from_secs(8);
+
+impl Ctx {
+    /// Everything an operation needs.
+    pub fn new(
+        cluster: Cluster,
+        sink: Arc<dyn EventSink>,
+        cancel: Cancel,
+        timing: Timing,
+        hints: Hints,
+    ) -> Self {
+        Ctx {
+            cluster,
+            sink,
+            cancel,
+            retry_budget: timing.timeout,
+            timing,
+            hints,
+            undo: None,
+        }
+    }
+
+    /// The namespace operations work in.
+    pub fn namespace(&self) -> &str {
+        &self.cluster.namespace
+    }
+
+    /// A copy for the validation phase, with a short retry budget.
+    pub(crate) fn preflight(&self) -> Ctx {
+        let mut ctx = self.clone();
+        ctx.retry_budget = self.timing.timeout.min(PREFLIGHT_BUDGET);
+        ctx
+    }
+
+    /// A copy whose interruption/timeout messages suggest `undo`.
+    pub(crate) fn with_undo(&self, undo: String) -> Ctx {
+        let mut ctx = self.clone();
+        ctx.undo = Some(undo);
+        ctx
+    }
+
+    /// Emits a stdout line.
+    pub(crate) fn line(&self, line: impl Into<String>) {
+        self.sink.emit(Event::Line(line.into()));
+    }
+
+    /// Emits any event.
+    pub(crate) fn emit(&self, event: Event) {
+        self.sink.emit(event);
+    }
+
+    pub(crate) fn rcs(&self) -> Api<ReplicationController> {
+        Api::namespaced(self.cluster.client.clone(), &self.cluster.namespace)
+    }
+
+    pub(crate) fn pods(&self) -> Api<Pod> {
+        Api::namespaced(self.cluster.client.clone(), &self.cluster.namespace)
+    }
+
+    pub(crate) fn services(&self) -> Api<Service> {
+        Api::namespaced(self.cluster.client.clone(), &self.cluster.namespace)
+    }
+
+    /// `how to resume; how to undo`, for messages.
+    pub(crate) fn recovery(&self) -> String {
+        match &self.undo {
+            Some(undo) => format!("resume with: {}; roll back with: {undo}", self.hints.resume),
+            None => format!("resume with: {}", self.hints.resume),
+        }
+    }
+
+    /// Fails with [`EngineError::Interrupted`] if Ctrl-C was pressed.
+    pub(crate) fn check_cancel(&self) -> Result<()> {
+        if self.cancel.is_cancelled() {
+            Err(EngineError::Interrupted(self.recovery()))
+        } else {
+            Ok(())
+        }
+    }
+
+    /// Sleeps, or fails with [`EngineError::Interrupted`] on Ctrl-C.
+    pub(crate) async fn sleep(&self, duration: Duration) -> Result<()> {
+        if self.cancel.sleep(duration).await {
+            Ok(())
+        } else {
+            Err(EngineError::Interrupted(self.recovery()))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn quoting_and_commands() {
+        assert_eq!(shell_quote("kubia-v1"), "kubia-v1");
+        assert_eq!(
+            shell_quote("--image=luksa/kubia:v2"),
+            "--image=luksa/kubia:v2"
+        );
+        assert_eq!(shell_quote("a b"), "'a b'");
+        assert_eq!(shell_quote("it's"), r"'it'\''s'");
+        assert_eq!(shell_quote(""), "''");
+        let hints = Hints {
+            program: "kubia-rollout".into(),
+            flags: " -n engine-dev".into(),
+            resume: String::new(),
+        };
+        assert_eq!(
+            hints.command(&["rolling-update", "kubia-v1", "kubia-v2", "--rollback"]),
+            "kubia-rollout rolling-update kubia-v1 kubia-v2 --rollback -n engine-dev"
+        );
+    }
+}

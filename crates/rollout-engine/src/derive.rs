@@ -1,0 +1,666 @@
+//! Deriving the new ReplicationController from the old one, as kubectl did: pure functions,
+//! testable without a cluster.
+//!
+//! kubectl copied the old RC, set the new image (and pull policy), hashed the result (md5 hex of
+//! its JSON, taken *before* the name and resourceVersion change, so that two attempts at the
+//! same update get different hashes), named it `<old>-<hash>` when no name was given, and put
+//! `deployment=<hash>` into its selector and template labels so that the two RCs never select
+//! each other's pods. The old RC gets `deployment=<hash of old>-orig`.
+
+use std::collections::BTreeMap;
+
+use k8s_openapi::api::core::v1::{Container, ReplicationController};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
+
+use crate::annotations::{self, SourceId};
+use crate::error::{EngineError, Result};
+use crate::image::{self, PullPolicy};
+use crate::labels::{self, name_of, rc_selector};
+
+/// What to change in the pod template: kubectl's `--image`, `--container`,
+/// `--image-pull-policy`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ImageChange {
+    /// The new image.
+    pub image: String,
+    /// Which container; required when the pod has several.
+    pub container: Option<String>,
+    /// A new pull policy; required when the image does not change.
+    pub pull_policy: Option<PullPolicy>,
+}
+
+/// The new RC before creation, and the replica count it must end with.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Derived {
+    /// Named, labelled, with the old RC's replica count still in `spec.replicas`.
+    pub rc: ReplicationController,
+    /// The target replica count (kubectl's `desired-replicas`).
+    pub desired: u32,
+}
+
+/// The pod template's containers (empty if there is no template).
+pub fn containers(rc: &ReplicationController) -> &[Container] {
+    rc.spec
+        .as_ref()
+        .and_then(|s| s.template.as_ref())
+        .and_then(|t| t.spec.as_ref())
+        .map_or(&[][..], |s| s.containers.as_slice())
+}
+
+fn container_names(rc: &ReplicationController) -> String {
+    containers(rc)
+        .iter()
+        .map(|c| c.name.as_str())
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// The index of the container to update: the named one, or the only one.
+pub fn select_container(rc: &ReplicationController, name: Option<&str>) -> Result<usize> {
+    let all = containers(rc);
+    match name {
+        Some(name) => all.iter().position(|c| c.name == name).ok_or_else(|| {
+            EngineError::invalid(format!(
+                "container {name:?} not found in the pod template of replicationcontroller {} (containers: {})",
+                name_of(rc),
+                container_names(rc)
+            ))
+        }),
+        None if all.len() == 1 => Ok(0),
+        None if all.is_empty() => Err(EngineError::invalid(format!(
+            "replicationcontroller {} has no containers in its pod template",
+            name_of(rc)
+        ))),
+        None => Err(EngineError::invalid(format!(
+            "must specify container to update when updating a multi-container pod: replicationcontroller {} has containers {}; use --container",
+            name_of(rc),
+            container_names(rc)
+        ))),
+    }
+}
+
+/// The image of container `index` (`""` if unset).
+pub fn container_image(rc: &ReplicationController, index: usize) -> &str {
+    containers(rc)
+        .get(index)
+        .and_then(|c| c.image.as_deref())
+        .unwrap_or("")
+}
+
+/// The pull policy container `index` runs with (explicit, else Kubernetes' default).
+pub fn effective_pull_policy(rc: &ReplicationController, index: usize) -> Option<PullPolicy> {
+    let container = containers(rc).get(index)?;
+    match container.image_pull_policy.as_deref() {
+        Some(policy) => policy.parse().ok(),
+        None => Some(PullPolicy::default_for(
+            container.image.as_deref().unwrap_or(""),
+        )),
+    }
+}
+
+/// Validates `change` against `old` (image syntax, container choice, that something changes)
+/// and returns the container index.
+pub fn check_image_change(old: &ReplicationController, change: &ImageChange) -> Result<usize> {
+    image::validate_reference(&change.image)?;
+    let index = select_container(old, change.container.as_deref())?;
+    if container_image(old, index) == change.image {
+        match change.pull_policy {
+            None => {
+                return Err(EngineError::invalid(format!(
+                    "--image-pull-policy (Always|Never|IfNotPresent) must be provided when --image is the same as existing container image ({})",
+                    change.image
+                )));
+            }
+            Some(policy) if effective_pull_policy(old, index) == Some(policy) => {
+                return Err(EngineError::invalid(format!(
+                    "replicationcontroller {} already runs {} with imagePullPolicy {policy}: nothing to update",
+                    name_of(old),
+                    change.image
+                )));
+            }
+            Some(_) => {}
+        }
+    }
+    Ok(index)
+}
+
+/// md5 hex of the object's JSON, as kubectl's `HashObject`. Deterministic: k8s-openapi
+/// serialises struct fields in a fixed order and maps as sorted `BTreeMap`s.
+pub fn rc_hash(rc: &ReplicationController) -> String {
+    let json = serde_json::to_vec(rc).unwrap_or_default();
+    format!("{:x}", md5::compute(json))
+}
+
+/// The deployment label value the old RC gets: `<hash of old>-orig` (the suffix keeps it
+/// distinct from the new hash even when only the pull policy changes).
+pub fn orig_label_value(old: &ReplicationController) -> String {
+    format!("{}-orig", rc_hash(old))
+}
+
+/// `kubectl apply`'s record of the applied manifest: it describes the old RC (its name and
+/// image), so a copy would make a later `kubectl apply` compute a wrong diff.
+const LAST_APPLIED: &str = "kubectl.kubernetes.io/last-applied-configuration";
+
+/// Metadata for a copy of `old` named `name`: labels and annotations kept, except update
+/// bookkeeping; identity (uid, resourceVersion, timestamps, managedFields) dropped.
+fn copied_metadata(old: &ObjectMeta, name: String) -> ObjectMeta {
+    let annotations: BTreeMap<String, String> = old
+        .annotations
+        .iter()
+        .flatten()
+        .filter(|(k, _)| !annotations::is_update_annotation(k) && k.as_str() != LAST_APPLIED)
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
+    ObjectMeta {
+        name: Some(name),
+        namespace: old.namespace.clone(),
+        labels: old.labels.clone(),
+        annotations: (!annotations.is_empty()).then_some(annotations),
+        ..ObjectMeta::default()
+    }
+}
+
+/// Sets `key=value` in the selector and the template labels.
+pub fn set_deployment_label(rc: &mut ReplicationController, key: &str, value: &str) {
+    set_template_label(rc, key, value);
+    rc.spec
+        .get_or_insert_with(Default::default)
+        .selector
+        .get_or_insert_with(BTreeMap::new)
+        .insert(key.to_owned(), value.to_owned());
+}
+
+/// Sets `key=value` in the template labels only.
+pub fn set_template_label(rc: &mut ReplicationController, key: &str, value: &str) {
+    rc.spec
+        .get_or_insert_with(Default::default)
+        .template
+        .get_or_insert_with(Default::default)
+        .metadata
+        .get_or_insert_with(Default::default)
+        .labels
+        .get_or_insert_with(BTreeMap::new)
+        .insert(key.to_owned(), value.to_owned());
+}
+
+/// The RC's `spec.replicas` (the API defaults an unset value to 1).
+pub fn spec_replicas(rc: &ReplicationController) -> u32 {
+    rc.spec
+        .as_ref()
+        .and_then(|s| s.replicas)
+        .map_or(1, |r| u32::try_from(r).unwrap_or(0))
+}
+
+/// kubectl's `--image` path: copy `old`, change the image, hash, name and label.
+pub fn derive_from_image(
+    old: &ReplicationController,
+    change: &ImageChange,
+    key: &str,
+    new_name: Option<&str>,
+) -> Result<Derived> {
+    check_deployment_key(key)?;
+    labels::check_selector_matches_template(old)?;
+    let index = check_image_change(old, change)?;
+    let mut rc = old.clone();
+    if let Some(container) = rc
+        .spec
+        .as_mut()
+        .and_then(|s| s.template.as_mut())
+        .and_then(|t| t.spec.as_mut())
+        .and_then(|s| s.containers.get_mut(index))
+    {
+        container.image = Some(change.image.clone());
+        if let Some(policy) = change.pull_policy {
+            container.image_pull_policy = Some(policy.as_str().to_owned());
+        }
+    }
+    let hash = rc_hash(&rc);
+    let name = new_name.map_or_else(|| format!("{}-{hash}", name_of(old)), str::to_owned);
+    if name == name_of(old) {
+        return Err(same_name(&name));
+    }
+    rc.metadata = copied_metadata(&old.metadata, name);
+    rc.status = None;
+    set_deployment_label(&mut rc, key, &hash);
+    Ok(Derived {
+        desired: spec_replicas(old),
+        rc,
+    })
+}
+
+/// kubectl's `-f` path: the new RC comes from a file. Its replicas default to the old RC's;
+/// when its selector does not already differ from the old one in some shared key, the
+/// deployment hash label is added, as with `--image` (kubectl refused such files instead).
+pub fn derive_from_file(
+    old: &ReplicationController,
+    file: &ReplicationController,
+    key: &str,
+) -> Result<Derived> {
+    check_deployment_key(key)?;
+    labels::check_selector_matches_template(old)?;
+    let name = file.metadata.name.clone().unwrap_or_default();
+    if name.is_empty() {
+        return Err(EngineError::invalid(
+            "the new replicationcontroller has no name",
+        ));
+    }
+    if name == name_of(old) {
+        return Err(same_name(&name));
+    }
+    let mut rc = file.clone();
+    rc.metadata = copied_metadata(&file.metadata, name);
+    rc.metadata.namespace = old.metadata.namespace.clone();
+    rc.status = None;
+    let template_labels = labels::template_labels(&rc);
+    let spec = rc.spec.get_or_insert_with(Default::default);
+    if spec.replicas.is_none() {
+        spec.replicas = Some(i32::try_from(spec_replicas(old)).unwrap_or(i32::MAX));
+    }
+    if spec.selector.as_ref().is_none_or(BTreeMap::is_empty) {
+        spec.selector = Some(template_labels);
+    }
+    labels::check_selector_matches_template(&rc)?;
+    let old_selector = rc_selector(old);
+    let differs = rc_selector(&rc)
+        .iter()
+        .any(|(k, v)| old_selector.get(k).is_some_and(|old_v| old_v != v));
+    if !differs {
+        let hash = rc_hash(&rc);
+        set_deployment_label(&mut rc, key, &hash);
+    }
+    Ok(Derived {
+        desired: spec_replicas(&rc),
+        rc,
+    })
+}
+
+fn same_name(name: &str) -> EngineError {
+    EngineError::invalid(format!(
+        "{name} cannot have the same name as the existing ReplicationController {name}"
+    ))
+}
+
+/// kubectl refused an empty `--deployment-label-key`: it would make a selector key of `""`.
+pub fn check_deployment_key(key: &str) -> Result<()> {
+    if key.is_empty() {
+        Err(EngineError::invalid(
+            "--deployment-label-key can not be empty",
+        ))
+    } else {
+        Ok(())
+    }
+}
+
+/// The new RC as it is created: 0 replicas, `desired-replicas` and `update-source-id`.
+pub fn for_creation(derived: &Derived, old: &ReplicationController) -> ReplicationController {
+    let mut rc = derived.rc.clone();
+    rc.spec.get_or_insert_with(Default::default).replicas = Some(0);
+    let annotations = rc.metadata.annotations.get_or_insert_with(BTreeMap::new);
+    annotations.insert(
+        annotations::DESIRED_REPLICAS.to_owned(),
+        derived.desired.to_string(),
+    );
+    annotations.insert(
+        annotations::UPDATE_SOURCE_ID.to_owned(),
+        source_id(old).to_string(),
+    );
+    rc
+}
+
+/// `<name>:<uid>` of an RC.
+pub fn source_id(rc: &ReplicationController) -> SourceId {
+    SourceId {
+        name: name_of(rc).to_owned(),
+        uid: rc.metadata.uid.clone().unwrap_or_default(),
+    }
+}
+
+/// The old RC as the update prepares it (what `--dry-run` shows and what the executor
+/// converges to): `next-controller-id`, `original-replicas` and the deployment label in
+/// template and selector unless the selector already has the key.
+pub fn prepared_old(
+    old: &ReplicationController,
+    new_name: &str,
+    key: &str,
+    orig_value: &str,
+) -> ReplicationController {
+    let mut rc = old.clone();
+    let replicas = spec_replicas(old).to_string();
+    let annotations = rc.metadata.annotations.get_or_insert_with(BTreeMap::new);
+    annotations.insert(
+        annotations::NEXT_CONTROLLER_ID.to_owned(),
+        new_name.to_owned(),
+    );
+    annotations
+        .entry(annotations::ORIGINAL_REPLICAS.to_owned())
+        .or_insert(replicas);
+    if !rc_selector(old).contains_key(key) {
+        let value = labels::template_labels(old)
+            .get(key)
+            .cloned()
+            .unwrap_or_else(|| orig_value.to_owned());
+        set_deployment_label(&mut rc, key, &value);
+    }
+    rc
+}
+
+/// The image the update targets, as recorded in an existing new RC (container `name`, or the
+/// first), for kubectl's "existing in-progress update to image" check.
+pub fn target_image<'a>(rc: &'a ReplicationController, container: Option<&str>) -> &'a str {
+    let index = container
+        .and_then(|name| containers(rc).iter().position(|c| c.name == name))
+        .unwrap_or(0);
+    container_image(rc, index)
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+    use k8s_openapi::api::core::v1::{PodSpec, PodTemplateSpec, ReplicationControllerSpec};
+
+    /// The tutorial's RC: kubia-v1, 3 replicas, app=kubia, container nodejs.
+    pub(crate) fn tutorial_rc() -> ReplicationController {
+        let labels: BTreeMap<String, String> = [("app".to_owned(), "kubia".to_owned())].into();
+        ReplicationController {
+            metadata: ObjectMeta {
+                name: Some("kubia-v1".into()),
+                namespace: Some("default".into()),
+                uid: Some("uid-1".into()),
+                resource_version: Some("100".into()),
+                annotations: Some(
+                    [(
+                        "kubernetes.io/change-cause".to_owned(),
+                        "tutorial".to_owned(),
+                    )]
+                    .into(),
+                ),
+                ..ObjectMeta::default()
+            },
+            spec: Some(ReplicationControllerSpec {
+                replicas: Some(3),
+                selector: Some(labels.clone()),
+                template: Some(PodTemplateSpec {
+                    metadata: Some(ObjectMeta {
+                        labels: Some(labels),
+                        ..ObjectMeta::default()
+                    }),
+                    spec: Some(PodSpec {
+                        containers: vec![Container {
+                            name: "nodejs".into(),
+                            image: Some("luksa/kubia:v1".into()),
+                            image_pull_policy: Some("IfNotPresent".into()),
+                            ..Container::default()
+                        }],
+                        ..PodSpec::default()
+                    }),
+                }),
+                ..ReplicationControllerSpec::default()
+            }),
+            status: None,
+        }
+    }
+
+    fn v2() -> ImageChange {
+        ImageChange {
+            image: "luksa/kubia:v2".into(),
+            container: None,
+            pull_policy: None,
+        }
+    }
+
+    fn sel(rc: &ReplicationController) -> String {
+        labels::selector_string(&rc_selector(rc))
+    }
+
+    #[test]
+    fn derives_the_tutorials_kubia_v2() {
+        let old = tutorial_rc();
+        let d = derive_from_image(&old, &v2(), "deployment", Some("kubia-v2"));
+        let Ok(d) = d else {
+            panic!("derive failed: {d:?}");
+        };
+        assert_eq!(d.desired, 3);
+        assert_eq!(name_of(&d.rc), "kubia-v2");
+        assert_eq!(d.rc.metadata.resource_version, None);
+        assert_eq!(d.rc.metadata.uid, None);
+        assert_eq!(target_image(&d.rc, None), "luksa/kubia:v2");
+        let hash = labels::rc_selector(&d.rc)
+            .get("deployment")
+            .cloned()
+            .unwrap_or_default();
+        assert_eq!(hash.len(), 32);
+        assert!(hash.bytes().all(|b| b.is_ascii_hexdigit()));
+        assert_eq!(sel(&d.rc), format!("app=kubia,deployment={hash}"));
+        assert_eq!(
+            labels::template_labels(&d.rc).get("deployment"),
+            Some(&hash)
+        );
+        let created = for_creation(&d, &old);
+        assert_eq!(created.spec.as_ref().and_then(|s| s.replicas), Some(0));
+        let ann = created.metadata.annotations.clone().unwrap_or_default();
+        assert_eq!(
+            ann.get(annotations::DESIRED_REPLICAS).map(String::as_str),
+            Some("3")
+        );
+        assert_eq!(
+            ann.get(annotations::UPDATE_SOURCE_ID).map(String::as_str),
+            Some("kubia-v1:uid-1")
+        );
+        assert_eq!(
+            ann.get("kubernetes.io/change-cause").map(String::as_str),
+            Some("tutorial")
+        );
+    }
+
+    #[test]
+    fn unnamed_new_rc_is_old_dash_hash_and_hash_is_stable() {
+        let old = tutorial_rc();
+        let a = derive_from_image(&old, &v2(), "deployment", None).map(|d| d.rc);
+        let b = derive_from_image(&old, &v2(), "deployment", None).map(|d| d.rc);
+        let (Ok(a), Ok(b)) = (a, b) else {
+            panic!("derive failed")
+        };
+        assert_eq!(name_of(&a), name_of(&b));
+        let hash = rc_selector(&a)
+            .get("deployment")
+            .cloned()
+            .unwrap_or_default();
+        assert_eq!(name_of(&a), format!("kubia-v1-{hash}"));
+        // Another resourceVersion (another attempt) gives another hash, as in kubectl.
+        let mut later = old.clone();
+        later.metadata.resource_version = Some("101".into());
+        let c = derive_from_image(&later, &v2(), "deployment", None).map(|d| d.rc);
+        assert_ne!(
+            c.map(|c| name_of(&c).to_owned()).ok(),
+            Some(name_of(&a).to_owned())
+        );
+        // A known value: md5 of the JSON, so the format cannot drift silently.
+        assert_eq!(
+            rc_hash(&old),
+            format!(
+                "{:x}",
+                md5::compute(serde_json::to_vec(&old).unwrap_or_default())
+            )
+        );
+        assert_eq!(orig_label_value(&old), format!("{}-orig", rc_hash(&old)));
+    }
+
+    #[test]
+    fn old_annotations_of_an_earlier_update_are_not_copied() {
+        let mut old = tutorial_rc();
+        old.metadata
+            .annotations
+            .get_or_insert_with(BTreeMap::new)
+            .extend([
+                (annotations::NEXT_CONTROLLER_ID.to_owned(), "x".to_owned()),
+                (annotations::ORIGINAL_REPLICAS.to_owned(), "3".to_owned()),
+                (annotations::CANARY_NEXT.to_owned(), "y".to_owned()),
+            ]);
+        let d = derive_from_image(&old, &v2(), "deployment", Some("kubia-v2"));
+        let ann = d
+            .map(|d| d.rc.metadata.annotations.unwrap_or_default())
+            .unwrap_or_default();
+        assert_eq!(ann.len(), 1, "{ann:?}");
+    }
+
+    #[test]
+    fn refuses_bad_input() {
+        let old = tutorial_rc();
+        let err = |r: Result<Derived>| r.err().map(|e| e.to_string()).unwrap_or_default();
+        let same = ImageChange {
+            image: "luksa/kubia:v1".into(),
+            ..v2()
+        };
+        assert!(
+            err(derive_from_image(&old, &same, "deployment", None)).contains("--image-pull-policy")
+        );
+        let same_policy = ImageChange {
+            pull_policy: Some(PullPolicy::IfNotPresent),
+            ..same.clone()
+        };
+        assert!(
+            err(derive_from_image(&old, &same_policy, "deployment", None))
+                .contains("nothing to update")
+        );
+        let new_policy = ImageChange {
+            pull_policy: Some(PullPolicy::Always),
+            ..same
+        };
+        assert!(derive_from_image(&old, &new_policy, "deployment", None).is_ok());
+        let no_container = ImageChange {
+            container: Some("sidecar".into()),
+            ..v2()
+        };
+        assert_eq!(
+            err(derive_from_image(&old, &no_container, "deployment", None)),
+            "container \"sidecar\" not found in the pod template of replicationcontroller kubia-v1 (containers: nodejs)"
+        );
+        assert!(err(derive_from_image(&old, &v2(), "", None)).contains("--deployment-label-key"));
+        assert!(
+            err(derive_from_image(
+                &old,
+                &v2(),
+                "deployment",
+                Some("kubia-v1")
+            ))
+            .contains("cannot have the same name")
+        );
+        let bad_image = ImageChange {
+            image: "luksa/kubia v2".into(),
+            ..v2()
+        };
+        assert!(
+            err(derive_from_image(&old, &bad_image, "deployment", None))
+                .contains("invalid image reference")
+        );
+
+        let mut two = tutorial_rc();
+        if let Some(spec) = two
+            .spec
+            .as_mut()
+            .and_then(|s| s.template.as_mut())
+            .and_then(|t| t.spec.as_mut())
+        {
+            spec.containers.push(Container {
+                name: "sidecar".into(),
+                image: Some("busybox".into()),
+                ..Container::default()
+            });
+        }
+        assert!(
+            err(derive_from_image(&two, &v2(), "deployment", None))
+                .contains("must specify container")
+        );
+        let chosen = ImageChange {
+            container: Some("sidecar".into()),
+            ..v2()
+        };
+        let d = derive_from_image(&two, &chosen, "deployment", None);
+        assert_eq!(
+            d.as_ref()
+                .map(|d| containers(&d.rc)[1].image.clone())
+                .ok()
+                .flatten()
+                .as_deref(),
+            Some("luksa/kubia:v2")
+        );
+        assert_eq!(
+            d.map(|d| target_image(&d.rc, Some("nodejs")).to_owned())
+                .ok()
+                .as_deref(),
+            Some("luksa/kubia:v1")
+        );
+
+        let mut mismatched = tutorial_rc();
+        if let Some(s) = mismatched.spec.as_mut() {
+            s.selector = Some([("app".to_owned(), "other".to_owned())].into());
+        }
+        assert!(
+            err(derive_from_image(&mismatched, &v2(), "deployment", None))
+                .contains("does not match its pod template labels")
+        );
+    }
+
+    #[test]
+    fn from_file() {
+        let old = tutorial_rc();
+        let mut file = tutorial_rc();
+        file.metadata = ObjectMeta {
+            name: Some("kubia-v2".into()),
+            ..ObjectMeta::default()
+        };
+        if let Some(s) = file.spec.as_mut() {
+            s.replicas = None;
+            s.selector = None;
+        }
+        let d = derive_from_file(&old, &file, "deployment");
+        let Ok(d) = d else { panic!("{d:?}") };
+        assert_eq!(d.desired, 3);
+        assert!(rc_selector(&d.rc).contains_key("deployment"));
+        // A file whose selector already differs keeps it as it is.
+        let mut versioned = file.clone();
+        if let Some(s) = versioned.spec.as_mut() {
+            s.replicas = Some(5);
+            let l: BTreeMap<String, String> = [("app".to_owned(), "other".to_owned())].into();
+            s.selector = Some(l.clone());
+            if let Some(m) = s.template.as_mut().and_then(|t| t.metadata.as_mut()) {
+                m.labels = Some(l);
+            }
+        }
+        let d = derive_from_file(&old, &versioned, "deployment");
+        assert_eq!(d.as_ref().map(|d| d.desired).ok(), Some(5));
+        assert_eq!(d.map(|d| sel(&d.rc)).ok().as_deref(), Some("app=other"));
+        let mut same = file;
+        same.metadata.name = Some("kubia-v1".into());
+        assert_eq!(
+            derive_from_file(&old, &same, "deployment")
+                .err()
+                .map(|e| e.to_string())
+                .as_deref(),
+            Some(
+                "kubia-v1 cannot have the same name as the existing ReplicationController kubia-v1"
+            )
+        );
+    }
+
+    #[test]
+    fn prepared_old_gets_annotations_and_orig_label() {
+        let old = tutorial_rc();
+        let p = prepared_old(&old, "kubia-v2", "deployment", "abc-orig");
+        assert_eq!(sel(&p), "app=kubia,deployment=abc-orig");
+        let ann = p.metadata.annotations.unwrap_or_default();
+        assert_eq!(
+            ann.get(annotations::NEXT_CONTROLLER_ID).map(String::as_str),
+            Some("kubia-v2")
+        );
+        assert_eq!(
+            ann.get(annotations::ORIGINAL_REPLICAS).map(String::as_str),
+            Some("3")
+        );
+        // An RC that already has the key (e.g. kubia-v2 updated again) keeps its value.
+        let mut second = tutorial_rc();
+        set_deployment_label(&mut second, "deployment", "h2");
+        let p = prepared_old(&second, "kubia-v3", "deployment", "zzz-orig");
+        assert_eq!(sel(&p), "app=kubia,deployment=h2");
+    }
+}

@@ -1,0 +1,107 @@
+//! The engine's one error type.
+//!
+//! Every variant renders as a single line (the CLI prints it as `error: ...`), names the objects
+//! involved and, where the cluster is left half-way, says how to continue or roll back: a user
+//! who hits an error mid-update must never be left guessing what state the cluster is in.
+
+use rollout_plan::PlanError;
+use thiserror::Error;
+
+/// Why an engine operation failed.
+#[derive(Debug, Error)]
+pub enum EngineError {
+    /// The named ReplicationController does not exist (kubectl's wording, so scripts that
+    /// matched kubectl's message keep working).
+    #[error("replicationcontrollers \"{0}\" not found")]
+    RcNotFound(String),
+
+    /// The named Service does not exist.
+    #[error("services \"{0}\" not found")]
+    ServiceNotFound(String),
+
+    /// Bad input, found before anything was changed: flags, names, images, RC shapes, or an
+    /// existing controller that belongs to a different update.
+    #[error("{0}")]
+    Invalid(String),
+
+    /// A strategy or canary value that the planner refuses.
+    #[error(transparent)]
+    Plan(#[from] PlanError),
+
+    /// The kubeconfig could not be loaded or names no usable cluster.
+    #[error("{0}")]
+    Config(String),
+
+    /// The API server could not be reached (connection refused, reset, timed out) for longer
+    /// than the retry budget.
+    #[error("cannot reach the Kubernetes API server at {server}: {cause}")]
+    Unreachable {
+        /// The cluster URL from the kubeconfig.
+        server: String,
+        /// The last connection error.
+        cause: String,
+    },
+
+    /// The API server refused a request for a reason that retrying cannot fix.
+    #[error("{what}: {message}")]
+    Api {
+        /// What we were doing, e.g. `updating replicationcontroller kubia-v1`.
+        what: String,
+        /// The server's message.
+        message: String,
+        /// The HTTP status code, for callers that need to tell cases apart.
+        code: u16,
+        /// The machine-readable reason (`NotFound`, `Conflict`, `AlreadyExists`...).
+        reason: String,
+    },
+
+    /// No progress for `--timeout`; the message names what is stuck and how to roll back.
+    #[error("{0}")]
+    Stuck(String),
+
+    /// The user pressed Ctrl-C; the message says how to resume or roll back.
+    #[error("interrupted; {0}")]
+    Interrupted(String),
+
+    /// A cluster object does not look the way this tool left it (e.g. an unparsable
+    /// annotation), so continuing could do harm.
+    #[error("{0}")]
+    Inconsistent(String),
+}
+
+impl EngineError {
+    /// Whether this is a Ctrl-C interruption (the CLI exits with 130 for it).
+    pub fn is_interrupted(&self) -> bool {
+        matches!(self, EngineError::Interrupted(_))
+    }
+
+    /// Shorthand for [`EngineError::Invalid`].
+    pub(crate) fn invalid(message: impl Into<String>) -> Self {
+        EngineError::Invalid(message.into())
+    }
+}
+
+/// Result alias of the crate.
+pub type Result<T, E = EngineError> = std::result::Result<T, E>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn messages_are_single_lines_in_kubectl_wording() {
+        assert_eq!(
+            EngineError::RcNotFound("kubia-v1".into()).to_string(),
+            "replicationcontrollers \"kubia-v1\" not found"
+        );
+        let e = EngineError::Unreachable {
+            server: "https://127.0.0.1:6443/".into(),
+            cause: "connection refused".into(),
+        };
+        assert_eq!(
+            e.to_string(),
+            "cannot reach the Kubernetes API server at https://127.0.0.1:6443/: connection refused"
+        );
+        assert!(EngineError::Interrupted("x".into()).is_interrupted());
+    }
+}

@@ -1,0 +1,328 @@
+//! The engine's API calls, each retried through transient failures (see `retry`) and each
+//! write guarded by optimistic concurrency.
+//!
+//! Why replace-with-the-read-object: the object we send carries the `resourceVersion` we
+//! read, so a concurrent change (another client, or the controller's own status writes) makes
+//! the server answer 409 instead of silently losing one of the writes; we then re-read and
+//! re-apply our change to the fresh object. Changes are expressed as closures over the object
+//! so that re-applying is natural and idempotent.
+
+use std::collections::BTreeMap;
+use std::fmt::Debug;
+
+use k8s_openapi::api::core::v1::{Pod, ReplicationController, Service};
+use kube::api::{DeleteParams, ListParams, Patch, PatchParams, PostParams, PropagationPolicy};
+use kube::{Api, Resource};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+use crate::context::Ctx;
+use crate::error::{EngineError, Result};
+use crate::labels::{pod_name, selector_string};
+use crate::retry::call;
+
+/// How many 409s in a row we accept on one object before suspecting a fight with another
+/// writer (each retry re-reads, so a normal race resolves in one or two).
+const MAX_CONFLICTS: u32 = 25;
+
+/// Gets an RC; `None` if it does not exist.
+pub(crate) async fn get_rc_opt(ctx: &Ctx, name: &str) -> Result<Option<ReplicationController>> {
+    let api = ctx.rcs();
+    call(
+        ctx,
+        &format!("getting replicationcontroller {name}"),
+        || api.get_opt(name),
+    )
+    .await
+}
+
+/// Gets an RC; kubectl's NotFound message if it does not exist.
+pub(crate) async fn get_rc(ctx: &Ctx, name: &str) -> Result<ReplicationController> {
+    get_rc_opt(ctx, name)
+        .await?
+        .ok_or_else(|| EngineError::RcNotFound(name.to_owned()))
+}
+
+/// Gets a Service; `None` if it does not exist.
+pub(crate) async fn get_service_opt(ctx: &Ctx, name: &str) -> Result<Option<Service>> {
+    let api = ctx.services();
+    call(ctx, &format!("getting service {name}"), || {
+        api.get_opt(name)
+    })
+    .await
+}
+
+/// Lists all RCs of the namespace.
+pub(crate) async fn list_rcs(ctx: &Ctx) -> Result<Vec<ReplicationController>> {
+    let api = ctx.rcs();
+    let lp = ListParams::default();
+    call(ctx, "listing replicationcontrollers", || api.list(&lp))
+        .await
+        .map(|list| list.items)
+}
+
+/// Lists all Services of the namespace.
+pub(crate) async fn list_services(ctx: &Ctx) -> Result<Vec<Service>> {
+    let api = ctx.services();
+    let lp = ListParams::default();
+    call(ctx, "listing services", || api.list(&lp))
+        .await
+        .map(|list| list.items)
+}
+
+/// Lists the pods matching `selector` (none for an empty selector).
+pub(crate) async fn list_pods(ctx: &Ctx, selector: &BTreeMap<String, String>) -> Result<Vec<Pod>> {
+    if selector.is_empty() {
+        return Ok(Vec::new());
+    }
+    let api = ctx.pods();
+    let lp = ListParams::default().labels(&selector_string(selector));
+    call(ctx, "listing pods", || api.list(&lp))
+        .await
+        .map(|list| list.items)
+}
+
+/// Read-modify-write of one object with conflict retries. `change` edits the fresh object
+/// and returns whether it changed anything (if not, nothing is written). Returns the object
+/// as stored afterwards; `Ok(None)` if it does not exist.
+pub(crate) async fn update<K, F>(
+    ctx: &Ctx,
+    api: &Api<K>,
+    kind: &str,
+    name: &str,
+    mut change: F,
+) -> Result<Option<K>>
+where
+    K: Resource + Clone + Debug + Serialize + DeserializeOwned,
+    F: FnMut(&mut K) -> Result<bool>,
+{
+    let mut conflicts = 0;
+    loop {
+        let Some(mut object) =
+            call(ctx, &format!("getting {kind} {name}"), || api.get_opt(name)).await?
+        else {
+            return Ok(None);
+        };
+        if !change(&mut object)? {
+            return Ok(Some(object));
+        }
+        let pp = PostParams::default();
+        match call(ctx, &format!("updating {kind} {name}"), || {
+            api.replace(name, &pp, &object)
+        })
+        .await
+        {
+            Ok(stored) => return Ok(Some(stored)),
+            Err(e) if e.is_conflict() && conflicts < MAX_CONFLICTS => {
+                conflicts += 1;
+                tracing::debug!(kind, name, conflicts, "conflict, re-reading");
+            }
+            Err(e) if e.is_not_found() => return Ok(None),
+            Err(e) => return Err(e),
+        }
+    }
+}
+
+/// [`update`] for an RC that must exist.
+pub(crate) async fn update_rc<F>(ctx: &Ctx, name: &str, change: F) -> Result<ReplicationController>
+where
+    F: FnMut(&mut ReplicationController) -> Result<bool>,
+{
+    update(ctx, &ctx.rcs(), "replicationcontroller", name, change)
+        .await?
+        .ok_or_else(|| EngineError::RcNotFound(name.to_owned()))
+}
+
+/// [`update`] for a Service that must exist.
+pub(crate) async fn update_service<F>(ctx: &Ctx, name: &str, change: F) -> Result<Service>
+where
+    F: FnMut(&mut Service) -> Result<bool>,
+{
+    update(ctx, &ctx.services(), "service", name, change)
+        .await?
+        .ok_or_else(|| EngineError::ServiceNotFound(name.to_owned()))
+}
+
+/// Sets an annotation map entry; returns whether it changed.
+pub(crate) fn set_annotation(meta: &mut kube::core::ObjectMeta, key: &str, value: &str) -> bool {
+    let annotations = meta.annotations.get_or_insert_with(BTreeMap::new);
+    if annotations.get(key).map(String::as_str) == Some(value) {
+        return false;
+    }
+    annotations.insert(key.to_owned(), value.to_owned());
+    true
+}
+
+/// Removes annotations; returns whether any was present.
+pub(crate) fn remove_annotations(meta: &mut kube::core::ObjectMeta, keys: &[&str]) -> bool {
+    let Some(annotations) = meta.annotations.as_mut() else {
+        return false;
+    };
+    let before = annotations.len();
+    annotations.retain(|k, _| !keys.contains(&k.as_str()));
+    annotations.len() != before
+}
+
+/// Outcome of a conditional scale.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Scaled {
+    /// `spec.replicas` was `from` and is now `to`.
+    Applied,
+    /// `spec.replicas` was no longer `from` (someone else changed it, or an earlier attempt
+    /// of ours landed): nothing written, the caller re-plans.
+    Moved,
+}
+
+/// Sets the RC's `spec.replicas` from `from` to `to`, only if it is still `from`.
+pub(crate) async fn scale_rc(ctx: &Ctx, name: &str, from: u32, to: u32) -> Result<Scaled> {
+    let mut outcome = Scaled::Moved;
+    update_rc(ctx, name, |rc| {
+        let current = crate::derive::spec_replicas(rc);
+        if current == to && outcome == Scaled::Applied {
+            // Our own write landed although its response was lost; the retry re-read it.
+            return Ok(false);
+        }
+        if current != from {
+            outcome = Scaled::Moved;
+            return Ok(false);
+        }
+        rc.spec.get_or_insert_with(Default::default).replicas =
+            Some(i32::try_from(to).unwrap_or(i32::MAX));
+        outcome = Scaled::Applied;
+        Ok(true)
+    })
+    .await?;
+    Ok(outcome)
+}
+
+/// Creates an RC.
+pub(crate) async fn create_rc(
+    ctx: &Ctx,
+    rc: &ReplicationController,
+) -> Result<ReplicationController> {
+    let api = ctx.rcs();
+    let pp = PostParams::default();
+    let name = crate::labels::name_of(rc).to_owned();
+    call(
+        ctx,
+        &format!("creating replicationcontroller {name}"),
+        || api.create(&pp, rc),
+    )
+    .await
+}
+
+/// Deletes an RC; a missing RC is fine (an earlier attempt may have deleted it).
+pub(crate) async fn delete_rc(ctx: &Ctx, name: &str, policy: PropagationPolicy) -> Result<()> {
+    let api = ctx.rcs();
+    let dp = DeleteParams {
+        propagation_policy: Some(policy),
+        ..DeleteParams::default()
+    };
+    match call(
+        ctx,
+        &format!("deleting replicationcontroller {name}"),
+        || api.delete(name, &dp),
+    )
+    .await
+    {
+        Ok(_) => Ok(()),
+        Err(e) if e.is_not_found() => Ok(()),
+        Err(e) => Err(e),
+    }
+}
+
+/// Deletes a pod; a missing pod is fine.
+pub(crate) async fn delete_pod(ctx: &Ctx, name: &str) -> Result<()> {
+    let api = ctx.pods();
+    let dp = DeleteParams::default();
+    match call(ctx, &format!("deleting pod {name}"), || {
+        api.delete(name, &dp)
+    })
+    .await
+    {
+        Ok(_) => Ok(()),
+        Err(e) if e.is_not_found() => Ok(()),
+        Err(e) => Err(e),
+    }
+}
+
+/// Adds `key=value` to a pod's labels, guarded by its resourceVersion; on conflict re-reads
+/// and retries while `still_wanted` holds for the fresh pod. A pod that disappeared is fine.
+pub(crate) async fn label_pod<F>(
+    ctx: &Ctx,
+    pod: &Pod,
+    key: &str,
+    value: &str,
+    still_wanted: F,
+) -> Result<()>
+where
+    F: Fn(&Pod) -> bool,
+{
+    let api = ctx.pods();
+    let name = pod_name(pod).to_owned();
+    let mut current = pod.clone();
+    let mut conflicts = 0;
+    loop {
+        if !still_wanted(&current)
+            || current
+                .metadata
+                .labels
+                .as_ref()
+                .and_then(|l| l.get(key))
+                .map(String::as_str)
+                == Some(value)
+        {
+            return Ok(());
+        }
+        let patch = serde_json::json!({
+            "metadata": {
+                "resourceVersion": current.metadata.resource_version,
+                "labels": { key: value },
+            }
+        });
+        let pp = PatchParams::default();
+        let patch = Patch::Merge(&patch);
+        match call(ctx, &format!("labelling pod {name}"), || {
+            api.patch(&name, &pp, &patch)
+        })
+        .await
+        {
+            Ok(_) => return Ok(()),
+            Err(e) if e.is_not_found() => return Ok(()),
+            Err(e) if e.is_conflict() && conflicts < MAX_CONFLICTS => {
+                conflicts += 1;
+                match call(ctx, &format!("getting pod {name}"), || api.get_opt(&name)).await? {
+                    Some(fresh) => current = fresh,
+                    None => return Ok(()),
+                }
+            }
+            Err(e) => return Err(e),
+        }
+    }
+}
+
+/// Waits until the RC is gone (an orphaning delete finishes only after the garbage collector
+/// has released the pods), polling until the timeout.
+pub(crate) async fn wait_rc_gone(ctx: &Ctx, name: &str) -> Result<()> {
+    let deadline = tokio::time::Instant::now() + ctx.timing.timeout;
+    loop {
+        if get_rc_opt(ctx, name).await?.is_none() {
+            return Ok(());
+        }
+        if tokio::time::Instant::now() > deadline {
+            return Err(EngineError::Stuck(format!(
+                "timed out waiting for replicationcontroller {name} to be deleted; {}",
+                ctx.recovery()
+            )));
+        }
+        ctx.emit(crate::events::Event::Waiting(format!(
+            "waiting for replicationcontroller {name} to be deleted"
+        )));
+        ctx.sleep(
+            ctx.timing
+                .poll_interval
+                .min(std::time::Duration::from_secs(1)),
+        )
+        .await?;
+    }
+}

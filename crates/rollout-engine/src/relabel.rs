@@ -1,0 +1,111 @@
+//! Giving the old RC a distinguishing `deployment` label, in kubectl's safe order.
+//!
+//! Why the order matters: the old RC's selector (e.g. `app=kubia`) would also match the new
+//! RC's pods, so it gets an extra key. If the selector changed first, the RC would see none
+//! of its pods (they lack the key), release them and create replacements. So: (1) the label
+//! goes into the template, so pods the controller creates from now on have it; (2) we wait
+//! until the controller has seen that template, then label the existing pods; (3) only then
+//! the selector gets the key. Every step is idempotent, so an interrupted run simply redoes
+//! the remaining ones.
+
+use k8s_openapi::api::core::v1::ReplicationController;
+use kube::core::ObjectMeta;
+
+use crate::context::Ctx;
+use crate::derive::set_template_label;
+use crate::error::{EngineError, Result};
+use crate::events::Event;
+use crate::labels::{self, rc_selector, template_labels};
+use crate::observe::{is_orphan, is_owned_by};
+use crate::ops;
+
+/// Applies `annotate` to the old RC and makes sure its selector contains `key` (with the
+/// template's value if the template already has one, else `orig_value`), relabelling its pods
+/// in between. Returns the RC as stored.
+pub(crate) async fn prepare_old<F>(
+    ctx: &Ctx,
+    old_name: &str,
+    key: &str,
+    orig_value: &str,
+    annotate: F,
+) -> Result<ReplicationController>
+where
+    F: Fn(&mut ObjectMeta) -> bool,
+{
+    let rc = ops::update_rc(ctx, old_name, |rc| {
+        let mut changed = annotate(&mut rc.metadata);
+        if !rc_selector(rc).contains_key(key) && !template_labels(rc).contains_key(key) {
+            set_template_label(rc, key, orig_value);
+            changed = true;
+        }
+        Ok(changed)
+    })
+    .await?;
+    if rc_selector(&rc).contains_key(key) {
+        return Ok(rc);
+    }
+    let Some(value) = template_labels(&rc).get(key).cloned() else {
+        return Err(EngineError::Inconsistent(format!(
+            "replicationcontroller {old_name} lost its {key} template label while being prepared"
+        )));
+    };
+    wait_template_observed(ctx, old_name).await?;
+
+    let rc = ops::get_rc(ctx, old_name).await?;
+    let uid = rc.metadata.uid.clone().unwrap_or_default();
+    let selector = rc_selector(&rc);
+    for pod in ops::list_pods(ctx, &selector).await? {
+        if is_owned_by(&pod, &uid) || is_orphan(&pod) {
+            ops::label_pod(ctx, &pod, key, &value, |fresh| {
+                labels::matches(&selector, fresh.metadata.labels.as_ref())
+                    && (is_owned_by(fresh, &uid) || is_orphan(fresh))
+            })
+            .await?;
+        }
+    }
+
+    ops::update_rc(ctx, old_name, |rc| {
+        if rc_selector(rc).contains_key(key) {
+            return Ok(false);
+        }
+        rc.spec
+            .get_or_insert_with(Default::default)
+            .selector
+            .get_or_insert_with(Default::default)
+            .insert(key.to_owned(), value.clone());
+        Ok(true)
+    })
+    .await
+}
+
+/// Waits until the RC controller has observed the RC's latest generation.
+async fn wait_template_observed(ctx: &Ctx, name: &str) -> Result<()> {
+    let deadline = tokio::time::Instant::now() + ctx.timing.timeout;
+    loop {
+        let rc = ops::get_rc(ctx, name).await?;
+        let generation = rc.metadata.generation.unwrap_or(0);
+        let observed = rc
+            .status
+            .as_ref()
+            .and_then(|s| s.observed_generation)
+            .unwrap_or(0);
+        if observed >= generation {
+            return Ok(());
+        }
+        if tokio::time::Instant::now() > deadline {
+            return Err(EngineError::Stuck(format!(
+                "timed out waiting for the replication controller manager to observe {name}; is kube-controller-manager running? {}",
+                ctx.recovery()
+            )));
+        }
+        ctx.emit(Event::Waiting(format!(
+            "waiting for the controller to observe replicationcontroller {name}"
+        )));
+        ctx.sleep(
+            ctx.timing
+                .poll_interval
+                .min(std::time::Duration::from_secs(1)),
+        )
+        .await?;
+    }
+}

@@ -1,0 +1,528 @@
+//! `kubectl rolling-update`, resumable: validate everything, then prepare the old RC, create
+//! (or find) the new one, run the scale loop, and clean up.
+//!
+//! Resumption needs no client state: the old RC's `next-controller-id` names the new RC, whose
+//! `update-source-id` proves it belongs to this update and whose `desired-replicas` is the
+//! target; the scale loop continues from the replica counts. Cleanup deletes the old RC
+//! *before* removing the new RC's bookkeeping, so an interruption in between is recognised on
+//! the next run (old gone, new still pointing at it) and finished, rather than leaving a new
+//! RC that later runs would refuse as "unrelated" (kubernetes#27929).
+
+use std::time::Duration;
+
+use k8s_openapi::api::core::v1::ReplicationController;
+use kube::api::PropagationPolicy;
+use rollout_plan::{Limits, Strategy};
+
+use crate::annotations::{self, SourceId};
+use crate::context::Ctx;
+use crate::derive::{
+    self, Derived, ImageChange, derive_from_file, derive_from_image, prepared_old,
+};
+use crate::drive::{self, Drive};
+use crate::error::{EngineError, Result};
+use crate::labels::{self, name_of};
+use crate::ops::{self, remove_annotations, set_annotation};
+use crate::{image, relabel, rename, rollback};
+
+/// Where the new RC's definition comes from.
+#[derive(Debug, Clone, PartialEq)]
+pub enum NewSource {
+    /// `--image` (with `--container`, `--image-pull-policy`): a copy of the old RC.
+    Image(ImageChange),
+    /// `-f FILE`: an RC read from a file.
+    File(Box<ReplicationController>),
+}
+
+/// A rolling update request: kubectl's arguments plus the generalised strategy.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RollingUpdate {
+    /// The RC to replace.
+    pub old_name: String,
+    /// The new RC's name; when absent with `--image`, the update keeps the old name (the new
+    /// RC is `<old>-<hash>` until the final rename).
+    pub new_name: Option<String>,
+    /// The new definition; optional only for `--rollback`.
+    pub source: Option<NewSource>,
+    /// The label key that tells the two RCs' pods apart (kubectl's `deployment`).
+    pub deployment_label_key: String,
+    /// maxSurge, maxUnavailable, minReadySeconds.
+    pub strategy: Strategy,
+    /// Pause after each scale-up.
+    pub update_period: Duration,
+    /// Revert to the old RC instead.
+    pub rollback: bool,
+    /// Compute and return both RCs without changing anything.
+    pub dry_run: bool,
+}
+
+/// What a rolling update ended with.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Outcome {
+    /// `--dry-run`: the old RC as it would be prepared and the new RC as it would be created.
+    DryRun {
+        /// The RC being replaced.
+        old: Box<ReplicationController>,
+        /// The replacement.
+        new: Box<ReplicationController>,
+    },
+    /// The update finished; `rc` is the surviving RC and `message` kubectl's operation text
+    /// (`rolling updated to "kubia-v2"`).
+    Done {
+        /// The surviving RC as stored.
+        rc: Box<ReplicationController>,
+        /// What happened, for `replicationcontroller/NAME <message>`.
+        message: String,
+    },
+}
+
+/// The new RC, found or to be created.
+enum Target {
+    Existing(Box<ReplicationController>),
+    Create(Box<Derived>),
+}
+
+/// Everything decided before the first change.
+struct Plan {
+    new_name: String,
+    target: Target,
+    limits: Limits,
+    keep_old_name: bool,
+}
+
+/// Checks the request itself (no cluster needed): flag combinations, names, label key,
+/// image syntax.
+pub fn validate(req: &RollingUpdate) -> Result<()> {
+    derive::check_deployment_key(&req.deployment_label_key)?;
+    if req.old_name.is_empty() {
+        return Err(EngineError::invalid(
+            "the old replication controller's name must not be empty",
+        ));
+    }
+    if req.source.is_none() && !req.rollback {
+        return Err(EngineError::invalid(
+            "Must specify --filename or --image for new controller",
+        ));
+    }
+    if let Some(NewSource::Image(change)) = &req.source {
+        image::validate_reference(&change.image)?;
+    }
+    if let Some(NewSource::File(file)) = &req.source {
+        let file_name = file.metadata.name.as_deref().unwrap_or("");
+        if let Some(new) = &req.new_name
+            && new != file_name
+        {
+            return Err(EngineError::invalid(format!(
+                "the new replicationcontroller's name in the file ({file_name}) differs from the NEW argument ({new})"
+            )));
+        }
+    }
+    if req.new_name.as_deref() == Some(req.old_name.as_str()) {
+        return Err(EngineError::invalid(format!(
+            "{0} cannot have the same name as the existing ReplicationController {0}",
+            req.old_name
+        )));
+    }
+    Limits::resolve(1, &req.strategy)?;
+    Ok(())
+}
+
+/// Runs the update (or its rollback, or a dry run).
+pub async fn run(ctx: &Ctx, req: &RollingUpdate) -> Result<Outcome> {
+    validate(req)?;
+    if req.rollback {
+        return rollback::run(ctx, req).await;
+    }
+    let pre = ctx.preflight();
+    let Some(old) = ops::get_rc_opt(&pre, &req.old_name).await? else {
+        return finish_after_old_deleted(ctx, req).await;
+    };
+    if annotations::get(old.metadata.annotations.as_ref(), annotations::RENAME_FROM).is_some() {
+        return rename::finish(ctx, &req.old_name).await;
+    }
+    labels::check_selector_matches_template(&old)?;
+    let plan = plan(&pre, req, &old).await?;
+    if req.dry_run {
+        return Ok(dry_run(req, &old, &plan));
+    }
+    let ctx = &ctx.with_undo(ctx.hints.command(&[
+        "rolling-update",
+        &req.old_name,
+        &plan.new_name,
+        "--rollback",
+    ]));
+    execute(ctx, req, &old, plan).await
+}
+
+/// Decides the new RC (existing or derived), its name and the limits, refusing anything
+/// inconsistent before a single change.
+async fn plan(ctx: &Ctx, req: &RollingUpdate, old: &ReplicationController) -> Result<Plan> {
+    let keep_old_name = req.new_name.is_none() && matches!(req.source, Some(NewSource::Image(_)));
+    let next = match &req.source {
+        Some(NewSource::File(file)) => file.metadata.name.clone(),
+        _ => req.new_name.clone().or_else(|| {
+            annotations::get(
+                old.metadata.annotations.as_ref(),
+                annotations::NEXT_CONTROLLER_ID,
+            )
+            .map(str::to_owned)
+        }),
+    }
+    .filter(|name| *name != req.old_name);
+    let existing = match &next {
+        Some(name) => ops::get_rc_opt(ctx, name).await?,
+        None => None,
+    };
+    let target = match existing {
+        Some(existing) => {
+            check_existing(&existing, old, req)?;
+            Target::Existing(Box::new(existing))
+        }
+        None => {
+            let derived = match &req.source {
+                Some(NewSource::Image(change)) => derive_from_image(
+                    old,
+                    change,
+                    &req.deployment_label_key,
+                    req.new_name.as_deref(),
+                )?,
+                Some(NewSource::File(file)) => {
+                    derive_from_file(old, file, &req.deployment_label_key)?
+                }
+                None => {
+                    return Err(EngineError::invalid(
+                        "Must specify --filename or --image for new controller",
+                    ));
+                }
+            };
+            let name = name_of(&derived.rc).to_owned();
+            if next.as_deref() != Some(name.as_str())
+                && let Some(existing) = ops::get_rc_opt(ctx, &name).await?
+            {
+                check_existing(&existing, old, req)?;
+                Target::Existing(Box::new(existing))
+            } else {
+                Target::Create(Box::new(derived))
+            }
+        }
+    };
+    let (new_name, desired) = match &target {
+        Target::Existing(rc) => {
+            let desired = annotations::replicas(
+                rc.metadata.annotations.as_ref(),
+                annotations::DESIRED_REPLICAS,
+                name_of(rc),
+            )?
+            .ok_or_else(|| {
+                EngineError::Inconsistent(format!(
+                    "replicationcontroller {} has no {} annotation; it is not a resumable update target",
+                    name_of(rc),
+                    annotations::DESIRED_REPLICAS
+                ))
+            })?;
+            (name_of(rc).to_owned(), desired)
+        }
+        Target::Create(derived) => (name_of(&derived.rc).to_owned(), derived.desired),
+    };
+    Ok(Plan {
+        limits: Limits::resolve(desired, &req.strategy)?,
+        new_name,
+        target,
+        keep_old_name,
+    })
+}
+
+/// An existing new RC may only be continued if it is this update's (kubectl's
+/// `update-source-id` check) and targets the requested image (kubernetes#9045: resuming with
+/// another image used to silently finish the old one).
+fn check_existing(
+    existing: &ReplicationController,
+    old: &ReplicationController,
+    req: &RollingUpdate,
+) -> Result<()> {
+    let name = name_of(existing);
+    let source = annotations::get(
+        existing.metadata.annotations.as_ref(),
+        annotations::UPDATE_SOURCE_ID,
+    );
+    let expected = derive::source_id(old);
+    match source.and_then(SourceId::parse) {
+        Some(id) if id == expected => {}
+        Some(_) | None => {
+            return Err(EngineError::invalid(format!(
+                "replicationcontroller {name} already exists and is not part of an update from {} ({} is {}); delete it or choose another name",
+                req.old_name,
+                annotations::UPDATE_SOURCE_ID,
+                source.map_or_else(|| "missing".to_owned(), |s| format!("{s:?}")),
+            )));
+        }
+    }
+    if let Some(NewSource::Image(change)) = &req.source {
+        let in_progress = derive::target_image(existing, change.container.as_deref());
+        if in_progress != change.image {
+            return Err(EngineError::invalid(format!(
+                "Found existing in-progress update to image ({in_progress}). Either continue in-progress update with --image={in_progress} or rollback with --rollback"
+            )));
+        }
+    }
+    Ok(())
+}
+
+fn dry_run(req: &RollingUpdate, old: &ReplicationController, plan: &Plan) -> Outcome {
+    let orig = derive::orig_label_value(old);
+    let prepared = prepared_old(old, &plan.new_name, &req.deployment_label_key, &orig);
+    let new = match &plan.target {
+        Target::Existing(rc) => (**rc).clone(),
+        Target::Create(derived) => derive::for_creation(derived, old),
+    };
+    Outcome::DryRun {
+        old: Box::new(prepared),
+        new: Box::new(new),
+    }
+}
+
+async fn execute(
+    ctx: &Ctx,
+    req: &RollingUpdate,
+    old: &ReplicationController,
+    plan: Plan,
+) -> Result<Outcome> {
+    let old_name = req.old_name.as_str();
+    let new_name = plan.new_name.as_str();
+    let orig = derive::orig_label_value(old);
+    relabel::prepare_old(ctx, old_name, &req.deployment_label_key, &orig, |meta| {
+        let pointed = set_annotation(meta, annotations::NEXT_CONTROLLER_ID, new_name);
+        // Leftovers of an interrupted rollback: this run goes forward again.
+        let cleared = remove_annotations(
+            meta,
+            &[annotations::DESIRED_REPLICAS, annotations::UPDATE_SOURCE_ID],
+        );
+        pointed || cleared
+    })
+    .await?;
+
+    match &plan.target {
+        Target::Create(derived) => {
+            let rc = derive::for_creation(derived, old);
+            match ops::create_rc(ctx, &rc).await {
+                Ok(_) => ctx.line(format!("Created {new_name}")),
+                Err(e) if e.is_already_exists() => {
+                    // An earlier attempt's create landed although we never saw the answer.
+                    let existing = ops::get_rc(ctx, new_name).await?;
+                    check_existing(&existing, old, req)?;
+                    ctx.line(format!(
+                        "Continuing update with existing controller {new_name}."
+                    ));
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        Target::Existing(_) => {
+            ctx.line(format!(
+                "Continuing update with existing controller {new_name}."
+            ));
+        }
+    }
+
+    ops::update_rc(ctx, old_name, |rc| {
+        let replicas = derive::spec_replicas(rc).to_string();
+        let annotations = rc.metadata.annotations.get_or_insert_with(Default::default);
+        if annotations.contains_key(annotations::ORIGINAL_REPLICAS) {
+            return Ok(false);
+        }
+        annotations.insert(annotations::ORIGINAL_REPLICAS.to_owned(), replicas);
+        Ok(true)
+    })
+    .await?;
+
+    drive::run(
+        ctx,
+        &Drive {
+            old: old_name,
+            new: new_name,
+            limits: plan.limits,
+            min_ready_seconds: req.strategy.min_ready_seconds,
+            update_period: req.update_period,
+        },
+    )
+    .await?;
+
+    if plan.keep_old_name {
+        rename::start(ctx, old_name, new_name, plan.limits.desired).await
+    } else {
+        ctx.line(format!("Update succeeded. Deleting {old_name}"));
+        ops::delete_rc(ctx, old_name, PropagationPolicy::Background).await?;
+        finish_new(ctx, new_name).await
+    }
+}
+
+/// Removes the update's bookkeeping from the surviving RC and reports success.
+async fn finish_new(ctx: &Ctx, new_name: &str) -> Result<Outcome> {
+    let rc = clear_update_annotations(ctx, new_name).await?;
+    Ok(Outcome::Done {
+        rc: Box::new(rc),
+        message: format!("rolling updated to \"{new_name}\""),
+    })
+}
+
+/// Removes kubectl's four annotations from an RC that is no longer part of an update.
+pub(crate) async fn clear_update_annotations(
+    ctx: &Ctx,
+    name: &str,
+) -> Result<ReplicationController> {
+    ops::update_rc(ctx, name, |rc| {
+        Ok(remove_annotations(
+            &mut rc.metadata,
+            &[
+                annotations::DESIRED_REPLICAS,
+                annotations::UPDATE_SOURCE_ID,
+                annotations::NEXT_CONTROLLER_ID,
+                annotations::ORIGINAL_REPLICAS,
+            ],
+        ))
+    })
+    .await
+}
+
+/// The old RC is gone. If the new RC still carries `update-source-id` pointing at it, an
+/// earlier run was interrupted between deleting the old RC and the final cleanup: finish.
+/// Otherwise this is kubectl's NotFound.
+async fn finish_after_old_deleted(ctx: &Ctx, req: &RollingUpdate) -> Result<Outcome> {
+    let candidate = match &req.source {
+        Some(NewSource::File(file)) => file.metadata.name.clone(),
+        _ => req.new_name.clone(),
+    };
+    if let Some(name) = candidate
+        && let Some(new) = ops::get_rc_opt(&ctx.preflight(), &name).await?
+    {
+        let source = annotations::get(
+            new.metadata.annotations.as_ref(),
+            annotations::UPDATE_SOURCE_ID,
+        )
+        .and_then(SourceId::parse);
+        if source.is_some_and(|id| id.name == req.old_name) {
+            if req.dry_run {
+                return Ok(Outcome::DryRun {
+                    old: Box::new(ReplicationController::default()),
+                    new: Box::new(new),
+                });
+            }
+            ctx.line(format!(
+                "Continuing update with existing controller {name}."
+            ));
+            return finish_new(ctx, &name).await;
+        }
+    }
+    Err(EngineError::RcNotFound(req.old_name.clone()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn request() -> RollingUpdate {
+        RollingUpdate {
+            old_name: "kubia-v1".into(),
+            new_name: Some("kubia-v2".into()),
+            source: Some(NewSource::Image(ImageChange {
+                image: "luksa/kubia:v2".into(),
+                container: None,
+                pull_policy: None,
+            })),
+            deployment_label_key: "deployment".into(),
+            strategy: Strategy::kubectl(),
+            update_period: Duration::from_secs(60),
+            rollback: false,
+            dry_run: false,
+        }
+    }
+
+    fn message(req: &RollingUpdate) -> Option<String> {
+        validate(req).err().map(|e| e.to_string())
+    }
+
+    #[test]
+    fn validation_of_the_request() {
+        assert_eq!(message(&request()), None);
+        let mut r = request();
+        r.source = None;
+        assert_eq!(
+            message(&r).as_deref(),
+            Some("Must specify --filename or --image for new controller")
+        );
+        r.rollback = true;
+        assert_eq!(message(&r), None);
+        let mut r = request();
+        r.deployment_label_key.clear();
+        assert!(message(&r).is_some_and(|m| m.contains("--deployment-label-key")));
+        let mut r = request();
+        r.new_name = Some("kubia-v1".into());
+        assert_eq!(
+            message(&r).as_deref(),
+            Some(
+                "kubia-v1 cannot have the same name as the existing ReplicationController kubia-v1"
+            )
+        );
+        let mut r = request();
+        r.source = Some(NewSource::Image(ImageChange {
+            image: "luksa/Kubia:v2".into(),
+            container: None,
+            pull_policy: None,
+        }));
+        assert!(message(&r).is_some_and(|m| m.starts_with("invalid image reference")));
+        let mut r = request();
+        r.strategy.max_unavailable = rollout_plan::IntOrPercent::Percent(150);
+        assert!(message(&r).is_some_and(|m| m.contains("100%")));
+    }
+
+    #[test]
+    fn existing_target_must_belong_to_this_update() {
+        let old = derive::tests::tutorial_rc();
+        let req = request();
+        let derived = derive_from_image(
+            &old,
+            &ImageChange {
+                image: "luksa/kubia:v2".into(),
+                container: None,
+                pull_policy: None,
+            },
+            "deployment",
+            Some("kubia-v2"),
+        );
+        let Ok(derived) = derived else {
+            panic!("derive")
+        };
+        let ours = derive::for_creation(&derived, &old);
+        assert!(check_existing(&ours, &old, &req).is_ok());
+
+        let mut other_image = req.clone();
+        other_image.source = Some(NewSource::Image(ImageChange {
+            image: "luksa/kubia:v3".into(),
+            container: None,
+            pull_policy: None,
+        }));
+        assert_eq!(
+            check_existing(&ours, &old, &other_image)
+                .err()
+                .map(|e| e.to_string())
+                .as_deref(),
+            Some(
+                "Found existing in-progress update to image (luksa/kubia:v2). Either continue in-progress update with --image=luksa/kubia:v2 or rollback with --rollback"
+            )
+        );
+
+        let mut unrelated = ours.clone();
+        unrelated.metadata.annotations = None;
+        assert!(
+            check_existing(&unrelated, &old, &req)
+                .err()
+                .is_some_and(|e| e
+                    .to_string()
+                    .contains("is not part of an update from kubia-v1"))
+        );
+
+        let mut recreated_old = old.clone();
+        recreated_old.metadata.uid = Some("uid-2".into());
+        assert!(check_existing(&ours, &recreated_old, &req).is_err());
+    }
+}

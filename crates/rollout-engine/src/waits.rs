@@ -1,0 +1,74 @@
+//! Waiting for one RC's pods, for the methods that scale in big steps (recreate, blue-green,
+//! canary): poll until a condition holds, fail after `--timeout` without progress, naming the
+//! pods that hold things up.
+
+use rollout_plan::Side;
+use tokio::time::Instant;
+
+use crate::context::Ctx;
+use crate::drive::humanize;
+use crate::error::{EngineError, Result};
+use crate::events::Event;
+use crate::observe::{self, RcState};
+
+/// Polls RC `name` until `done` holds for its state. Progress (which resets the timeout) is
+/// any change of the RC's counts. `goal` describes what we wait for, for messages.
+pub(crate) async fn until<F>(
+    ctx: &Ctx,
+    name: &str,
+    min_ready_seconds: u32,
+    goal: &str,
+    done: F,
+) -> Result<RcState>
+where
+    F: Fn(&RcState) -> bool,
+{
+    let mut last_progress = Instant::now();
+    let mut last_side: Option<Side> = None;
+    loop {
+        let state = observe::observe(ctx, name, min_ready_seconds)
+            .await?
+            .ok_or_else(|| EngineError::RcNotFound(name.to_owned()))?;
+        if done(&state) {
+            return Ok(state);
+        }
+        if last_side != Some(state.side) {
+            last_side = Some(state.side);
+            last_progress = Instant::now();
+        }
+        if last_progress.elapsed() > ctx.timing.timeout {
+            return Err(EngineError::Stuck(format!(
+                "timed out after {} waiting for {goal}: {}; {}",
+                humanize(ctx.timing.timeout),
+                observe::describe_unavailable(&state, min_ready_seconds),
+                ctx.recovery()
+            )));
+        }
+        ctx.emit(Event::Waiting(format!(
+            "waiting for {goal} ({} of {} available)",
+            state.side.available, state.side.spec
+        )));
+        ctx.sleep(ctx.timing.poll_interval).await?;
+    }
+}
+
+/// Settled at its spec with every pod available.
+pub(crate) fn all_available(state: &RcState) -> bool {
+    state.side.is_settled() && state.side.available >= state.side.spec
+}
+
+/// Polls until RC `name` is settled at its spec with all pods available.
+pub(crate) async fn until_all_available(
+    ctx: &Ctx,
+    name: &str,
+    min_ready_seconds: u32,
+) -> Result<RcState> {
+    let goal = format!("the pods of {name} to become available");
+    until(ctx, name, min_ready_seconds, &goal, all_available).await
+}
+
+/// Polls until RC `name` is settled at its spec (pods created or deleted), ready or not.
+pub(crate) async fn until_settled(ctx: &Ctx, name: &str) -> Result<RcState> {
+    let goal = format!("replicationcontroller {name} to reach its replica count");
+    until(ctx, name, 0, &goal, |s| s.side.is_settled()).await
+}

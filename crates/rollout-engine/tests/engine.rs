@@ -1,0 +1,610 @@
+//! The engine against an in-memory API server (see `fake/`): the tutorial's exact output,
+//! resuming after an interruption, rollback, the same-name rename, a bad image stopping at
+//! the safety bound, transient errors and conflicts, and refusing bad input unchanged.
+
+mod fake;
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use fake::{CancelAfter, Fake};
+use rollout_engine::blue_green::{self, BlueGreen, BlueGreenRef};
+use rollout_engine::canary::{self, CanaryRef, CanaryStart};
+use rollout_engine::recreate::{self, Recreate};
+use rollout_engine::{
+    Cancel, EngineError, ImageChange, NewSource, Outcome, OutputFormat, RecordingSink,
+    RollingUpdate, output,
+};
+use rollout_plan::{IntOrPercent, Strategy};
+
+use k8s_version as _;
+
+const TUTORIAL: &str = "Created kubia-v2
+Scaling up kubia-v2 from 0 to 3, scaling down kubia-v1 from 3 to 0 (keep 3 pods available, don't exceed 4 pods)
+Scaling kubia-v2 up to 1
+Scaling kubia-v1 down to 2
+Scaling kubia-v2 up to 2
+Scaling kubia-v1 down to 1
+Scaling kubia-v2 up to 3
+Scaling kubia-v1 down to 0
+Update succeeded. Deleting kubia-v1
+replicationcontroller/kubia-v2 rolling updated to \"kubia-v2\"
+";
+
+fn image(image: &str) -> ImageChange {
+    ImageChange {
+        image: image.into(),
+        container: None,
+        pull_policy: None,
+    }
+}
+
+fn request(new_name: Option<&str>, img: &str) -> RollingUpdate {
+    RollingUpdate {
+        old_name: "kubia-v1".into(),
+        new_name: new_name.map(str::to_owned),
+        source: Some(NewSource::Image(image(img))),
+        deployment_label_key: "deployment".into(),
+        strategy: Strategy::kubectl(),
+        update_period: Duration::ZERO,
+        rollback: false,
+        dry_run: false,
+    }
+}
+
+/// Runs a rolling update and returns stdout as the CLI would print it.
+async fn run(fake: &Fake, req: &RollingUpdate) -> Result<String, EngineError> {
+    let sink = Arc::new(RecordingSink::new());
+    let ctx = fake.ctx(sink.clone(), Cancel::new());
+    let result = rollout_engine::rolling::run(&ctx, req).await;
+    let mut out: String = sink.lines().iter().map(|l| format!("{l}\n")).collect();
+    out.push_str(&output::render(&result?, OutputFormat::Default)?);
+    Ok(out)
+}
+
+fn tutorial_cluster() -> Fake {
+    let fake = Fake::new();
+    fake.add_rc("kubia-v1", 3, "luksa/kubia:v1");
+    fake
+}
+
+#[tokio::test]
+async fn tutorial_output_line_for_line() {
+    let fake = tutorial_cluster();
+    let out = run(&fake, &request(Some("kubia-v2"), "luksa/kubia:v2")).await;
+    assert_eq!(out.ok().as_deref(), Some(TUTORIAL));
+    fake.with(|s| {
+        assert!(s.rc("kubia-v1").is_none());
+        assert_eq!(s.replicas("kubia-v2"), Some(3));
+        assert!(
+            s.annotations("kubia-v2").is_empty(),
+            "{:?}",
+            s.annotations("kubia-v2")
+        );
+        assert_eq!(s.pod_images(), vec!["luksa/kubia:v2".to_owned(); 3]);
+        assert!(s.max_pods_seen <= 4, "surge exceeded: {}", s.max_pods_seen);
+        assert!(
+            s.min_ready_seen.is_none_or(|m| m >= 3),
+            "availability dropped: {:?}",
+            s.min_ready_seen
+        );
+    });
+}
+
+#[tokio::test]
+async fn interrupted_update_resumes_where_it_stopped() {
+    let fake = tutorial_cluster();
+    let cancel = Cancel::new();
+    let sink = Arc::new(CancelAfter {
+        lines: Mutex::new(Vec::new()),
+        after: "Scaling kubia-v1 down to 2".into(),
+        cancel: cancel.clone(),
+    });
+    let ctx = fake.ctx(sink.clone(), cancel);
+    let err =
+        rollout_engine::rolling::run(&ctx, &request(Some("kubia-v2"), "luksa/kubia:v2")).await;
+    let err = err.err();
+    assert!(
+        err.as_ref().is_some_and(EngineError::is_interrupted),
+        "{err:?}"
+    );
+    let message = err.map(|e| e.to_string()).unwrap_or_default();
+    assert!(
+        message.contains("resume with: kubia-rollout -n test rolling-update kubia-v1 kubia-v2"),
+        "{message}"
+    );
+    assert!(
+        message.contains(
+            "roll back with: kubia-rollout rolling-update kubia-v1 kubia-v2 --rollback -n test"
+        ),
+        "{message}"
+    );
+    fake.with(|s| {
+        assert_eq!(
+            (s.replicas("kubia-v1"), s.replicas("kubia-v2")),
+            (Some(2), Some(1))
+        );
+    });
+
+    let out = run(&fake, &request(Some("kubia-v2"), "luksa/kubia:v2")).await;
+    assert_eq!(
+        out.ok().as_deref(),
+        Some(
+            "Continuing update with existing controller kubia-v2.
+Scaling up kubia-v2 from 1 to 3, scaling down kubia-v1 from 2 to 0 (keep 3 pods available, don't exceed 4 pods)
+Scaling kubia-v2 up to 2
+Scaling kubia-v1 down to 1
+Scaling kubia-v2 up to 3
+Scaling kubia-v1 down to 0
+Update succeeded. Deleting kubia-v1
+replicationcontroller/kubia-v2 rolling updated to \"kubia-v2\"
+"
+        )
+    );
+}
+
+#[tokio::test]
+async fn resuming_with_another_image_is_refused() {
+    let fake = tutorial_cluster();
+    let cancel = Cancel::new();
+    let sink = Arc::new(CancelAfter {
+        lines: Mutex::new(Vec::new()),
+        after: "Scaling kubia-v2 up to 1".into(),
+        cancel: cancel.clone(),
+    });
+    let ctx = fake.ctx(sink, cancel);
+    let _ = rollout_engine::rolling::run(&ctx, &request(Some("kubia-v2"), "luksa/kubia:v2")).await;
+    let err = run(&fake, &request(Some("kubia-v2"), "luksa/kubia:v3"))
+        .await
+        .err();
+    assert_eq!(
+        err.map(|e| e.to_string()).as_deref(),
+        Some(
+            "Found existing in-progress update to image (luksa/kubia:v2). Either continue in-progress update with --image=luksa/kubia:v2 or rollback with --rollback"
+        )
+    );
+}
+
+#[tokio::test]
+async fn rollback_of_an_interrupted_update() {
+    let fake = tutorial_cluster();
+    let cancel = Cancel::new();
+    let sink = Arc::new(CancelAfter {
+        lines: Mutex::new(Vec::new()),
+        after: "Scaling kubia-v1 down to 1".into(),
+        cancel: cancel.clone(),
+    });
+    let ctx = fake.ctx(sink, cancel);
+    let _ = rollout_engine::rolling::run(&ctx, &request(Some("kubia-v2"), "luksa/kubia:v2")).await;
+    let mut back = request(Some("kubia-v2"), "luksa/kubia:v2");
+    back.rollback = true;
+    back.source = None;
+    let out = run(&fake, &back).await;
+    assert_eq!(
+        out.ok().as_deref(),
+        Some(
+            "Setting \"kubia-v1\" replicas to 3
+Continuing update with existing controller kubia-v1.
+Scaling up kubia-v1 from 1 to 3, scaling down kubia-v2 from 2 to 0 (keep 3 pods available, don't exceed 4 pods)
+Scaling kubia-v1 up to 2
+Scaling kubia-v2 down to 1
+Scaling kubia-v1 up to 3
+Scaling kubia-v2 down to 0
+Update succeeded. Deleting kubia-v2
+replicationcontroller/kubia-v1 rolled back
+"
+        )
+    );
+    fake.with(|s| {
+        assert!(s.rc("kubia-v2").is_none());
+        assert_eq!(s.replicas("kubia-v1"), Some(3));
+        assert!(
+            s.annotations("kubia-v1").is_empty(),
+            "{:?}",
+            s.annotations("kubia-v1")
+        );
+        assert_eq!(s.pod_images(), vec!["luksa/kubia:v1".to_owned(); 3]);
+    });
+    // Rolling back again finds nothing to roll back.
+    let again = run(&fake, &back).await.err().map(|e| e.to_string());
+    assert_eq!(
+        again.as_deref(),
+        Some("Could not find kubia-v2 to rollback.")
+    );
+}
+
+#[tokio::test]
+async fn same_name_update_renames_at_the_end() {
+    let fake = tutorial_cluster();
+    let out = run(&fake, &request(None, "luksa/kubia:v2")).await;
+    let out = out.unwrap_or_else(|e| e.to_string());
+    let lines: Vec<&str> = out.lines().collect();
+    assert!(lines[0].starts_with("Created kubia-v1-"), "{out}");
+    assert_eq!(
+        lines[lines.len() - 3],
+        "Update succeeded. Deleting old controller: kubia-v1"
+    );
+    assert!(
+        lines[lines.len() - 2].starts_with("Renaming kubia-v1-"),
+        "{out}"
+    );
+    assert_eq!(
+        lines[lines.len() - 1],
+        "replicationcontroller/kubia-v1 rolling updated"
+    );
+    fake.with(|s| {
+        assert_eq!(s.rcs.keys().collect::<Vec<_>>(), vec!["kubia-v1"]);
+        assert_eq!(s.replicas("kubia-v1"), Some(3));
+        assert!(s.annotations("kubia-v1").is_empty());
+        assert_eq!(s.pods.len(), 3, "no pod created or lost by the rename");
+        assert_eq!(s.pod_images(), vec!["luksa/kubia:v2".to_owned(); 3]);
+        let uid = s.rc("kubia-v1").and_then(|rc| rc.metadata.uid.clone());
+        assert!(s.pods.values().all(|p| {
+            p.metadata
+                .owner_references
+                .iter()
+                .flatten()
+                .any(|r| Some(&r.uid) == uid.as_ref())
+        }));
+    });
+}
+
+#[tokio::test]
+async fn rename_interrupted_after_orphaning_is_finished_by_a_rerun() {
+    let fake = tutorial_cluster();
+    let cancel = Cancel::new();
+    let sink = Arc::new(CancelAfter {
+        lines: Mutex::new(Vec::new()),
+        after: "Update succeeded. Deleting old controller: kubia-v1".into(),
+        cancel: cancel.clone(),
+    });
+    let ctx = fake.ctx(sink, cancel);
+    let err = rollout_engine::rolling::run(&ctx, &request(None, "luksa/kubia:v2")).await;
+    assert!(err.is_err());
+    // Simulate the worst moment: the hashed RC already deleted with its pods orphaned.
+    fake.with(|s| {
+        let hashed: Vec<String> = s
+            .rcs
+            .keys()
+            .filter(|k| k.starts_with("kubia-v1-"))
+            .cloned()
+            .collect();
+        for name in hashed {
+            s.rcs.remove(&name);
+        }
+        for pod in s.pods.values_mut() {
+            pod.metadata.owner_references = None;
+        }
+    });
+    let out = run(&fake, &request(None, "luksa/kubia:v2"))
+        .await
+        .unwrap_or_else(|e| e.to_string());
+    assert!(out.starts_with("Renaming kubia-v1-"), "{out}");
+    assert!(
+        out.ends_with("replicationcontroller/kubia-v1 rolling updated\n"),
+        "{out}"
+    );
+    fake.with(|s| {
+        assert_eq!(s.replicas("kubia-v1"), Some(3));
+        assert_eq!(s.pods.len(), 3);
+        assert_eq!(s.pod_images(), vec!["luksa/kubia:v2".to_owned(); 3]);
+    });
+}
+
+#[tokio::test]
+async fn a_never_ready_image_stops_at_the_safety_bound() {
+    let fake = tutorial_cluster();
+    fake.with(|s| s.unready_images.insert("luksa/kubia:v3".into()));
+    let err = run(&fake, &request(Some("kubia-v3"), "luksa/kubia:v3"))
+        .await
+        .err();
+    let message = err.map(|e| e.to_string()).unwrap_or_default();
+    assert!(message.starts_with("timed out after 2s waiting for any update progress to be made: 1 new pod of kubia-v3 not available: kubia-v3-"), "{message}");
+    assert!(message.contains("(not ready)"), "{message}");
+    assert!(
+        message.contains(
+            "roll back with: kubia-rollout rolling-update kubia-v1 kubia-v3 --rollback -n test"
+        ),
+        "{message}"
+    );
+    fake.with(|s| {
+        assert_eq!(
+            (s.replicas("kubia-v1"), s.replicas("kubia-v3")),
+            (Some(3), Some(1))
+        );
+    });
+}
+
+#[tokio::test]
+async fn transient_errors_and_conflicts_are_retried() {
+    let fake = tutorial_cluster();
+    fake.with(|s| {
+        s.fail_next = 3;
+        s.conflict_next = 2;
+    });
+    let out = run(&fake, &request(Some("kubia-v2"), "luksa/kubia:v2")).await;
+    assert_eq!(out.map_err(|e| e.to_string()).as_deref(), Ok(TUTORIAL));
+}
+
+#[tokio::test]
+async fn bad_input_changes_nothing() {
+    let fake = tutorial_cluster();
+    fake.add_rc("kubia-x", 1, "luksa/kubia:v1");
+    let before = fake.with(|s| s.rcs.clone());
+    let cases: Vec<(RollingUpdate, &str)> = vec![
+        (
+            request(Some("kubia-x"), "luksa/kubia:v2"),
+            "kubia-x already exists and is not part of an update from kubia-v1",
+        ),
+        (
+            request(Some("kubia-v2"), "luksa/kubia:v1"),
+            "--image-pull-policy",
+        ),
+        (
+            RollingUpdate {
+                old_name: "nope".into(),
+                ..request(Some("kubia-v2"), "luksa/kubia:v2")
+            },
+            "replicationcontrollers \"nope\" not found",
+        ),
+        (
+            RollingUpdate {
+                source: Some(NewSource::Image(ImageChange {
+                    container: Some("sidecar".into()),
+                    ..image("luksa/kubia:v2")
+                })),
+                ..request(Some("kubia-v2"), "luksa/kubia:v2")
+            },
+            "container \"sidecar\" not found",
+        ),
+    ];
+    for (req, expected) in cases {
+        let message = run(&fake, &req)
+            .await
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default();
+        assert!(
+            message.contains(expected),
+            "{message} should contain {expected}"
+        );
+    }
+    fake.with(|s| assert_eq!(s.rcs, before));
+}
+
+#[tokio::test]
+async fn dry_run_changes_nothing() {
+    let fake = tutorial_cluster();
+    let before = fake.with(|s| s.rcs.clone());
+    let mut req = request(Some("kubia-v2"), "luksa/kubia:v2");
+    req.dry_run = true;
+    let out = run(&fake, &req).await.unwrap_or_else(|e| e.to_string());
+    assert!(
+        out.starts_with("Rolling from:\napiVersion: v1\nkind: ReplicationController\n"),
+        "{out}"
+    );
+    assert!(out.contains("\nTo:\n"));
+    assert!(out.contains("image: luksa/kubia:v2"));
+    fake.with(|s| assert_eq!(s.rcs, before));
+}
+
+#[tokio::test]
+async fn percentages_generalise_the_kubectl_bounds() {
+    let fake = Fake::new();
+    fake.add_rc("kubia-v1", 4, "luksa/kubia:v1");
+    let mut req = request(Some("kubia-v2"), "luksa/kubia:v2");
+    req.strategy.max_surge = IntOrPercent::Percent(50);
+    req.strategy.max_unavailable = IntOrPercent::Count(1);
+    let out = run(&fake, &req).await.unwrap_or_else(|e| e.to_string());
+    assert!(
+        out.starts_with("Created kubia-v2\nScaling up kubia-v2 from 0 to 4, scaling down kubia-v1 from 4 to 0 (keep 3 pods available, don't exceed 6 pods)\nScaling kubia-v2 up to 2\n"),
+        "{out}"
+    );
+    fake.with(|s| assert!(s.max_pods_seen <= 6));
+}
+
+fn ctx(fake: &Fake) -> (rollout_engine::Ctx, Arc<RecordingSink>) {
+    let sink = Arc::new(RecordingSink::new());
+    (fake.ctx(sink.clone(), Cancel::new()), sink)
+}
+
+#[tokio::test]
+async fn recreate_replaces_all_pods() {
+    let fake = tutorial_cluster();
+    let (ctx, sink) = ctx(&fake);
+    let req = Recreate {
+        rc_name: "kubia-v1".into(),
+        change: image("luksa/kubia:v2"),
+        min_ready_seconds: 0,
+    };
+    let result = recreate::run(&ctx, &req).await;
+    assert!(result.is_ok(), "{result:?}");
+    let lines = sink.lines();
+    assert_eq!(
+        lines[0],
+        "replicationcontroller/kubia-v1 image updated to luksa/kubia:v2"
+    );
+    assert!(
+        lines[1].starts_with("Deleting 3 old pods of kubia-v1: "),
+        "{lines:?}"
+    );
+    assert_eq!(
+        lines[2],
+        "replicationcontroller/kubia-v1 recreated with image luksa/kubia:v2"
+    );
+    fake.with(|s| {
+        assert_eq!(s.pod_images(), vec!["luksa/kubia:v2".to_owned(); 3]);
+        assert!(s.annotations("kubia-v1").is_empty());
+    });
+}
+
+#[tokio::test]
+async fn blue_green_switches_and_cleans_up() {
+    let fake = tutorial_cluster();
+    fake.add_service("kubia");
+    let (ctx, sink) = ctx(&fake);
+    let req = BlueGreen {
+        old_name: "kubia-v1".into(),
+        new_name: "kubia-v2".into(),
+        change: image("luksa/kubia:v2"),
+        service: Some("kubia".into()),
+        deployment_label_key: "deployment".into(),
+        cleanup: false,
+        min_ready_seconds: 0,
+    };
+    let result = blue_green::deploy(&ctx, &req).await;
+    assert!(result.is_ok(), "{result:?}");
+    let lines = sink.lines();
+    assert!(
+        lines[0].starts_with("Pinned service/kubia to the pods of kubia-v1"),
+        "{lines:?}"
+    );
+    assert_eq!(lines[1], "Created kubia-v2");
+    assert_eq!(lines[2], "service/kubia selector updated");
+    let selector = |fake: &Fake| {
+        fake.with(|s| {
+            s.services["kubia"]
+                .spec
+                .as_ref()
+                .and_then(|sp| sp.selector.clone())
+                .unwrap_or_default()
+        })
+    };
+    let new_selector = fake.with(|s| {
+        s.rcs["kubia-v2"]
+            .spec
+            .as_ref()
+            .and_then(|sp| sp.selector.clone())
+    });
+    assert_eq!(Some(selector(&fake)), new_selector);
+    fake.with(|s| assert_eq!(s.replicas("kubia-v1"), Some(3)));
+
+    let reference = BlueGreenRef {
+        service: Some("kubia".into()),
+        ..BlueGreenRef::default()
+    };
+    assert!(blue_green::switch_back(&ctx, &reference).await.is_ok());
+    let old_selector = fake.with(|s| {
+        s.rcs["kubia-v1"]
+            .spec
+            .as_ref()
+            .and_then(|sp| sp.selector.clone())
+    });
+    assert_eq!(Some(selector(&fake)), old_selector);
+    assert!(
+        blue_green::switch_back(&ctx, &BlueGreenRef::default())
+            .await
+            .is_ok()
+    );
+    assert!(
+        blue_green::cleanup(&ctx, &BlueGreenRef::default())
+            .await
+            .is_ok()
+    );
+    fake.with(|s| {
+        assert_eq!(s.rcs.keys().collect::<Vec<_>>(), vec!["kubia-v2"]);
+        assert!(s.annotations("kubia-v2").is_empty());
+        assert!(
+            s.services["kubia"]
+                .metadata
+                .annotations
+                .as_ref()
+                .is_none_or(|a| a.is_empty())
+        );
+    });
+    assert_eq!(
+        selector(&fake),
+        [("app".to_owned(), "kubia".to_owned())].into()
+    );
+}
+
+#[tokio::test]
+async fn canary_pauses_then_promotes_or_aborts() {
+    let fake = tutorial_cluster();
+    let (ctx, sink) = ctx(&fake);
+    let start = CanaryStart {
+        old_name: "kubia-v1".into(),
+        new_name: "kubia-v2".into(),
+        change: image("luksa/kubia:v2"),
+        steps: vec![IntOrPercent::Percent(25), IntOrPercent::Percent(50)],
+        step_period: None,
+        deployment_label_key: "deployment".into(),
+        min_ready_seconds: 0,
+    };
+    let result = canary::start(&ctx, &start).await;
+    assert!(result.is_ok(), "{result:?}");
+    fake.with(|s| {
+        assert_eq!(
+            (s.replicas("kubia-v1"), s.replicas("kubia-v2")),
+            (Some(2), Some(1))
+        )
+    });
+    let lines = sink.lines();
+    assert_eq!(
+        &lines[..4],
+        [
+            "Created kubia-v2",
+            "Canary step 1/3: 1 of 3 pods on kubia-v2",
+            "Scaling kubia-v2 up to 1",
+            "Scaling kubia-v1 down to 2"
+        ]
+    );
+    assert!(
+        lines[4].starts_with("Canary paused at step 1/3"),
+        "{lines:?}"
+    );
+
+    // Rerunning the start command stays paused at the same step.
+    assert!(canary::start(&ctx, &start).await.is_ok());
+    fake.with(|s| {
+        assert_eq!(
+            (s.replicas("kubia-v1"), s.replicas("kubia-v2")),
+            (Some(2), Some(1))
+        )
+    });
+
+    let abort = canary::abort(&ctx, &CanaryRef::default()).await;
+    assert!(abort.is_ok(), "{abort:?}");
+    fake.with(|s| {
+        assert_eq!(s.rcs.keys().collect::<Vec<_>>(), vec!["kubia-v1"]);
+        assert_eq!(s.replicas("kubia-v1"), Some(3));
+        assert!(s.annotations("kubia-v1").is_empty());
+    });
+
+    assert!(canary::start(&ctx, &start).await.is_ok());
+    let promote = canary::promote(
+        &ctx,
+        &CanaryRef {
+            names: vec!["kubia-v2".into()],
+            ..CanaryRef::default()
+        },
+    )
+    .await;
+    assert!(promote.is_ok(), "{promote:?}");
+    fake.with(|s| {
+        assert_eq!(s.rcs.keys().collect::<Vec<_>>(), vec!["kubia-v2"]);
+        assert_eq!(s.replicas("kubia-v2"), Some(3));
+        assert!(s.annotations("kubia-v2").is_empty());
+        assert_eq!(s.pod_images(), vec!["luksa/kubia:v2".to_owned(); 3]);
+    });
+    assert!(matches!(
+        rollout_engine::status::run(&ctx, None).await.as_deref(),
+        Ok([])
+    ));
+}
+
+#[tokio::test]
+async fn outcome_render_for_name_output() {
+    let fake = tutorial_cluster();
+    let sink = Arc::new(RecordingSink::new());
+    let ctx = fake.ctx(sink, Cancel::new());
+    let outcome =
+        rollout_engine::rolling::run(&ctx, &request(Some("kubia-v2"), "luksa/kubia:v2")).await;
+    let Ok(outcome @ Outcome::Done { .. }) = outcome else {
+        panic!("{outcome:?}")
+    };
+    assert_eq!(
+        output::render(&outcome, OutputFormat::Name).ok().as_deref(),
+        Some("replicationcontroller/kubia-v2\n")
+    );
+}

@@ -1,0 +1,241 @@
+//! The test environment: cluster client, binaries, and one namespace per scenario.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, bail};
+use k8s_openapi::api::core::v1::{Namespace as NamespaceObj, Pod};
+use kube::api::{DeleteParams, ListParams, ObjectMeta, PostParams};
+use kube::{Api, Client};
+
+/// Shared by every scenario.
+pub struct Env {
+    pub client: Client,
+    pub kubeconfig: PathBuf,
+    /// Directory holding `kubectl-rolling_update` and `kubia-rollout`.
+    pub bin_dir: PathBuf,
+    pub kubectl: PathBuf,
+    /// The tutorial's Service NodePort as seen from this machine.
+    pub node_port: SocketAddr,
+    pub report_dir: PathBuf,
+    /// The repository root (for `manifests/`).
+    pub root: PathBuf,
+}
+
+impl Env {
+    pub async fn new(
+        kubeconfig: PathBuf,
+        bin_dir: PathBuf,
+        kubectl: PathBuf,
+        report_dir: PathBuf,
+        root: PathBuf,
+    ) -> Result<Self> {
+        let kc = kube::config::Kubeconfig::read_from(&kubeconfig)
+            .with_context(|| format!("reading {}", kubeconfig.display()))?;
+        let config = kube::Config::from_custom_kubeconfig(kc, &Default::default()).await?;
+        let client = Client::try_from(config)?;
+        Ok(Self {
+            client,
+            kubeconfig,
+            bin_dir,
+            kubectl,
+            node_port: SocketAddr::from(([127, 0, 0, 1], 30002)),
+            report_dir,
+            root,
+        })
+    }
+
+    pub fn manifest(&self, name: &str) -> PathBuf {
+        self.root.join("manifests").join(name)
+    }
+
+    /// Creates a fresh namespace (deleting a leftover of an earlier run first) with its own
+    /// kubeconfig whose context points at it, so commands run exactly as the tutorial typed
+    /// them (no `-n`).
+    pub async fn namespace(&self, name: &str, labels: &[(&str, &str)]) -> Result<Namespace> {
+        let api: Api<NamespaceObj> = Api::all(self.client.clone());
+        delete_namespace(&api, name).await?;
+        // The tutorial's NodePort is cluster-wide: wait until no other namespace holds it.
+        wait_node_port_free(&self.client, 30002).await?;
+        let mut all_labels: std::collections::BTreeMap<String, String> = labels
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        all_labels.insert(E2E_LABEL.into(), "true".into());
+        let ns = NamespaceObj {
+            metadata: ObjectMeta {
+                name: Some(name.to_owned()),
+                labels: Some(all_labels),
+                ..Default::default()
+            },
+            ..Default::default()
+        };
+        api.create(&PostParams::default(), &ns).await?;
+        // Pods are refused until the namespace's default service account exists.
+        let sa: Api<k8s_openapi::api::core::v1::ServiceAccount> =
+            Api::namespaced(self.client.clone(), name);
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while sa.get_opt("default").await?.is_none() {
+            if Instant::now() > deadline {
+                bail!("no default service account in {name} after 60s");
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+        let kubeconfig = self.report_dir.join(format!("kubeconfig-{name}"));
+        std::fs::create_dir_all(&self.report_dir)?;
+        std::fs::copy(&self.kubeconfig, &kubeconfig)?;
+        let status = std::process::Command::new(&self.kubectl)
+            .arg(format!("--kubeconfig={}", kubeconfig.display()))
+            .args([
+                "config",
+                "set-context",
+                "--current",
+                &format!("--namespace={name}"),
+            ])
+            .stdout(std::process::Stdio::null())
+            .status()?;
+        if !status.success() {
+            bail!("kubectl config set-context failed");
+        }
+        Ok(Namespace {
+            name: name.to_owned(),
+            client: self.client.clone(),
+            kubeconfig,
+        })
+    }
+}
+
+/// A scenario's namespace.
+pub struct Namespace {
+    pub name: String,
+    pub client: Client,
+    /// A kubeconfig whose current context uses this namespace.
+    pub kubeconfig: PathBuf,
+}
+
+impl Namespace {
+    pub fn api<K>(&self) -> Api<K>
+    where
+        K: kube::Resource<Scope = k8s_openapi::NamespaceResourceScope>,
+        <K as kube::Resource>::DynamicType: Default,
+    {
+        Api::namespaced(self.client.clone(), &self.name)
+    }
+
+    /// Deletes the namespace and waits until it is gone.
+    pub async fn delete(self) -> Result<()> {
+        let api: Api<NamespaceObj> = Api::all(self.client.clone());
+        delete_namespace(&api, &self.name).await
+    }
+
+    /// Pods matching a label selector that are Ready and not terminating.
+    pub async fn ready_pods(&self, selector: &str) -> Result<Vec<Pod>> {
+        let pods: Api<Pod> = self.api();
+        let list = pods.list(&ListParams::default().labels(selector)).await?;
+        Ok(list
+            .items
+            .into_iter()
+            .filter(|p| crate::monitor::is_ready(p) && p.metadata.deletion_timestamp.is_none())
+            .collect())
+    }
+
+    /// Waits until exactly `n` pods of the selector are ready (and no others exist).
+    pub async fn wait_ready(&self, selector: &str, n: usize, timeout: Duration) -> Result<()> {
+        let pods: Api<Pod> = self.api();
+        let deadline = Instant::now() + timeout;
+        loop {
+            let list = pods.list(&ListParams::default().labels(selector)).await?;
+            let ready = list
+                .items
+                .iter()
+                .filter(|p| crate::monitor::is_ready(p) && p.metadata.deletion_timestamp.is_none())
+                .count();
+            if ready == n && list.items.len() == n {
+                return Ok(());
+            }
+            if Instant::now() > deadline {
+                bail!(
+                    "waited {timeout:?} for {n} ready pods matching {selector} in {}, have {ready} ready of {}",
+                    self.name,
+                    list.items.len()
+                );
+            }
+            tokio::time::sleep(Duration::from_millis(250)).await;
+        }
+    }
+}
+
+/// Every namespace a scenario creates carries this label, so that a failed scenario's
+/// leftovers can be removed before the next one runs.
+pub const E2E_LABEL: &str = "kubia-lab/e2e";
+
+impl Env {
+    /// Deletes every namespace created by a scenario (after a failure, say).
+    pub async fn delete_scenario_namespaces(&self) -> Result<()> {
+        let api: Api<NamespaceObj> = Api::all(self.client.clone());
+        for ns in api
+            .list(&ListParams::default().labels(E2E_LABEL))
+            .await?
+            .items
+        {
+            if let Some(name) = ns.metadata.name {
+                delete_namespace(&api, &name).await?;
+            }
+        }
+        Ok(())
+    }
+}
+
+async fn delete_namespace(api: &Api<NamespaceObj>, name: &str) -> Result<()> {
+    if api.get_opt(name).await?.is_none() {
+        return Ok(());
+    }
+    let _ = api.delete(name, &DeleteParams::default()).await;
+    let deadline = Instant::now() + Duration::from_secs(180);
+    while api.get_opt(name).await?.is_some() {
+        if Instant::now() > deadline {
+            bail!("namespace {name} still exists 180s after deletion");
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    Ok(())
+}
+
+async fn wait_node_port_free(client: &Client, port: i32) -> Result<()> {
+    let svcs: Api<k8s_openapi::api::core::v1::Service> = Api::all(client.clone());
+    let deadline = Instant::now() + Duration::from_secs(120);
+    loop {
+        let holders: Vec<String> = svcs
+            .list(&ListParams::default())
+            .await?
+            .items
+            .iter()
+            .filter(|s| {
+                s.spec
+                    .as_ref()
+                    .and_then(|sp| sp.ports.as_ref())
+                    .is_some_and(|ps| ps.iter().any(|p| p.node_port == Some(port)))
+            })
+            .map(|s| {
+                format!(
+                    "{}/{}",
+                    s.metadata.namespace.clone().unwrap_or_default(),
+                    s.metadata.name.clone().unwrap_or_default()
+                )
+            })
+            .collect();
+        if holders.is_empty() {
+            return Ok(());
+        }
+        if Instant::now() > deadline {
+            bail!("NodePort {port} is still held by {holders:?}");
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+}
+
+/// Reads a file relative to the repository root.
+pub fn read(path: &Path) -> Result<String> {
+    std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))
+}

@@ -1,0 +1,85 @@
+//! `e2e`: runs the end-to-end scenarios against a cluster (normally via `cargo xtask e2e`).
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::Parser;
+use e2e::{Env, report, scenarios};
+
+#[derive(Parser)]
+#[command(about = "The tutorial's scenarios on a real cluster, with live traffic")]
+struct Args {
+    /// Kubeconfig of the cluster under test.
+    #[arg(long, env = "KUBECONFIG")]
+    kubeconfig: PathBuf,
+    /// Directory with the engine's binaries (kubectl-rolling_update, kubia-rollout).
+    #[arg(long)]
+    bin_dir: PathBuf,
+    /// The kubectl to drive (its plugin lookup finds kubectl-rolling_update in --bin-dir).
+    #[arg(long, default_value = "kubectl")]
+    kubectl: PathBuf,
+    /// Where report.md and the timelines go.
+    #[arg(long, default_value = "target/e2e")]
+    report_dir: PathBuf,
+    /// The repository root (for manifests/).
+    #[arg(long, default_value = ".")]
+    root: PathBuf,
+    /// Run only these scenarios (repeatable).
+    #[arg(long)]
+    only: Vec<String>,
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let args = Args::parse();
+    for o in &args.only {
+        if !scenarios::ALL.iter().any(|(n, _)| n == o) {
+            let names: Vec<&str> = scenarios::ALL.iter().map(|(n, _)| *n).collect();
+            eprintln!(
+                "error: unknown scenario {o:?}; scenarios: {}",
+                names.join(", ")
+            );
+            return ExitCode::from(2);
+        }
+    }
+    let env = match Env::new(
+        args.kubeconfig,
+        args.bin_dir,
+        args.kubectl,
+        args.report_dir.clone(),
+        args.root,
+    )
+    .await
+    {
+        Ok(e) => e,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let mut outcomes = Vec::new();
+    for (name, f) in scenarios::ALL {
+        if args.only.is_empty() || args.only.iter().any(|o| o == name) {
+            outcomes.push(scenarios::run(&env, name, f).await);
+        }
+    }
+    match report::write(&args.report_dir, &outcomes) {
+        Ok(md) => {
+            let table: String = md
+                .lines()
+                .take_while(|l| !l.starts_with("## "))
+                .collect::<Vec<_>>()
+                .join("\n");
+            println!(
+                "\n{table}\nReport: {}",
+                args.report_dir.join("report.md").display()
+            );
+        }
+        Err(e) => eprintln!("error: cannot write the report: {e}"),
+    }
+    if outcomes.iter().all(|o| o.passed()) {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    }
+}

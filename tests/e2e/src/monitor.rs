@@ -1,0 +1,150 @@
+//! Watches the pods of a scenario and records, after every change, how many exist and how
+//! many are ready — the numbers the update's bounds are about.
+//!
+//! A watch (not polling) sees every intermediate state the API server reports, so a bound
+//! that is crossed even briefly is caught.
+
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
+
+use futures::StreamExt;
+use k8s_openapi::api::core::v1::Pod;
+use kube::Api;
+use kube::runtime::watcher;
+use tokio::sync::watch;
+
+/// Ready condition true.
+pub fn is_ready(pod: &Pod) -> bool {
+    pod.status
+        .as_ref()
+        .and_then(|s| s.conditions.as_ref())
+        .is_some_and(|cs| cs.iter().any(|c| c.type_ == "Ready" && c.status == "True"))
+}
+
+/// The image of the pod's first container (`luksa/kubia:v2` → `v2`).
+pub fn version(pod: &Pod) -> String {
+    pod.spec
+        .as_ref()
+        .and_then(|s| s.containers.first())
+        .and_then(|c| c.image.as_deref())
+        .and_then(|i| i.rsplit_once(':').map(|(_, t)| t.to_owned()))
+        .unwrap_or_else(|| "?".into())
+}
+
+/// The pods at one moment.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Snapshot {
+    pub at: Duration,
+    /// Pods not being deleted.
+    pub live: usize,
+    /// Of those, Ready.
+    pub ready: usize,
+    /// Live pods by version.
+    pub by_version: BTreeMap<String, usize>,
+}
+
+/// A running monitor; `stop` returns every snapshot taken.
+pub struct Monitor {
+    stop: watch::Sender<bool>,
+    task: tokio::task::JoinHandle<Vec<Snapshot>>,
+}
+
+impl Monitor {
+    pub fn start(api: Api<Pod>, selector: &str, origin: Instant) -> Monitor {
+        let (stop, mut stopped) = watch::channel(false);
+        let cfg = watcher::Config::default().labels(selector);
+        let task = tokio::spawn(async move {
+            let mut pods: BTreeMap<String, Pod> = BTreeMap::new();
+            let mut init: BTreeMap<String, Pod> = BTreeMap::new();
+            let mut snaps: Vec<Snapshot> = Vec::new();
+            let stream = watcher(api, cfg);
+            futures::pin_mut!(stream);
+            loop {
+                let ev = tokio::select! {
+                    ev = stream.next() => ev,
+                    _ = stopped.changed() => break,
+                };
+                let Some(ev) = ev else { break };
+                let Ok(ev) = ev else { continue };
+                match ev {
+                    watcher::Event::Apply(p) => {
+                        pods.insert(key(&p), p);
+                    }
+                    watcher::Event::Delete(p) => {
+                        pods.remove(&key(&p));
+                    }
+                    watcher::Event::Init => init.clear(),
+                    watcher::Event::InitApply(p) => {
+                        init.insert(key(&p), p);
+                        continue;
+                    }
+                    watcher::Event::InitDone => pods = std::mem::take(&mut init),
+                }
+                let snap = snapshot(&pods, origin.elapsed());
+                if snaps.last().is_none_or(|l| {
+                    (l.live, l.ready, &l.by_version) != (snap.live, snap.ready, &snap.by_version)
+                }) {
+                    snaps.push(snap);
+                }
+            }
+            snaps
+        });
+        Monitor { stop, task }
+    }
+
+    pub async fn stop(self) -> Vec<Snapshot> {
+        let _ = self.stop.send(true);
+        self.task.await.unwrap_or_default()
+    }
+}
+
+fn key(p: &Pod) -> String {
+    p.metadata.uid.clone().unwrap_or_default()
+}
+
+fn snapshot(pods: &BTreeMap<String, Pod>, at: Duration) -> Snapshot {
+    let live: Vec<&Pod> = pods
+        .values()
+        .filter(|p| p.metadata.deletion_timestamp.is_none())
+        .collect();
+    let mut by_version = BTreeMap::new();
+    for p in &live {
+        *by_version.entry(version(p)).or_insert(0) += 1;
+    }
+    Snapshot {
+        at,
+        live: live.len(),
+        ready: live.iter().filter(|p| is_ready(p)).count(),
+        by_version,
+    }
+}
+
+/// Checks that, once the update began (`from`), live pods never exceeded `max_live` and
+/// ready pods never fell below `min_ready`. Returns the extremes seen.
+pub fn check_bounds(
+    snaps: &[Snapshot],
+    from: Duration,
+    min_ready: usize,
+    max_live: usize,
+) -> anyhow::Result<(usize, usize)> {
+    let during: Vec<&Snapshot> = snaps.iter().filter(|s| s.at >= from).collect();
+    anyhow::ensure!(
+        !during.is_empty(),
+        "the pod monitor saw nothing during the update"
+    );
+    let max = during.iter().map(|s| s.live).max().unwrap_or(0);
+    let min = during.iter().map(|s| s.ready).min().unwrap_or(0);
+    if let Some(bad) = during
+        .iter()
+        .find(|s| s.live > max_live || s.ready < min_ready)
+    {
+        anyhow::bail!(
+            "pod bounds broken at {:?}: {} live, {} ready (bounds: at most {max_live} live, at least {min_ready} ready); versions {:?}",
+            bad.at,
+            bad.live,
+            bad.ready,
+            bad.by_version
+        );
+    }
+    Ok((min, max))
+}

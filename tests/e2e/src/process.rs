@@ -1,0 +1,143 @@
+//! Running the binaries under test (the engine's CLIs, kubectl) as a user would.
+
+use std::path::Path;
+use std::process::Stdio;
+use std::time::Duration;
+
+use anyhow::{Context, Result};
+use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio::process::{Child, Command};
+use tokio::sync::mpsc;
+
+/// What a finished command printed.
+#[derive(Debug, Clone)]
+pub struct Output {
+    pub code: Option<i32>,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl Output {
+    pub fn success(&self) -> bool {
+        self.code == Some(0)
+    }
+    pub fn stdout_lines(&self) -> Vec<&str> {
+        self.stdout.lines().collect()
+    }
+}
+
+/// A command with PATH set so that `kubectl rolling-update` finds our plugin, and
+/// KUBECONFIG set to the scenario's kubeconfig.
+pub fn command(program: &Path, args: &[&str], bin_dir: &Path, kubeconfig: &Path) -> Command {
+    let mut cmd = Command::new(program);
+    let path = format!(
+        "{}:{}",
+        bin_dir.display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    cmd.args(args)
+        .env("PATH", path)
+        .env("KUBECONFIG", kubeconfig)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true);
+    cmd
+}
+
+/// Runs to completion (bounded by `timeout`).
+pub async fn run(mut cmd: Command, timeout: Duration) -> Result<Output> {
+    let child = cmd.spawn().context("spawning")?;
+    let out = tokio::time::timeout(timeout, child.wait_with_output())
+        .await
+        .with_context(|| format!("command did not finish within {timeout:?}"))??;
+    Ok(Output {
+        code: out.status.code(),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    })
+}
+
+/// A running command whose stdout lines arrive as they are printed (to kill it at a chosen
+/// step).
+pub struct Running {
+    pub child: Child,
+    lines: mpsc::UnboundedReceiver<String>,
+    /// Every stdout line handed out so far.
+    seen: Vec<String>,
+    stderr: tokio::task::JoinHandle<String>,
+}
+
+pub fn spawn(mut cmd: Command) -> Result<Running> {
+    let mut child = cmd.spawn().context("spawning")?;
+    let stdout = child.stdout.take().context("no stdout")?;
+    let stderr = child.stderr.take().context("no stderr")?;
+    let (tx, lines) = mpsc::unbounded_channel();
+    tokio::spawn(async move {
+        let mut r = BufReader::new(stdout).lines();
+        while let Ok(Some(line)) = r.next_line().await {
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let stderr = tokio::spawn(async move {
+        let mut s = String::new();
+        let mut r = BufReader::new(stderr).lines();
+        while let Ok(Some(line)) = r.next_line().await {
+            s.push_str(&line);
+            s.push('\n');
+        }
+        s
+    });
+    Ok(Running {
+        child,
+        lines,
+        seen: Vec::new(),
+        stderr,
+    })
+}
+
+impl Running {
+    /// The next stdout line, or None when the command ended or `timeout` passed.
+    pub async fn next_line(&mut self, timeout: Duration) -> Option<String> {
+        let line = tokio::time::timeout(timeout, self.lines.recv())
+            .await
+            .ok()
+            .flatten()?;
+        self.seen.push(line.clone());
+        Some(line)
+    }
+
+    /// The stdout lines handed out so far.
+    pub fn seen(&self) -> &[String] {
+        &self.seen
+    }
+
+    /// SIGKILL: the harshest interruption, as a lost client.
+    pub async fn kill(mut self) -> Result<()> {
+        self.child.start_kill()?;
+        self.child.wait().await?;
+        Ok(())
+    }
+
+    /// Waits for the end, collecting the remaining output.
+    pub async fn finish(mut self, timeout: Duration) -> Result<Output> {
+        let status = tokio::time::timeout(timeout, self.child.wait())
+            .await
+            .with_context(|| format!("command did not finish within {timeout:?}"))??;
+        // The reader ends at EOF, which follows the exit.
+        while let Ok(Some(line)) =
+            tokio::time::timeout(Duration::from_secs(5), self.lines.recv()).await
+        {
+            self.seen.push(line);
+        }
+        let stdout: String = self.seen.iter().map(|l| format!("{l}\n")).collect();
+        let stderr = self.stderr.await.unwrap_or_default();
+        Ok(Output {
+            code: status.code(),
+            stdout,
+            stderr,
+        })
+    }
+}

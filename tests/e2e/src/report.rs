@@ -1,0 +1,176 @@
+//! The run's report: `report.md` with one row per scenario, and per scenario an SVG
+//! timeline of which version answered over time.
+
+use std::fmt::Write;
+use std::path::Path;
+use std::time::Duration;
+
+use traffic_probe::Sample;
+
+/// What a scenario measured and concluded.
+#[derive(Debug, Default)]
+pub struct Outcome {
+    pub name: String,
+    pub error: Option<String>,
+    pub duration: Duration,
+    pub sent: usize,
+    pub failed: usize,
+    /// First to last failed request, where failures were expected (recreate).
+    pub outage: Option<Duration>,
+    /// Share of canary answers while the canary ran, with its sample size.
+    pub canary_share: Option<(f64, usize)>,
+    /// Facts worth reading (measured values, what was asserted).
+    pub notes: Vec<String>,
+    /// Every probe answer, for the timeline.
+    pub samples: Vec<Sample>,
+    /// Moments worth marking on the timeline (label, time).
+    pub marks: Vec<(String, Duration)>,
+}
+
+impl Outcome {
+    pub fn passed(&self) -> bool {
+        self.error.is_none()
+    }
+    pub fn note(&mut self, s: impl Into<String>) {
+        let s = s.into();
+        println!("    {s}");
+        self.notes.push(s);
+    }
+    pub fn add_samples(&mut self, samples: &[Sample]) {
+        let s = traffic_probe::summarize(samples);
+        self.sent += s.sent;
+        self.failed += s.failed;
+        self.samples.extend_from_slice(samples);
+    }
+}
+
+pub fn write(dir: &Path, outcomes: &[Outcome]) -> std::io::Result<String> {
+    std::fs::create_dir_all(dir)?;
+    let mut md = String::from(
+        "# End-to-end report\n\n| scenario | result | requests sent | failed | duration | outage window | canary share |\n|---|---|---|---|---|---|---|\n",
+    );
+    for o in outcomes {
+        let _ = writeln!(
+            md,
+            "| {} | {} | {} | {} | {:.1}s | {} | {} |",
+            o.name,
+            if o.passed() { "pass" } else { "FAIL" },
+            o.sent,
+            o.failed,
+            o.duration.as_secs_f64(),
+            o.outage
+                .map_or("-".into(), |d| format!("{:.2}s", d.as_secs_f64())),
+            o.canary_share.map_or("-".into(), |(share, n)| format!(
+                "{:.1}% of {n}",
+                share * 100.0
+            )),
+        );
+    }
+    for o in outcomes {
+        let _ = writeln!(md, "\n## {}\n", o.name);
+        if let Some(e) = &o.error {
+            let _ = writeln!(md, "**FAILED**: {e}\n");
+        }
+        for n in &o.notes {
+            let _ = writeln!(md, "- {n}");
+        }
+        if !o.samples.is_empty() {
+            let file = format!("{}.svg", o.name);
+            std::fs::write(dir.join(&file), timeline(o))?;
+            let _ = writeln!(md, "\n![{} timeline]({file})", o.name);
+        }
+    }
+    std::fs::write(dir.join("report.md"), &md)?;
+    Ok(md)
+}
+
+fn color(version: Option<&str>) -> &'static str {
+    match version {
+        Some("v1") => "#1f77b4",
+        Some("v2") => "#2ca02c",
+        Some("v3") => "#9467bd",
+        Some("v4") => "#ff7f0e",
+        Some("classic") => "#8c564b",
+        Some("error") => "#d62728",
+        _ => "#000000",
+    }
+}
+
+/// One lane per version (plus one for failures); a tick per answer at the time it was sent.
+pub fn timeline(o: &Outcome) -> String {
+    let mut lanes: Vec<String> = Vec::new();
+    for s in &o.samples {
+        let lane = lane_of(s);
+        if !lanes.contains(&lane) {
+            lanes.push(lane);
+        }
+    }
+    lanes.sort();
+    let end = o
+        .samples
+        .iter()
+        .map(|s| s.at + s.latency)
+        .max()
+        .unwrap_or_default()
+        .as_secs_f64()
+        .max(1.0);
+    let (left, width, lane_h) = (110.0, 900.0, 28.0);
+    let height = 40.0 + lane_h * lanes.len() as f64 + 30.0;
+    let x = |t: f64| left + width * t / end;
+    let mut svg = format!(
+        "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{}\" height=\"{height}\" font-family=\"sans-serif\" font-size=\"12\">\n<text x=\"10\" y=\"18\" font-size=\"14\">{}: which version answered, {} requests</text>\n",
+        left + width + 20.0,
+        o.name,
+        o.samples.len()
+    );
+    for (i, lane) in lanes.iter().enumerate() {
+        let y = 40.0 + lane_h * i as f64;
+        let _ = writeln!(svg, "<text x=\"10\" y=\"{}\">{lane}</text>", y + 16.0);
+        let _ = writeln!(
+            svg,
+            "<line x1=\"{left}\" y1=\"{}\" x2=\"{}\" y2=\"{}\" stroke=\"#ddd\"/>",
+            y + lane_h - 2.0,
+            left + width,
+            y + lane_h - 2.0
+        );
+    }
+    for s in &o.samples {
+        let lane = lanes.iter().position(|l| *l == lane_of(s)).unwrap_or(0);
+        let y = 40.0 + lane_h * lane as f64 + 4.0;
+        let _ = writeln!(
+            svg,
+            "<rect x=\"{:.1}\" y=\"{y}\" width=\"2\" height=\"{}\" fill=\"{}\"/>",
+            x(s.at.as_secs_f64()),
+            lane_h - 10.0,
+            color(if s.ok() {
+                s.version.as_deref()
+            } else {
+                s.version.as_deref().filter(|v| *v == "error")
+            })
+        );
+    }
+    let axis_y = 40.0 + lane_h * lanes.len() as f64 + 14.0;
+    for (label, t) in &o.marks {
+        let xm = x(t.as_secs_f64());
+        let _ = writeln!(
+            svg,
+            "<line x1=\"{xm:.1}\" y1=\"30\" x2=\"{xm:.1}\" y2=\"{}\" stroke=\"#999\" stroke-dasharray=\"3,3\"/><text x=\"{:.1}\" y=\"34\" font-size=\"10\">{label}</text>",
+            axis_y - 10.0,
+            xm + 2.0
+        );
+    }
+    let _ = writeln!(
+        svg,
+        "<text x=\"{left}\" y=\"{axis_y}\">0s</text><text x=\"{}\" y=\"{axis_y}\">{end:.0}s</text>\n</svg>",
+        left + width - 20.0
+    );
+    svg
+}
+
+fn lane_of(s: &Sample) -> String {
+    match (&s.version, s.ok()) {
+        (Some(v), true) => v.clone(),
+        (Some(v), false) if v == "error" => "HTTP 500".into(),
+        _ => "failed".into(),
+    }
+}

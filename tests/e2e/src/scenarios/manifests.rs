@@ -1,0 +1,92 @@
+//! Every checked-in manifest passes the real API server's validation and admission; the
+//! hardened ones run under the `restricted` Pod Security Standard.
+
+use std::time::Duration;
+
+use anyhow::{Context, Result, ensure};
+use k8s_openapi::api::core::v1::Pod;
+
+use crate::objects::{Mode, create_all};
+use crate::{Env, Outcome};
+
+pub async fn run(env: &Env, o: &mut Outcome) -> Result<()> {
+    let dir = env.root.join("manifests");
+    let mut plain = files(&dir)?;
+    plain.sort();
+    let ns = env.namespace("e2e-manifests", &[]).await?;
+    for f in &plain {
+        let yaml = crate::env::read(f)?;
+        let objs = create_all(&ns, &yaml, Mode::DryRun)
+            .await
+            .with_context(|| format!("server-side dry run of {}", f.display()))?;
+        o.note(format!(
+            "{}: server-side dry run accepted {}",
+            f.strip_prefix(&env.root).unwrap_or(f).display(),
+            objs.join(", ")
+        ));
+    }
+    ns.delete().await?;
+
+    let mut hardened = files(&dir.join("hardened"))?;
+    hardened.sort();
+    ensure!(!hardened.is_empty(), "no hardened manifests");
+    for f in &hardened {
+        let ns = env
+            .namespace(
+                "e2e-restricted",
+                &[
+                    ("pod-security.kubernetes.io/enforce", "restricted"),
+                    ("pod-security.kubernetes.io/enforce-version", "latest"),
+                ],
+            )
+            .await?;
+        let yaml = crate::env::read(f)?;
+        let objs = create_all(&ns, &yaml, Mode::Create)
+            .await
+            .with_context(|| format!("creating {} under the restricted standard", f.display()))?;
+        let want = replicas(&yaml);
+        let pods = ns.api::<Pod>();
+        let deadline = std::time::Instant::now() + Duration::from_secs(120);
+        loop {
+            let list = pods.list(&Default::default()).await?;
+            let ready = list
+                .items
+                .iter()
+                .filter(|p| crate::monitor::is_ready(p))
+                .count();
+            if ready == want && list.items.len() == want {
+                break;
+            }
+            ensure!(
+                std::time::Instant::now() < deadline,
+                "{}: {ready} of {want} pods ready after 120s under the restricted standard",
+                f.display()
+            );
+            tokio::time::sleep(Duration::from_millis(500)).await;
+        }
+        o.note(format!(
+            "{}: created in a namespace enforcing `restricted` ({}), {want} pods ready",
+            f.strip_prefix(&env.root).unwrap_or(f).display(),
+            objs.join(", ")
+        ));
+        ns.delete().await?;
+    }
+    Ok(())
+}
+
+fn files(dir: &std::path::Path) -> Result<Vec<std::path::PathBuf>> {
+    Ok(std::fs::read_dir(dir)?
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| p.extension().is_some_and(|x| x == "yaml"))
+        .collect())
+}
+
+/// Total pods the file's workloads ask for.
+fn replicas(yaml: &str) -> usize {
+    serde_yaml::Deserializer::from_str(yaml)
+        .filter_map(|d| <serde_yaml::Value as serde::Deserialize>::deserialize(d).ok())
+        .filter(|v| v.get("kind").and_then(|k| k.as_str()) != Some("Service"))
+        .filter_map(|v| v.get("spec")?.get("replicas")?.as_u64())
+        .sum::<u64>() as usize
+}

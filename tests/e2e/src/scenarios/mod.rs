@@ -1,0 +1,145 @@
+//! The scenarios, each a function from the environment to an [`Outcome`].
+
+mod bad_input;
+mod blue_green;
+mod canary;
+mod deployment;
+mod interrupted;
+mod manifests;
+mod recreate;
+mod tutorial;
+
+use std::future::Future;
+use std::pin::Pin;
+use std::time::{Duration, Instant};
+
+use anyhow::{Result, bail};
+use traffic_probe::{ProbeConfig, Sample, StopHandle};
+
+use crate::{Env, Outcome};
+
+type Run = for<'a> fn(&'a Env, &'a mut Outcome) -> Pin<Box<dyn Future<Output = Result<()>> + 'a>>;
+
+/// Every scenario, in the order they run.
+pub const ALL: [(&str, Run); 8] = [
+    ("tutorial-rolling-update", |e, o| {
+        Box::pin(tutorial::run(e, o))
+    }),
+    ("interrupted-and-resumed", |e, o| {
+        Box::pin(interrupted::run(e, o))
+    }),
+    ("recreate", |e, o| Box::pin(recreate::run(e, o))),
+    ("blue-green", |e, o| Box::pin(blue_green::run(e, o))),
+    ("canary", |e, o| Box::pin(canary::run(e, o))),
+    ("deployment", |e, o| Box::pin(deployment::run(e, o))),
+    ("bad-input", |e, o| Box::pin(bad_input::run(e, o))),
+    ("manifests-on-the-server", |e, o| {
+        Box::pin(manifests::run(e, o))
+    }),
+];
+
+/// Runs one scenario, catching its error into the outcome.
+pub async fn run(env: &Env, name: &str, f: Run) -> Outcome {
+    let mut outcome = Outcome {
+        name: name.to_owned(),
+        ..Default::default()
+    };
+    let start = Instant::now();
+    println!("=== scenario {name}");
+    if let Err(e) = f(env, &mut outcome).await {
+        outcome.error = Some(format!("{e:#}"));
+    }
+    // A failed scenario leaves its namespace behind; the next one needs the NodePort.
+    if let Err(e) = env.delete_scenario_namespaces().await {
+        outcome.error.get_or_insert(format!("cleanup: {e:#}"));
+    }
+    outcome.duration = start.elapsed();
+    println!(
+        "=== {name}: {} in {:.1}s ({} requests, {} failed)",
+        if outcome.passed() { "PASS" } else { "FAIL" },
+        outcome.duration.as_secs_f64(),
+        outcome.sent,
+        outcome.failed
+    );
+    if let Some(e) = &outcome.error {
+        println!("    error: {e}");
+    }
+    outcome
+}
+
+/// The probe every scenario uses: 20 requests/s, a new connection each, 2 s timeout,
+/// bounded to 15 minutes.
+pub fn probe(env: &Env, echo: bool) -> (StopHandle, tokio::task::JoinHandle<Vec<Sample>>) {
+    let mut cfg = ProbeConfig::new(env.node_port);
+    cfg.max_duration = Duration::from_secs(900);
+    cfg.max_requests = 20 * 900;
+    cfg.echo_every = if echo { 20 } else { 0 };
+    traffic_probe::start(cfg)
+}
+
+/// Waits until the NodePort answers with the given version (kube-proxy has synced).
+pub async fn wait_serving(env: &Env, version: &str, timeout: Duration) -> Result<()> {
+    let deadline = Instant::now() + timeout;
+    loop {
+        if let Ok(r) = traffic_probe::fetch(env.node_port, "/", Duration::from_secs(1)).await {
+            if traffic_probe::answer::parse(&r.body).is_some_and(|p| p.version == version) {
+                return Ok(());
+            }
+        }
+        if Instant::now() > deadline {
+            bail!("127.0.0.1:30002 did not answer with {version} within {timeout:?}");
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+/// Versions of the successful answers, in order.
+pub fn versions(samples: &[Sample]) -> Vec<&str> {
+    samples
+        .iter()
+        .filter(|s| s.ok())
+        .filter_map(|s| s.version.as_deref())
+        .collect()
+}
+
+/// Asserts the answers went from `from` only, through a mix, to `to` only — and nothing else.
+pub fn assert_transition(samples: &[Sample], from: &str, to: &str) -> Result<String> {
+    let v = versions(samples);
+    if let Some(other) = v.iter().find(|x| **x != from && **x != to) {
+        bail!("an answer from an unexpected version {other}");
+    }
+    let Some(first_to) = v.iter().position(|x| *x == to) else {
+        bail!("no answer from {to}");
+    };
+    let Some(last_from) = v.iter().rposition(|x| *x == from) else {
+        bail!("no answer from {from}");
+    };
+    if first_to == 0 {
+        bail!("{to} answered before any {from}");
+    }
+    if last_from + 1 == v.len() {
+        bail!("{from} still answered at the end");
+    }
+    Ok(format!(
+        "answers: {} {from} only, then {} mixed, then {} {to} only",
+        first_to,
+        (last_from + 1).saturating_sub(first_to),
+        v.len() - last_from - 1
+    ))
+}
+
+/// Asserts that no request failed.
+pub fn assert_no_failures(samples: &[Sample]) -> Result<()> {
+    let failed: Vec<&Sample> = samples.iter().filter(|s| !s.ok()).collect();
+    if let Some(f) = failed.first() {
+        bail!(
+            "{} of {} requests failed; first at {:.2}s: status {:?}, error {:?}",
+            failed.len(),
+            samples.len(),
+            f.at.as_secs_f64(),
+            f.status,
+            f.error
+        );
+    }
+    Ok(())
+}
