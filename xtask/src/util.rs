@@ -51,9 +51,6 @@ impl Phase {
             start: Instant::now(),
         }
     }
-    pub fn elapsed(&self) -> Duration {
-        self.start.elapsed()
-    }
 }
 
 impl Drop for Phase {

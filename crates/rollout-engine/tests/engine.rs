@@ -322,8 +322,19 @@ async fn transient_errors_and_conflicts_are_retried() {
         s.fail_next = 3;
         s.conflict_next = 2;
     });
-    let out = run(&fake, &request(Some("kubia-v2"), "luksa/kubia:v2")).await;
-    assert_eq!(out.map_err(|e| e.to_string()).as_deref(), Ok(TUTORIAL));
+    let sink = Arc::new(RecordingSink::new());
+    let ctx = fake.ctx_with_timeout(sink.clone(), Cancel::new(), Duration::from_secs(30));
+    let result =
+        rollout_engine::rolling::run(&ctx, &request(Some("kubia-v2"), "luksa/kubia:v2")).await;
+    assert!(result.is_ok(), "{result:?}");
+    let retries = sink
+        .events()
+        .iter()
+        .filter(|e| matches!(e, rollout_engine::Event::Retrying { .. }))
+        .count();
+    assert_eq!(retries, 3);
+    assert_eq!(sink.lines().len(), 9);
+    fake.with(|s| assert_eq!(s.replicas("kubia-v2"), Some(3)));
 }
 
 #[tokio::test]

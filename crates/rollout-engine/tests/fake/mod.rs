@@ -549,8 +549,18 @@ impl Fake {
         kube::Client::new(service, NS)
     }
 
-    /// A context for the engine with fast timings.
+    /// A context for the engine with fast timings (2 s timeout).
     pub fn ctx(&self, sink: Arc<dyn EventSink>, cancel: Cancel) -> Ctx {
+        self.ctx_with_timeout(sink, cancel, std::time::Duration::from_secs(2))
+    }
+
+    /// A context for the engine with a given timeout.
+    pub fn ctx_with_timeout(
+        &self,
+        sink: Arc<dyn EventSink>,
+        cancel: Cancel,
+        timeout: std::time::Duration,
+    ) -> Ctx {
         Ctx::new(
             Cluster {
                 client: self.client(),
@@ -561,7 +571,7 @@ impl Fake {
             cancel,
             Timing {
                 poll_interval: std::time::Duration::from_millis(5),
-                timeout: std::time::Duration::from_secs(2),
+                timeout,
             },
             Hints {
                 program: "kubia-rollout".into(),
