@@ -619,3 +619,32 @@ async fn outcome_render_for_name_output() {
         Some("replicationcontroller/kubia-v2\n")
     );
 }
+
+#[tokio::test]
+async fn cleanup_interrupted_after_deleting_the_old_rc_is_finished() {
+    let fake = tutorial_cluster();
+    let cancel = Cancel::new();
+    let sink = Arc::new(CancelAfter {
+        lines: Mutex::new(Vec::new()),
+        after: "Update succeeded. Deleting kubia-v1".into(),
+        cancel: cancel.clone(),
+    });
+    let ctx = fake.ctx(sink, cancel);
+    let _ = rollout_engine::rolling::run(&ctx, &request(Some("kubia-v2"), "luksa/kubia:v2")).await;
+    // The delete landed, the bookkeeping removal did not.
+    fake.with(|s| {
+        s.rcs.remove("kubia-v1");
+        assert!(
+            s.annotations("kubia-v2")
+                .contains_key("kubectl.kubernetes.io/update-source-id")
+        );
+    });
+    let out = run(&fake, &request(Some("kubia-v2"), "luksa/kubia:v2")).await;
+    assert_eq!(
+        out.map_err(|e| e.to_string()).as_deref(),
+        Ok(
+            "Continuing update with existing controller kubia-v2.\nreplicationcontroller/kubia-v2 rolling updated to \"kubia-v2\"\n"
+        )
+    );
+    fake.with(|s| assert!(s.annotations("kubia-v2").is_empty()));
+}

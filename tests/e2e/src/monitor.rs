@@ -73,7 +73,11 @@ impl Monitor {
                     watcher::Event::Delete(p) => {
                         pods.remove(&key(&p));
                     }
-                    watcher::Event::Init => init.clear(),
+                    // Nothing is known until the initial list is complete.
+                    watcher::Event::Init => {
+                        init.clear();
+                        continue;
+                    }
                     watcher::Event::InitApply(p) => {
                         init.insert(key(&p), p);
                         continue;

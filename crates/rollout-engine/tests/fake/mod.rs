@@ -279,7 +279,7 @@ fn handle(
         ["api", "v1", "namespaces", _, kind, name] => (*kind, Some(*name)),
         _ => return status(404, "NotFound", format!("unknown path {path}")),
     };
-    let result = match (kind, method.clone(), name) {
+    match (kind, method.clone(), name) {
         ("replicationcontrollers", Method::GET, Some(name)) => match state.rcs.get(name) {
             Some(rc) => (200, to_value(rc)),
             None => status(
@@ -473,8 +473,7 @@ fn handle(
             "MethodNotAllowed",
             format!("{method} {path} not supported"),
         ),
-    };
-    result
+    }
 }
 
 /// API-server defaulting that the engine relies on: selector and labels from the template.

@@ -1,7 +1,138 @@
-use anyhow::{Result, bail};
+//! Every input the engine must refuse: a non-zero exit, an `error:` line, and not a single
+//! object changed (every resourceVersion in the namespace is the same afterwards).
 
-use crate::{Env, Outcome};
+use std::collections::BTreeMap;
+use std::time::Duration;
 
-pub async fn run(_env: &Env, _o: &mut Outcome) -> Result<()> {
-    bail!("not implemented yet")
+use anyhow::{Result, ensure};
+use k8s_openapi::api::core::v1::{Pod, ReplicationController, Service};
+use kube::api::ListParams;
+
+use super::setup_v1;
+use crate::objects::{Mode, create_all};
+use crate::{Env, Namespace, Outcome, process};
+
+pub async fn run(env: &Env, o: &mut Outcome) -> Result<()> {
+    let ns = setup_v1(env, "e2e-bad-input", 3).await?;
+    // Extra objects for the cases: a Service that selects nothing of kubia's, and an RC
+    // with two containers (0 replicas: it needs no pods to be refused).
+    create_all(
+        &ns,
+        r#"apiVersion: v1
+kind: Service
+metadata: {name: other}
+spec:
+  selector: {app: other}
+  ports: [{port: 80, targetPort: 8080}]
+---
+apiVersion: v1
+kind: ReplicationController
+metadata: {name: kubia-two}
+spec:
+  replicas: 0
+  selector: {app: two}
+  template:
+    metadata: {labels: {app: two}}
+    spec:
+      containers:
+      - {name: a, image: "luksa/kubia:v1", imagePullPolicy: IfNotPresent}
+      - {name: b, image: "luksa/kubia:v1", imagePullPolicy: IfNotPresent}
+"#,
+        Mode::Create,
+    )
+    .await?;
+    let same_name = env.report_dir.join("bad-input-same-name.yaml");
+    std::fs::write(
+        &same_name,
+        "apiVersion: v1\nkind: ReplicationController\nmetadata: {name: kubia-v1}\nspec:\n  replicas: 3\n  selector: {app: kubia}\n  template:\n    metadata: {labels: {app: kubia}}\n    spec:\n      containers: [{name: nodejs, image: \"luksa/kubia:v2\"}]\n",
+    )?;
+    let unreachable = env.report_dir.join("kubeconfig-unreachable");
+    let kc = std::fs::read_to_string(&ns.kubeconfig)?;
+    std::fs::write(&unreachable, kc.replace("https://127.0.0.1:6443", "https://127.0.0.1:1"))?;
+    anyhow::ensure!(
+        std::fs::read_to_string(&unreachable)?.contains("127.0.0.1:1\n"),
+        "could not point the kubeconfig at an unreachable server"
+    );
+    // Controllers update fresh objects' status for a moment; start from a quiet state.
+    let before = settled_versions(&ns).await?;
+
+    let plugin = |args: &[&str]| {
+        let mut a = vec!["rolling-update"];
+        a.extend_from_slice(args);
+        (env.kubectl.clone(), a.into_iter().map(String::from).collect::<Vec<_>>())
+    };
+    let rollout = |args: &[&str]| {
+        (env.bin_dir.join("kubia-rollout"), args.iter().map(|s| s.to_string()).collect::<Vec<_>>())
+    };
+    let cases: Vec<(&str, (std::path::PathBuf, Vec<String>), Option<&std::path::Path>)> = vec![
+        ("missing RC", plugin(&["kubia-nope", "kubia-v2", "--image=luksa/kubia:v2"]), None),
+        ("no image change", plugin(&["kubia-v1", "kubia-v2", "--image=luksa/kubia:v1"]), None),
+        ("invalid image", plugin(&["kubia-v1", "kubia-v2", "--image=Luksa/Kubia:v2!"]), None),
+        ("several containers without --container", plugin(&["kubia-two", "kubia-two-v2", "--image=luksa/kubia:v2"]), None),
+        ("--container naming no container", plugin(&["kubia-v1", "kubia-v2", "--image=luksa/kubia:v2", "--container=nope"]), None),
+        ("new name equal to the old one", plugin(&["kubia-v1", "-f", &same_name.display().to_string()]), None),
+        ("--image together with -f", plugin(&["kubia-v1", "kubia-v2", "--image=luksa/kubia:v2", "-f", &same_name.display().to_string()]), None),
+        ("empty --deployment-label-key", plugin(&["kubia-v1", "kubia-v2", "--image=luksa/kubia:v2", "--deployment-label-key="]), None),
+        ("bad --max-surge", plugin(&["kubia-v1", "kubia-v2", "--image=luksa/kubia:v2", "--max-surge=-1"]), None),
+        ("Service selector that does not match the RC", rollout(&["blue-green", "kubia-v1", "kubia-v2", "--image=luksa/kubia:v2", "--service=other"]), None),
+        ("canary step larger than the RC", rollout(&["canary", "kubia-v1", "kubia-v2", "--image=luksa/kubia:v2", "--steps=9"]), None),
+        ("unreachable cluster", plugin(&["kubia-v1", "kubia-v2", "--image=luksa/kubia:v2"]), Some(unreachable.as_path())),
+    ];
+    let mut failures = Vec::new();
+    for (what, (program, args), kubeconfig) in cases {
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let cmd = process::command(&program, &args, &env.bin_dir, kubeconfig.unwrap_or(&ns.kubeconfig));
+        let out = process::run(cmd, Duration::from_secs(120)).await?;
+        let first = out.stderr.lines().next().unwrap_or_default().to_owned();
+        let lines = out.stderr.trim().lines().count();
+        if out.success() || !first.starts_with("error: ") || !out.stdout.trim().is_empty() {
+            failures.push(format!(
+                "{what}: exit {:?}, stdout {:?}, stderr {:?}",
+                out.code, out.stdout, out.stderr
+            ));
+        } else {
+            o.note(format!("{what}: exit {:?}, {lines} line(s): {first}", out.code.unwrap_or(-1)));
+        }
+    }
+    let after = versions(&ns).await?;
+    ensure!(failures.is_empty(), "not refused cleanly:\n{}", failures.join("\n"));
+    ensure!(
+        before == after,
+        "objects changed although every command was refused:\nbefore {before:?}\nafter {after:?}"
+    );
+    o.note(format!(
+        "all {} objects (RCs, Services, pods) kept their resourceVersion",
+        before.len()
+    ));
+    ns.delete().await
+}
+
+/// [`versions`] once two reads a second apart agree.
+async fn settled_versions(ns: &Namespace) -> Result<BTreeMap<String, String>> {
+    let mut last = versions(ns).await?;
+    for _ in 0..30 {
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        let now = versions(ns).await?;
+        if now == last {
+            return Ok(now);
+        }
+        last = now;
+    }
+    anyhow::bail!("the namespace's objects kept changing for 30s before the test")
+}
+
+/// kind/name → resourceVersion of every RC, Service and pod in the namespace.
+async fn versions(ns: &Namespace) -> Result<BTreeMap<String, String>> {
+    let mut m = BTreeMap::new();
+    let lp = ListParams::default();
+    for o in ns.api::<ReplicationController>().list(&lp).await?.items {
+        m.insert(format!("rc/{}", o.metadata.name.unwrap_or_default()), o.metadata.resource_version.unwrap_or_default());
+    }
+    for o in ns.api::<Service>().list(&lp).await?.items {
+        m.insert(format!("svc/{}", o.metadata.name.unwrap_or_default()), o.metadata.resource_version.unwrap_or_default());
+    }
+    for o in ns.api::<Pod>().list(&lp).await?.items {
+        m.insert(format!("pod/{}", o.metadata.name.unwrap_or_default()), o.metadata.resource_version.unwrap_or_default());
+    }
+    Ok(m)
 }

@@ -1,7 +1,119 @@
-use anyhow::{Result, bail};
+//! Blue-green: the new RC comes up beside the old one without traffic, then one selector
+//! change moves all traffic; `switch-back` moves it back as fast.
 
-use crate::{Env, Outcome};
+use std::time::{Duration, Instant};
 
-pub async fn run(_env: &Env, _o: &mut Outcome) -> Result<()> {
-    bail!("not implemented yet")
+use anyhow::{Context, Result, bail, ensure};
+use k8s_openapi::api::core::v1::Service;
+use traffic_probe::Sample;
+
+use super::{assert_no_failures, probe, setup_v1};
+use crate::{Env, Outcome, process};
+
+/// The longest a switch may show both versions (requests in flight, kube-proxy's sync).
+const MAX_MIXED: Duration = Duration::from_secs(1);
+
+pub async fn run(env: &Env, o: &mut Outcome) -> Result<()> {
+    let ns = setup_v1(env, "e2e-blue-green", 3).await?;
+    let rollout = |args: &[&str]| {
+        process::command(&env.bin_dir.join("kubia-rollout"), args, &env.bin_dir, &ns.kubeconfig)
+    };
+    let origin = Instant::now();
+    let (stop, running) = probe(env, false);
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    o.marks.push(("blue-green".into(), origin.elapsed()));
+    let out = process::run(
+        rollout(&["blue-green", "kubia-v1", "kubia-v2", "--image=luksa/kubia:v2", "--service=kubia", "--poll-interval=1s"]),
+        Duration::from_secs(300),
+    )
+    .await?;
+    ensure!(out.success(), "blue-green failed: {}", out.stderr.trim());
+    ensure!(
+        out.stdout.contains("service/kubia selector updated"),
+        "no selector update reported: {}",
+        out.stdout
+    );
+    let selector = ns.api::<Service>().get("kubia").await?.spec.and_then(|s| s.selector);
+    o.note(format!("after the switch the Service selects {selector:?}"));
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    o.marks.push(("switch-back".into(), origin.elapsed()));
+    let back = process::run(rollout(&["blue-green", "switch-back"]), Duration::from_secs(120)).await?;
+    ensure!(back.success(), "switch-back failed: {}", back.stderr.trim());
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    stop.stop();
+    let samples = running.await.context("probe")?;
+    o.add_samples(&samples);
+    for l in out.stdout.lines().chain(back.stdout.lines()) {
+        o.note(format!("kubia-rollout: {l}"));
+    }
+    assert_no_failures(&samples)?;
+    let segments = segments(&samples);
+    let names: Vec<&str> = segments.iter().map(|s| s.0.as_str()).collect();
+    if names != ["v1", "v2", "v1"] {
+        bail!("expected the answers to go v1 → v2 → v1, got {names:?}");
+    }
+    for (i, w) in mixed_windows(&samples).iter().enumerate() {
+        ensure!(
+            *w <= MAX_MIXED,
+            "switch {} showed both versions for {w:?} (more than {MAX_MIXED:?})",
+            i + 1
+        );
+        o.note(format!("switch {}: both versions answered for {:.0} ms", i + 1, w.as_secs_f64() * 1000.0));
+    }
+    o.note(format!("{} requests, none failed; answers v1 → v2 → v1", samples.len()));
+    let cleanup = process::run(rollout(&["blue-green", "cleanup"]), Duration::from_secs(120)).await?;
+    ensure!(cleanup.success(), "cleanup failed: {}", cleanup.stderr.trim());
+    ns.delete().await
+}
+
+/// Runs of the same version, ignoring short interleavings at the boundaries.
+fn segments(samples: &[Sample]) -> Vec<(String, usize)> {
+    let mut out: Vec<(String, usize)> = Vec::new();
+    for v in super::versions(samples) {
+        match out.last_mut() {
+            Some((last, n)) if last == v => *n += 1,
+            _ => out.push((v.to_owned(), 1)),
+        }
+    }
+    // Interleavings within a switch show up as tiny runs; merge them away for the shape.
+    let mut merged: Vec<(String, usize)> = Vec::new();
+    for (v, n) in out {
+        if n < 5 {
+            continue;
+        }
+        match merged.last_mut() {
+            Some((last, m)) if *last == v => *m += n,
+            _ => merged.push((v, n)),
+        }
+    }
+    merged
+}
+
+/// For each change of version, the time from the first answer of the new version to the
+/// last answer of the old one before the next change.
+fn mixed_windows(samples: &[Sample]) -> Vec<Duration> {
+    let ok: Vec<&Sample> = samples.iter().filter(|s| s.ok()).collect();
+    let mut windows = Vec::new();
+    let mut i = 1;
+    while i < ok.len() {
+        if ok[i].version != ok[i - 1].version {
+            let old = ok[i - 1].version.clone();
+            let first_new = ok[i].at;
+            // The last answer of the old version within the next second.
+            let last_old = ok[i..]
+                .iter()
+                .take_while(|s| s.at <= first_new + Duration::from_secs(3))
+                .filter(|s| s.version == old)
+                .map(|s| s.at)
+                .max();
+            windows.push(last_old.map_or(Duration::ZERO, |t| t.saturating_sub(first_new)));
+            // Skip past this switch.
+            let resume = last_old.unwrap_or(first_new);
+            while i < ok.len() && ok[i].at <= resume {
+                i += 1;
+            }
+        }
+        i += 1;
+    }
+    windows
 }

@@ -1,7 +1,150 @@
-use anyhow::{Result, bail};
+//! The tutorial's stated weakness, fixed: the update is SIGKILLed after each of its scaling
+//! steps in turn, and the same command run again resumes and completes; `--rollback` from
+//! the middle returns to the old version. Traffic and pod bounds are watched throughout.
 
-use crate::{Env, Outcome};
+use std::time::{Duration, Instant};
 
-pub async fn run(_env: &Env, _o: &mut Outcome) -> Result<()> {
-    bail!("not implemented yet")
+use anyhow::{Context, Result, bail, ensure};
+use k8s_openapi::api::core::v1::{Pod, ReplicationController};
+
+use super::{assert_no_failures, is_scaling_step, probe, setup_v1, versions};
+use crate::monitor::{Monitor, check_bounds};
+use crate::{Env, Namespace, Outcome, process};
+
+const PERIOD: &str = "--update-period=1s";
+
+pub async fn run(env: &Env, o: &mut Outcome) -> Result<()> {
+    let ns = setup_v1(env, "e2e-interrupted", 3).await?;
+    let origin = Instant::now();
+    let monitor = Monitor::start(ns.api::<Pod>(), "app=kubia", origin);
+    let (stop, running) = probe(env, false);
+    let result = steps(env, &ns, o, origin).await;
+    stop.stop();
+    let samples = running.await.context("probe")?;
+    let snaps = monitor.stop().await;
+    o.add_samples(&samples);
+    result?;
+    assert_no_failures(&samples)?;
+    let v = versions(&samples);
+    ensure!(
+        v.iter().all(|x| *x == "v1" || *x == "v2"),
+        "unexpected versions answered"
+    );
+    o.note(format!("{} requests over every interruption, none failed", samples.len()));
+    let (min_ready, max_live) = check_bounds(&snaps, Duration::ZERO, 3, 4)?;
+    o.note(format!(
+        "pods throughout: at least {min_ready} ready, at most {max_live} live (bounds 3 and 4), {} observed states",
+        snaps.len()
+    ));
+    ns.delete().await
+}
+
+async fn steps(env: &Env, ns: &Namespace, o: &mut Outcome, origin: Instant) -> Result<()> {
+    let mut old = "kubia-v1".to_owned();
+    // Six scaling steps in a 3-replica update: kill after each of them in turn.
+    for k in 1..=6 {
+        let new = format!("kubia-s{k}");
+        let image = if k % 2 == 1 { "luksa/kubia:v2" } else { "luksa/kubia:v1" };
+        let args = [
+            "rolling-update",
+            old.as_str(),
+            new.as_str(),
+            &format!("--image={image}"),
+            PERIOD,
+        ];
+        o.marks.push((format!("kill@{k}"), origin.elapsed()));
+        let killed_after = run_and_kill(env, ns, &args, k).await?;
+        let out = process::run(
+            process::command(&env.kubectl, &args, &env.bin_dir, &ns.kubeconfig),
+            Duration::from_secs(300),
+        )
+        .await?;
+        ensure!(
+            out.success(),
+            "resuming after a kill at step {k} failed: {}",
+            out.stderr.trim()
+        );
+        ensure!(
+            out.stdout
+                .contains(&format!("Continuing update with existing controller {new}.")),
+            "the rerun did not say it continues: {}",
+            out.stdout
+        );
+        ensure!(
+            out.stdout.ends_with(&format!(
+                "replicationcontroller/{new} rolling updated to \"{new}\"\n"
+            )),
+            "the rerun did not finish: {}",
+            out.stdout
+        );
+        let rcs = ns.api::<ReplicationController>();
+        ensure!(rcs.get_opt(&old).await?.is_none(), "{old} still exists after the resumed update");
+        ns.wait_ready("app=kubia", 3, Duration::from_secs(60)).await?;
+        o.note(format!(
+            "{old} → {new} ({image}): SIGKILL after step {k} ({killed_after:?}), rerun resumed and finished"
+        ));
+        old = new;
+    }
+
+    // Rollback from the middle.
+    let new = "kubia-rb";
+    let args = ["rolling-update", old.as_str(), new, "--image=luksa/kubia:v2", PERIOD];
+    o.marks.push(("kill, rollback".into(), origin.elapsed()));
+    run_and_kill(env, ns, &args, 3).await?;
+    let out = process::run(
+        process::command(
+            &env.kubectl,
+            &["rolling-update", old.as_str(), new, "--rollback", PERIOD],
+            &env.bin_dir,
+            &ns.kubeconfig,
+        ),
+        Duration::from_secs(300),
+    )
+    .await?;
+    ensure!(out.success(), "--rollback failed: {}", out.stderr.trim());
+    let rcs = ns.api::<ReplicationController>();
+    ensure!(rcs.get_opt(new).await?.is_none(), "{new} still exists after the rollback");
+    ns.wait_ready("app=kubia", 3, Duration::from_secs(60)).await?;
+    let pods = ns.ready_pods("app=kubia").await?;
+    ensure!(
+        pods.iter().all(|p| crate::monitor::version(p) == "v1"),
+        "after the rollback not every pod runs v1"
+    );
+    // The Service must serve v1 only now.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    for _ in 0..20 {
+        let r = traffic_probe::fetch(env.node_port, "/", Duration::from_secs(2)).await?;
+        ensure!(r.body.starts_with("This is v1 "), "after the rollback: {:?}", r.body);
+    }
+    o.note(format!(
+        "{old} → {new}: SIGKILL after step 3, then --rollback: {new} deleted, 3 v1 pods of {old} serve; output: {}",
+        out.stdout.lines().collect::<Vec<_>>().join(" | ")
+    ));
+    Ok(())
+}
+
+/// Starts the update and SIGKILLs it right after its `k`-th scaling step line.
+async fn run_and_kill(env: &Env, ns: &Namespace, args: &[&str], k: usize) -> Result<String> {
+    let mut running = process::spawn(process::command(
+        &env.kubectl,
+        args,
+        &env.bin_dir,
+        &ns.kubeconfig,
+    ))?;
+    let mut steps = 0;
+    while let Some(line) = running.next_line(Duration::from_secs(120)).await {
+        if is_scaling_step(&line) {
+            steps += 1;
+            if steps == k {
+                running.kill().await?;
+                return Ok(line);
+            }
+        }
+    }
+    let seen = running.seen().join("\n");
+    let out = running.finish(Duration::from_secs(10)).await?;
+    bail!(
+        "the update ended before step {k}: {seen}\n{}",
+        out.stderr
+    )
 }

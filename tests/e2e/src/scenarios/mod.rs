@@ -143,3 +143,33 @@ pub fn assert_no_failures(samples: &[Sample]) -> Result<()> {
     }
     Ok(())
 }
+
+/// The tutorial's starting point with `replicas` pods: RC kubia-v1 and Service kubia, in a
+/// fresh namespace, serving v1 on the NodePort.
+pub async fn setup_v1(env: &Env, ns: &str, replicas: i32) -> Result<crate::Namespace> {
+    let ns = env.namespace(ns, &[]).await?;
+    let yaml = kubia_manifests::tutorial(&kubia_manifests::Params {
+        replicas,
+        ..Default::default()
+    })?
+    .to_yaml()?;
+    crate::objects::create_all(&ns, &yaml, crate::objects::Mode::Create).await?;
+    ns.wait_ready("app=kubia", replicas as usize, Duration::from_secs(120))
+        .await?;
+    wait_serving(env, "v1", Duration::from_secs(60)).await?;
+    Ok(ns)
+}
+
+/// A scaling step line of the rolling update (`Scaling NEW up to N`, `Scaling OLD down to N`).
+pub fn is_scaling_step(line: &str) -> bool {
+    line.starts_with("Scaling ") && !line.starts_with("Scaling up ")
+}
+
+/// Samples whose send time falls in `[from, to)`.
+pub fn between(samples: &[Sample], from: Duration, to: Duration) -> Vec<Sample> {
+    samples
+        .iter()
+        .filter(|s| s.at >= from && s.at < to)
+        .cloned()
+        .collect()
+}
