@@ -151,6 +151,11 @@ pub async fn deploy(ctx: &Ctx, req: &BlueGreen) -> Result<()> {
         false
     })
     .await?;
+    // The EndpointSlice controller evaluates a Service's new selector against its own
+    // (informer) copy of the pods. Narrowing the selector the instant the pods were
+    // relabelled can meet a copy without the new label, and for that moment the Service
+    // has no endpoints and refuses connections. Give the relabelling time to propagate.
+    tokio::time::sleep(RELABEL_PROPAGATION).await;
     pin(ctx, &svc, &old, &req.new_name).await?;
 
     match derived {
@@ -238,6 +243,10 @@ fn check_existing(
 
 /// Points the Service at the old RC's pods only (before the new ones exist), recording the
 /// original selector and the two RCs.
+/// How long the relabelled pods are given to reach the controllers' caches before the
+/// Service's selector starts to depend on the new label.
+const RELABEL_PROPAGATION: std::time::Duration = std::time::Duration::from_secs(2);
+
 async fn pin(ctx: &Ctx, svc: &str, old: &ReplicationController, new_name: &str) -> Result<()> {
     let selector = rc_selector(old);
     let old_name = name_of(old).to_owned();

@@ -48,7 +48,10 @@ spec:
     )?;
     let unreachable = env.report_dir.join("kubeconfig-unreachable");
     let kc = std::fs::read_to_string(&ns.kubeconfig)?;
-    std::fs::write(&unreachable, kc.replace("https://127.0.0.1:6443", "https://127.0.0.1:1"))?;
+    std::fs::write(
+        &unreachable,
+        kc.replace("https://127.0.0.1:6443", "https://127.0.0.1:1"),
+    )?;
     anyhow::ensure!(
         std::fs::read_to_string(&unreachable)?.contains("127.0.0.1:1\n"),
         "could not point the kubeconfig at an unreachable server"
@@ -59,29 +62,125 @@ spec:
     let plugin = |args: &[&str]| {
         let mut a = vec!["rolling-update"];
         a.extend_from_slice(args);
-        (env.kubectl.clone(), a.into_iter().map(String::from).collect::<Vec<_>>())
+        (
+            env.kubectl.clone(),
+            a.into_iter().map(String::from).collect::<Vec<_>>(),
+        )
     };
     let rollout = |args: &[&str]| {
-        (env.bin_dir.join("kubia-rollout"), args.iter().map(|s| s.to_string()).collect::<Vec<_>>())
+        (
+            env.bin_dir.join("kubia-rollout"),
+            args.iter().map(|s| s.to_string()).collect::<Vec<_>>(),
+        )
     };
-    let cases: Vec<(&str, (std::path::PathBuf, Vec<String>), Option<&std::path::Path>)> = vec![
-        ("missing RC", plugin(&["kubia-nope", "kubia-v2", "--image=luksa/kubia:v2"]), None),
-        ("no image change", plugin(&["kubia-v1", "kubia-v2", "--image=luksa/kubia:v1"]), None),
-        ("invalid image", plugin(&["kubia-v1", "kubia-v2", "--image=Luksa/Kubia:v2!"]), None),
-        ("several containers without --container", plugin(&["kubia-two", "kubia-two-v2", "--image=luksa/kubia:v2"]), None),
-        ("--container naming no container", plugin(&["kubia-v1", "kubia-v2", "--image=luksa/kubia:v2", "--container=nope"]), None),
-        ("new name equal to the old one", plugin(&["kubia-v1", "-f", &same_name.display().to_string()]), None),
-        ("--image together with -f", plugin(&["kubia-v1", "kubia-v2", "--image=luksa/kubia:v2", "-f", &same_name.display().to_string()]), None),
-        ("empty --deployment-label-key", plugin(&["kubia-v1", "kubia-v2", "--image=luksa/kubia:v2", "--deployment-label-key="]), None),
-        ("bad --max-surge", plugin(&["kubia-v1", "kubia-v2", "--image=luksa/kubia:v2", "--max-surge=-1"]), None),
-        ("Service selector that does not match the RC", rollout(&["blue-green", "kubia-v1", "kubia-v2", "--image=luksa/kubia:v2", "--service=other"]), None),
-        ("canary step larger than the RC", rollout(&["canary", "kubia-v1", "kubia-v2", "--image=luksa/kubia:v2", "--steps=9"]), None),
-        ("unreachable cluster", plugin(&["kubia-v1", "kubia-v2", "--image=luksa/kubia:v2"]), Some(unreachable.as_path())),
+    let cases: Vec<(
+        &str,
+        (std::path::PathBuf, Vec<String>),
+        Option<&std::path::Path>,
+    )> = vec![
+        (
+            "missing RC",
+            plugin(&["kubia-nope", "kubia-v2", "--image=luksa/kubia:v2"]),
+            None,
+        ),
+        (
+            "no image change",
+            plugin(&["kubia-v1", "kubia-v2", "--image=luksa/kubia:v1"]),
+            None,
+        ),
+        (
+            "invalid image",
+            plugin(&["kubia-v1", "kubia-v2", "--image=Luksa/Kubia:v2!"]),
+            None,
+        ),
+        (
+            "several containers without --container",
+            plugin(&["kubia-two", "kubia-two-v2", "--image=luksa/kubia:v2"]),
+            None,
+        ),
+        (
+            "--container naming no container",
+            plugin(&[
+                "kubia-v1",
+                "kubia-v2",
+                "--image=luksa/kubia:v2",
+                "--container=nope",
+            ]),
+            None,
+        ),
+        (
+            "new name equal to the old one",
+            plugin(&["kubia-v1", "-f", &same_name.display().to_string()]),
+            None,
+        ),
+        (
+            "--image together with -f",
+            plugin(&[
+                "kubia-v1",
+                "kubia-v2",
+                "--image=luksa/kubia:v2",
+                "-f",
+                &same_name.display().to_string(),
+            ]),
+            None,
+        ),
+        (
+            "empty --deployment-label-key",
+            plugin(&[
+                "kubia-v1",
+                "kubia-v2",
+                "--image=luksa/kubia:v2",
+                "--deployment-label-key=",
+            ]),
+            None,
+        ),
+        (
+            "bad --max-surge",
+            plugin(&[
+                "kubia-v1",
+                "kubia-v2",
+                "--image=luksa/kubia:v2",
+                "--max-surge=-1",
+            ]),
+            None,
+        ),
+        (
+            "Service selector that does not match the RC",
+            rollout(&[
+                "blue-green",
+                "kubia-v1",
+                "kubia-v2",
+                "--image=luksa/kubia:v2",
+                "--service=other",
+            ]),
+            None,
+        ),
+        (
+            "canary step larger than the RC",
+            rollout(&[
+                "canary",
+                "kubia-v1",
+                "kubia-v2",
+                "--image=luksa/kubia:v2",
+                "--steps=9",
+            ]),
+            None,
+        ),
+        (
+            "unreachable cluster",
+            plugin(&["kubia-v1", "kubia-v2", "--image=luksa/kubia:v2"]),
+            Some(unreachable.as_path()),
+        ),
     ];
     let mut failures = Vec::new();
     for (what, (program, args), kubeconfig) in cases {
         let args: Vec<&str> = args.iter().map(String::as_str).collect();
-        let cmd = process::command(&program, &args, &env.bin_dir, kubeconfig.unwrap_or(&ns.kubeconfig));
+        let cmd = process::command(
+            &program,
+            &args,
+            &env.bin_dir,
+            kubeconfig.unwrap_or(&ns.kubeconfig),
+        );
         let out = process::run(cmd, Duration::from_secs(120)).await?;
         let first = out.stderr.lines().next().unwrap_or_default().to_owned();
         let lines = out.stderr.trim().lines().count();
@@ -91,11 +190,18 @@ spec:
                 out.code, out.stdout, out.stderr
             ));
         } else {
-            o.note(format!("{what}: exit {:?}, {lines} line(s): {first}", out.code.unwrap_or(-1)));
+            o.note(format!(
+                "{what}: exit {:?}, {lines} line(s): {first}",
+                out.code.unwrap_or(-1)
+            ));
         }
     }
     let after = versions(&ns).await?;
-    ensure!(failures.is_empty(), "not refused cleanly:\n{}", failures.join("\n"));
+    ensure!(
+        failures.is_empty(),
+        "not refused cleanly:\n{}",
+        failures.join("\n")
+    );
     ensure!(
         before == after,
         "objects changed although every command was refused:\nbefore {before:?}\nafter {after:?}"
@@ -126,13 +232,22 @@ async fn versions(ns: &Namespace) -> Result<BTreeMap<String, String>> {
     let mut m = BTreeMap::new();
     let lp = ListParams::default();
     for o in ns.api::<ReplicationController>().list(&lp).await?.items {
-        m.insert(format!("rc/{}", o.metadata.name.unwrap_or_default()), o.metadata.resource_version.unwrap_or_default());
+        m.insert(
+            format!("rc/{}", o.metadata.name.unwrap_or_default()),
+            o.metadata.resource_version.unwrap_or_default(),
+        );
     }
     for o in ns.api::<Service>().list(&lp).await?.items {
-        m.insert(format!("svc/{}", o.metadata.name.unwrap_or_default()), o.metadata.resource_version.unwrap_or_default());
+        m.insert(
+            format!("svc/{}", o.metadata.name.unwrap_or_default()),
+            o.metadata.resource_version.unwrap_or_default(),
+        );
     }
     for o in ns.api::<Pod>().list(&lp).await?.items {
-        m.insert(format!("pod/{}", o.metadata.name.unwrap_or_default()), o.metadata.resource_version.unwrap_or_default());
+        m.insert(
+            format!("pod/{}", o.metadata.name.unwrap_or_default()),
+            o.metadata.resource_version.unwrap_or_default(),
+        );
     }
     Ok(m)
 }

@@ -16,14 +16,26 @@ const MAX_MIXED: Duration = Duration::from_secs(1);
 pub async fn run(env: &Env, o: &mut Outcome) -> Result<()> {
     let ns = setup_v1(env, "e2e-blue-green", 3).await?;
     let rollout = |args: &[&str]| {
-        process::command(&env.bin_dir.join("kubia-rollout"), args, &env.bin_dir, &ns.kubeconfig)
+        process::command(
+            &env.bin_dir.join("kubia-rollout"),
+            args,
+            &env.bin_dir,
+            &ns.kubeconfig,
+        )
     };
     let origin = Instant::now();
     let (stop, running) = probe(env, false);
     tokio::time::sleep(Duration::from_secs(2)).await;
     o.marks.push(("blue-green".into(), origin.elapsed()));
     let out = process::run(
-        rollout(&["blue-green", "kubia-v1", "kubia-v2", "--image=luksa/kubia:v2", "--service=kubia", "--poll-interval=1s"]),
+        rollout(&[
+            "blue-green",
+            "kubia-v1",
+            "kubia-v2",
+            "--image=luksa/kubia:v2",
+            "--service=kubia",
+            "--poll-interval=1s",
+        ]),
         Duration::from_secs(300),
     )
     .await?;
@@ -33,11 +45,20 @@ pub async fn run(env: &Env, o: &mut Outcome) -> Result<()> {
         "no selector update reported: {}",
         out.stdout
     );
-    let selector = ns.api::<Service>().get("kubia").await?.spec.and_then(|s| s.selector);
+    let selector = ns
+        .api::<Service>()
+        .get("kubia")
+        .await?
+        .spec
+        .and_then(|s| s.selector);
     o.note(format!("after the switch the Service selects {selector:?}"));
     tokio::time::sleep(Duration::from_secs(4)).await;
     o.marks.push(("switch-back".into(), origin.elapsed()));
-    let back = process::run(rollout(&["blue-green", "switch-back"]), Duration::from_secs(120)).await?;
+    let back = process::run(
+        rollout(&["blue-green", "switch-back"]),
+        Duration::from_secs(120),
+    )
+    .await?;
     ensure!(back.success(), "switch-back failed: {}", back.stderr.trim());
     tokio::time::sleep(Duration::from_secs(4)).await;
     stop.stop();
@@ -58,11 +79,26 @@ pub async fn run(env: &Env, o: &mut Outcome) -> Result<()> {
             "switch {} showed both versions for {w:?} (more than {MAX_MIXED:?})",
             i + 1
         );
-        o.note(format!("switch {}: both versions answered for {:.0} ms", i + 1, w.as_secs_f64() * 1000.0));
+        o.note(format!(
+            "switch {}: both versions answered for {:.0} ms",
+            i + 1,
+            w.as_secs_f64() * 1000.0
+        ));
     }
-    o.note(format!("{} requests, none failed; answers v1 → v2 → v1", samples.len()));
-    let cleanup = process::run(rollout(&["blue-green", "cleanup"]), Duration::from_secs(120)).await?;
-    ensure!(cleanup.success(), "cleanup failed: {}", cleanup.stderr.trim());
+    o.note(format!(
+        "{} requests, none failed; answers v1 → v2 → v1",
+        samples.len()
+    ));
+    let cleanup = process::run(
+        rollout(&["blue-green", "cleanup"]),
+        Duration::from_secs(120),
+    )
+    .await?;
+    ensure!(
+        cleanup.success(),
+        "cleanup failed: {}",
+        cleanup.stderr.trim()
+    );
     ns.delete().await
 }
 

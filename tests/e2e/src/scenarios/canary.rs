@@ -19,10 +19,20 @@ const TOLERANCE: f64 = 0.10;
 pub async fn run(env: &Env, o: &mut Outcome) -> Result<()> {
     let ns = setup_v1(env, "e2e-canary", 4).await?;
     let rollout = |args: &[&str]| {
-        process::command(&env.bin_dir.join("kubia-rollout"), args, &env.bin_dir, &ns.kubeconfig)
+        process::command(
+            &env.bin_dir.join("kubia-rollout"),
+            args,
+            &env.bin_dir,
+            &ns.kubeconfig,
+        )
     };
     let start_canary = [
-        "canary", "kubia-v1", "kubia-v2", "--image=luksa/kubia:v2", "--steps=1", "--poll-interval=1s",
+        "canary",
+        "kubia-v1",
+        "kubia-v2",
+        "--image=luksa/kubia:v2",
+        "--steps=1",
+        "--poll-interval=1s",
     ];
     let origin = Instant::now();
     let (stop, running) = probe(env, false);
@@ -31,9 +41,13 @@ pub async fn run(env: &Env, o: &mut Outcome) -> Result<()> {
     o.marks.push(("canary".into(), origin.elapsed()));
     let out = process::run(rollout(&start_canary), Duration::from_secs(300)).await?;
     ensure!(out.success(), "canary failed: {}", out.stderr.trim());
-    ns.wait_ready("app=kubia", 4, Duration::from_secs(60)).await?;
+    ns.wait_ready("app=kubia", 4, Duration::from_secs(60))
+        .await?;
     let counts = versions_of_pods(&ns).await?;
-    ensure!(counts == (3, 1), "expected 3 v1 + 1 v2 pods, got {counts:?}");
+    ensure!(
+        counts == (3, 1),
+        "expected 3 v1 + 1 v2 pods, got {counts:?}"
+    );
     // Let kube-proxy pick up the canary's endpoint before measuring.
     tokio::time::sleep(Duration::from_secs(2)).await;
     let measure_from = origin.elapsed();
@@ -41,36 +55,71 @@ pub async fn run(env: &Env, o: &mut Outcome) -> Result<()> {
     let measure_to = origin.elapsed();
     o.marks.push(("abort".into(), measure_to));
     let abort = process::run(rollout(&["canary", "abort"]), Duration::from_secs(300)).await?;
-    ensure!(abort.success(), "canary abort failed: {}", abort.stderr.trim());
-    ns.wait_ready("app=kubia", 4, Duration::from_secs(60)).await?;
     ensure!(
-        ns.api::<ReplicationController>().get_opt("kubia-v2").await?.is_none(),
+        abort.success(),
+        "canary abort failed: {}",
+        abort.stderr.trim()
+    );
+    ns.wait_ready("app=kubia", 4, Duration::from_secs(60))
+        .await?;
+    ensure!(
+        ns.api::<ReplicationController>()
+            .get_opt("kubia-v2")
+            .await?
+            .is_none(),
         "the canary RC still exists after abort"
     );
-    ensure!(versions_of_pods(&ns).await? == (4, 0), "after abort not all pods run v1");
+    ensure!(
+        versions_of_pods(&ns).await? == (4, 0),
+        "after abort not all pods run v1"
+    );
     tokio::time::sleep(Duration::from_secs(3)).await;
     let after_abort = origin.elapsed();
 
     // 2. Canary again, promoted.
     o.marks.push(("canary".into(), after_abort));
     let out2 = process::run(rollout(&start_canary), Duration::from_secs(300)).await?;
-    ensure!(out2.success(), "second canary failed: {}", out2.stderr.trim());
+    ensure!(
+        out2.success(),
+        "second canary failed: {}",
+        out2.stderr.trim()
+    );
     tokio::time::sleep(Duration::from_secs(3)).await;
     o.marks.push(("promote".into(), origin.elapsed()));
-    let promote = process::run(rollout(&["canary", "promote", "--poll-interval=1s"]), Duration::from_secs(300)).await?;
-    ensure!(promote.success(), "canary promote failed: {}", promote.stderr.trim());
-    ns.wait_ready("app=kubia", 4, Duration::from_secs(60)).await?;
+    let promote = process::run(
+        rollout(&["canary", "promote", "--poll-interval=1s"]),
+        Duration::from_secs(300),
+    )
+    .await?;
     ensure!(
-        ns.api::<ReplicationController>().get_opt("kubia-v1").await?.is_none(),
+        promote.success(),
+        "canary promote failed: {}",
+        promote.stderr.trim()
+    );
+    ns.wait_ready("app=kubia", 4, Duration::from_secs(60))
+        .await?;
+    ensure!(
+        ns.api::<ReplicationController>()
+            .get_opt("kubia-v1")
+            .await?
+            .is_none(),
         "the stable RC still exists after promote"
     );
-    ensure!(versions_of_pods(&ns).await? == (0, 4), "after promote not all pods run v2");
+    ensure!(
+        versions_of_pods(&ns).await? == (0, 4),
+        "after promote not all pods run v2"
+    );
     tokio::time::sleep(Duration::from_secs(4)).await;
     let end = origin.elapsed();
     stop.stop();
     let samples = running.await.context("probe")?;
     o.add_samples(&samples);
-    for l in out.stdout.lines().chain(abort.stdout.lines()).chain(promote.stdout.lines()) {
+    for l in out
+        .stdout
+        .lines()
+        .chain(abort.stdout.lines())
+        .chain(promote.stdout.lines())
+    {
         o.note(format!("kubia-rollout: {l}"));
     }
 
@@ -86,20 +135,36 @@ pub async fn run(env: &Env, o: &mut Outcome) -> Result<()> {
         TOLERANCE * 100.0
     ));
     ensure!(n >= 300, "too few answers in the measuring window: {n}");
-    ensure!((share - 0.25).abs() <= TOLERANCE, "canary share {share:.3} outside 0.25 ± {TOLERANCE}");
+    ensure!(
+        (share - 0.25).abs() <= TOLERANCE,
+        "canary share {share:.3} outside 0.25 ± {TOLERANCE}"
+    );
     let after_window = between(&samples, after_abort - Duration::from_secs(2), after_abort);
     let after = versions(&after_window);
-    ensure!(!after.is_empty() && after.iter().all(|x| *x == "v1"), "after abort v2 still answered");
+    ensure!(
+        !after.is_empty() && after.iter().all(|x| *x == "v1"),
+        "after abort v2 still answered"
+    );
     let last_window = between(&samples, end - Duration::from_secs(2), end);
     let last = versions(&last_window);
-    ensure!(!last.is_empty() && last.iter().all(|x| *x == "v2"), "after promote v1 still answered");
-    o.note(format!("{} requests, none failed; abort → v1 only, promote → v2 only", samples.len()));
+    ensure!(
+        !last.is_empty() && last.iter().all(|x| *x == "v2"),
+        "after promote v1 still answered"
+    );
+    o.note(format!(
+        "{} requests, none failed; abort → v1 only, promote → v2 only",
+        samples.len()
+    ));
     ns.delete().await
 }
 
 /// (v1 pods, v2 pods) among the ready ones.
 async fn versions_of_pods(ns: &crate::Namespace) -> Result<(usize, usize)> {
     let pods = ns.ready_pods("app=kubia").await?;
-    let count = |v: &str| pods.iter().filter(|p| crate::monitor::version(p) == v).count();
+    let count = |v: &str| {
+        pods.iter()
+            .filter(|p| crate::monitor::version(p) == v)
+            .count()
+    };
     Ok((count("v1"), count("v2")))
 }

@@ -30,7 +30,10 @@ pub async fn run(env: &Env, o: &mut Outcome) -> Result<()> {
         v.iter().all(|x| *x == "v1" || *x == "v2"),
         "unexpected versions answered"
     );
-    o.note(format!("{} requests over every interruption, none failed", samples.len()));
+    o.note(format!(
+        "{} requests over every interruption, none failed",
+        samples.len()
+    ));
     let (min_ready, max_live) = check_bounds(&snaps, Duration::ZERO, 3, 4)?;
     o.note(format!(
         "pods throughout: at least {min_ready} ready, at most {max_live} live (bounds 3 and 4), {} observed states",
@@ -44,7 +47,11 @@ async fn steps(env: &Env, ns: &Namespace, o: &mut Outcome, origin: Instant) -> R
     // Six scaling steps in a 3-replica update: kill after each of them in turn.
     for k in 1..=6 {
         let new = format!("kubia-s{k}");
-        let image = if k % 2 == 1 { "luksa/kubia:v2" } else { "luksa/kubia:v1" };
+        let image = if k % 2 == 1 {
+            "luksa/kubia:v2"
+        } else {
+            "luksa/kubia:v1"
+        };
         let args = [
             "rolling-update",
             old.as_str(),
@@ -65,8 +72,9 @@ async fn steps(env: &Env, ns: &Namespace, o: &mut Outcome, origin: Instant) -> R
             out.stderr.trim()
         );
         ensure!(
-            out.stdout
-                .contains(&format!("Continuing update with existing controller {new}.")),
+            out.stdout.contains(&format!(
+                "Continuing update with existing controller {new}."
+            )),
             "the rerun did not say it continues: {}",
             out.stdout
         );
@@ -78,8 +86,12 @@ async fn steps(env: &Env, ns: &Namespace, o: &mut Outcome, origin: Instant) -> R
             out.stdout
         );
         let rcs = ns.api::<ReplicationController>();
-        ensure!(rcs.get_opt(&old).await?.is_none(), "{old} still exists after the resumed update");
-        ns.wait_ready("app=kubia", 3, Duration::from_secs(60)).await?;
+        ensure!(
+            rcs.get_opt(&old).await?.is_none(),
+            "{old} still exists after the resumed update"
+        );
+        ns.wait_ready("app=kubia", 3, Duration::from_secs(60))
+            .await?;
         o.note(format!(
             "{old} → {new} ({image}): SIGKILL after step {k} ({killed_after:?}), rerun resumed and finished"
         ));
@@ -88,7 +100,13 @@ async fn steps(env: &Env, ns: &Namespace, o: &mut Outcome, origin: Instant) -> R
 
     // Rollback from the middle.
     let new = "kubia-rb";
-    let args = ["rolling-update", old.as_str(), new, "--image=luksa/kubia:v2", PERIOD];
+    let args = [
+        "rolling-update",
+        old.as_str(),
+        new,
+        "--image=luksa/kubia:v2",
+        PERIOD,
+    ];
     o.marks.push(("kill, rollback".into(), origin.elapsed()));
     run_and_kill(env, ns, &args, 3).await?;
     let out = process::run(
@@ -103,8 +121,12 @@ async fn steps(env: &Env, ns: &Namespace, o: &mut Outcome, origin: Instant) -> R
     .await?;
     ensure!(out.success(), "--rollback failed: {}", out.stderr.trim());
     let rcs = ns.api::<ReplicationController>();
-    ensure!(rcs.get_opt(new).await?.is_none(), "{new} still exists after the rollback");
-    ns.wait_ready("app=kubia", 3, Duration::from_secs(60)).await?;
+    ensure!(
+        rcs.get_opt(new).await?.is_none(),
+        "{new} still exists after the rollback"
+    );
+    ns.wait_ready("app=kubia", 3, Duration::from_secs(60))
+        .await?;
     let pods = ns.ready_pods("app=kubia").await?;
     ensure!(
         pods.iter().all(|p| crate::monitor::version(p) == "v1"),
@@ -114,7 +136,11 @@ async fn steps(env: &Env, ns: &Namespace, o: &mut Outcome, origin: Instant) -> R
     tokio::time::sleep(Duration::from_secs(2)).await;
     for _ in 0..20 {
         let r = traffic_probe::fetch(env.node_port, "/", Duration::from_secs(2)).await?;
-        ensure!(r.body.starts_with("This is v1 "), "after the rollback: {:?}", r.body);
+        ensure!(
+            r.body.starts_with("This is v1 "),
+            "after the rollback: {:?}",
+            r.body
+        );
     }
     o.note(format!(
         "{old} → {new}: SIGKILL after step 3, then --rollback: {new} deleted, 3 v1 pods of {old} serve; output: {}",
@@ -143,8 +169,5 @@ async fn run_and_kill(env: &Env, ns: &Namespace, args: &[&str], k: usize) -> Res
     }
     let seen = running.seen().join("\n");
     let out = running.finish(Duration::from_secs(10)).await?;
-    bail!(
-        "the update ended before step {k}: {seen}\n{}",
-        out.stderr
-    )
+    bail!("the update ended before step {k}: {seen}\n{}", out.stderr)
 }

@@ -18,7 +18,12 @@ pub async fn run(env: &Env, o: &mut Outcome) -> Result<()> {
     let out = process::run(
         process::command(
             &env.bin_dir.join("kubia-rollout"),
-            &["recreate", "kubia-v1", "--image=luksa/kubia:v2", "--poll-interval=1s"],
+            &[
+                "recreate",
+                "kubia-v1",
+                "--image=luksa/kubia:v2",
+                "--poll-interval=1s",
+            ],
             &env.bin_dir,
             &ns.kubeconfig,
         ),
@@ -27,7 +32,8 @@ pub async fn run(env: &Env, o: &mut Outcome) -> Result<()> {
     .await?;
     let end = origin.elapsed();
     o.marks.push(("done".into(), end));
-    ns.wait_ready("app=kubia", 3, Duration::from_secs(60)).await?;
+    ns.wait_ready("app=kubia", 3, Duration::from_secs(60))
+        .await?;
     super::wait_serving(env, "v2", Duration::from_secs(30)).await?;
     tokio::time::sleep(Duration::from_secs(3)).await;
     stop.stop();
@@ -41,7 +47,7 @@ pub async fn run(env: &Env, o: &mut Outcome) -> Result<()> {
     o.outage = Some(summary.outage);
     o.note(format!(
         "recreate took {:.1}s; {} of {} requests failed, outage window {:.2}s \
-         (the images keep serving for 3s after SIGTERM, so the window is the time with no ready pod)",
+         (the images keep serving for 5s after SIGTERM, so the window is the time with no ready pod)",
         (end - start).as_secs_f64(),
         summary.failed,
         summary.sent,
@@ -51,6 +57,9 @@ pub async fn run(env: &Env, o: &mut Outcome) -> Result<()> {
     ensure!(v.first() == Some(&"v1"), "the probe did not start on v1");
     ensure!(v.last() == Some(&"v2"), "the probe did not end on v2");
     let tail = &v[v.len().saturating_sub(20)..];
-    ensure!(tail.iter().all(|x| *x == "v2"), "v1 still answers at the end");
+    ensure!(
+        tail.iter().all(|x| *x == "v2"),
+        "v1 still answers at the end"
+    );
     ns.delete().await
 }
