@@ -82,10 +82,10 @@ pub fn run(args: &Args) -> Result<()> {
         )
         .run()
     };
-    if let Some(p) = provider {
-        if !args.keep {
-            cluster::down(p)?;
-        }
+    if let Some(p) = provider
+        && !args.keep
+    {
+        cluster::down(p)?;
     }
     result.map_err(|_| anyhow::anyhow!("end-to-end scenarios failed; see target/e2e/report.md"))
 }

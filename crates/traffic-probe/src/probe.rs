@@ -141,7 +141,7 @@ async fn run(config: ProbeConfig, mut stop: watch::Receiver<bool>) -> Vec<Sample
                     error: Some(e.to_string()),
                 },
             };
-            if config.echo_every > 0 && index % config.echo_every == 0 {
+            if config.echo_every > 0 && index.is_multiple_of(config.echo_every) {
                 echo(&sample);
             }
             sample

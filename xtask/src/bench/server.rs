@@ -123,8 +123,8 @@ pub fn run(args: &Args) -> Result<()> {
         let _p = util::Phase::start(format!("measuring {}", s.name));
         results.push(measure(s, args, &out_dir)?);
     }
-    let image = format!("luksa/kubia:v1");
-    let image_size = docker::engine_version().and_then(|_| docker::image_size(&image).ok());
+    let image = "luksa/kubia:v1";
+    let image_size = docker::engine_version().and_then(|_| docker::image_size(image).ok());
 
     let report = render(&subjects, &results, image_size, args);
     println!("{report}");

@@ -73,11 +73,7 @@ spec:
             args.iter().map(|s| s.to_string()).collect::<Vec<_>>(),
         )
     };
-    let cases: Vec<(
-        &str,
-        (std::path::PathBuf, Vec<String>),
-        Option<&std::path::Path>,
-    )> = vec![
+    let cases: Vec<Case> = vec![
         (
             "missing RC",
             plugin(&["kubia-nope", "kubia-v2", "--image=luksa/kubia:v2"]),
@@ -226,6 +222,13 @@ async fn settled_versions(ns: &Namespace) -> Result<BTreeMap<String, String>> {
     }
     anyhow::bail!("the namespace's objects kept changing for 30s before the test")
 }
+
+/// A refused command: what it tests, program and arguments, and an optional kubeconfig.
+type Case<'a> = (
+    &'a str,
+    (std::path::PathBuf, Vec<String>),
+    Option<&'a std::path::Path>,
+);
 
 /// kind/name → resourceVersion of every RC, Service and pod in the namespace.
 async fn versions(ns: &Namespace) -> Result<BTreeMap<String, String>> {

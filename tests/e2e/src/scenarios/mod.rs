@@ -81,10 +81,10 @@ pub fn probe(env: &Env, echo: bool) -> (StopHandle, tokio::task::JoinHandle<Vec<
 pub async fn wait_serving(env: &Env, version: &str, timeout: Duration) -> Result<()> {
     let deadline = Instant::now() + timeout;
     loop {
-        if let Ok(r) = traffic_probe::fetch(env.node_port, "/", Duration::from_secs(1)).await {
-            if traffic_probe::answer::parse(&r.body).is_some_and(|p| p.version == version) {
-                return Ok(());
-            }
+        if let Ok(r) = traffic_probe::fetch(env.node_port, "/", Duration::from_secs(1)).await
+            && traffic_probe::answer::parse(&r.body).is_some_and(|p| p.version == version)
+        {
+            return Ok(());
         }
         if Instant::now() > deadline {
             bail!("127.0.0.1:30002 did not answer with {version} within {timeout:?}");
