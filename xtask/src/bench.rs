@@ -1,6 +1,7 @@
 //! `cargo xtask bench …`: benchmarks, always side by side with their reference in one run,
 //! reported as ratios. No thresholds are enforced here; targets are printed next to results.
 
+mod rollout;
 mod server;
 
 use anyhow::Result;
@@ -15,10 +16,13 @@ pub struct Args {
 enum Which {
     /// kubia (v1) vs the book's Node.js app vs a bare hyper server, under wrk on loopback.
     Server(server::Args),
+    /// Our engine vs the Deployment controller: a 3-replica v1→v2 update on the local cluster.
+    Rollout(rollout::Args),
 }
 
 pub fn run(args: &Args) -> Result<()> {
     match &args.which {
         Which::Server(a) => server::run(a),
+        Which::Rollout(a) => rollout::run(a),
     }
 }

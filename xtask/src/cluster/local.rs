@@ -57,6 +57,11 @@ fn log_file(name: &str) -> PathBuf {
     state_dir().join("logs").join(format!("{name}.log"))
 }
 
+/// The API server's audit log (JSON lines, one per request stage).
+pub fn audit_log() -> PathBuf {
+    state_dir().join("logs/audit.log")
+}
+
 fn containerd_socket() -> PathBuf {
     state_dir().join("containerd/containerd.sock")
 }
@@ -212,6 +217,15 @@ fn start_all() -> Result<()> {
                 "--authorization-mode=Node,RBAC".into(),
                 "--allow-privileged=true".into(),
                 "--profiling=false".into(),
+                // Every request, by whom: `cargo xtask bench rollout` counts them.
+                format!(
+                    "--audit-policy-file={}",
+                    path(&dir.join("audit-policy.yaml"))
+                ),
+                format!("--audit-log-path={}", path(&audit_log())),
+                "--audit-log-format=json".into(),
+                "--audit-log-maxsize=200".into(),
+                "--audit-log-maxbackup=1".into(),
             ],
         )?;
         util::wait_for(
@@ -783,6 +797,11 @@ current-context: kubia-lab
             crt = p(pki::ADMIN_CRT),
             key = p(pki::ADMIN_KEY),
         ),
+    )?;
+    // Metadata only (who, what, when), once per request.
+    std::fs::write(
+        dir.join("audit-policy.yaml"),
+        "apiVersion: audit.k8s.io/v1\nkind: Policy\nomitStages: [RequestReceived, ResponseStarted]\nrules:\n- level: Metadata\n",
     )?;
     let kc = path(&kubeconfig());
     std::fs::write(
