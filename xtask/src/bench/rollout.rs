@@ -259,12 +259,11 @@ fn sum(counts: &BTreeMap<String, usize>, pick: impl Fn(&str) -> bool) -> usize {
 
 /// UTC now as the audit log writes it (RFC 3339 with microseconds), for comparing strings.
 fn now_rfc3339_micros() -> String {
-    let out = Command::new("date")
+    Command::new("date")
         .args(["-u", "+%Y-%m-%dT%H:%M:%S.%6NZ"])
         .output()
         .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_owned())
-        .unwrap_or_default();
-    out
+        .unwrap_or_default()
 }
 
 fn median(mut v: Vec<f64>) -> f64 {
