@@ -48,9 +48,14 @@ pub fn run(args: &Args) -> Result<()> {
         let _p = util::Phase::start("cargo build -p rollout-cli -p e2e");
         cmd!(sh, "cargo build --quiet --locked -p rollout-cli -p e2e").run()?;
     }
+    // A cluster this run creates is taken down afterwards; one it found running is not.
+    let mut created_here = None;
     let (kubeconfig, kubectl) = match provider {
         Some(p) => {
-            let kc = cluster::up(p)?;
+            let (kc, created) = cluster::up(p)?;
+            if created == cluster::Created::New {
+                created_here = Some(p);
+            }
             let kubectl = if p == Provider::Local {
                 build::bin("kubectl")
             } else {
@@ -82,10 +87,17 @@ pub fn run(args: &Args) -> Result<()> {
         )
         .run()
     };
-    if let Some(p) = provider
-        && !args.keep
-    {
-        cluster::down(p)?;
+    let teardown = match created_here {
+        Some(p) if !args.keep => cluster::down(p),
+        _ => Ok(()),
+    };
+    match (result, teardown) {
+        (Ok(()), t) => t,
+        (Err(_), t) => {
+            if let Err(e) = t {
+                eprintln!("error: tearing the cluster down: {e:#}");
+            }
+            bail!("end-to-end scenarios failed; see target/e2e/report.md")
+        }
     }
-    result.map_err(|_| anyhow::anyhow!("end-to-end scenarios failed; see target/e2e/report.md"))
 }

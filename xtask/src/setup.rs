@@ -24,7 +24,7 @@ pub fn run(args: &Args) -> Result<()> {
     Ok(())
 }
 
-/// Debian packages (command to look for, package providing it).
+/// Installs the Debian packages (by package name) that `dpkg` does not list as installed.
 pub fn ensure_packages(packages: &[&str]) -> Result<()> {
     let missing: Vec<&str> = packages
         .iter()

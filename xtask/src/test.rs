@@ -99,6 +99,30 @@ fn free_port() -> Result<u16> {
 pub fn cluster_smoke() -> Result<()> {
     let _p = util::Phase::start("cluster smoke test (local provider)");
     cluster::up(Provider::Local)?;
+    let checked = smoke_checks();
+    // Whatever the checks found, `down` must run and leave nothing behind.
+    let pids = local::recorded_pids();
+    let down = cluster::down(Provider::Local);
+    let leftovers = local::leftovers(&pids);
+    checked?;
+    down?;
+    ensure!(
+        pids.len() == 7,
+        "expected 7 recorded processes, found {pids:?}"
+    );
+    if !leftovers.is_empty() {
+        bail!(
+            "`cluster down` left things behind: {}",
+            leftovers.join("; ")
+        );
+    }
+    eprintln!(
+        "cluster down left nothing behind (processes, mounts, iptables chains, bridge, state)"
+    );
+    Ok(())
+}
+
+fn smoke_checks() -> Result<()> {
     let nodes = local::kubectl(&[
         "get",
         "nodes",
@@ -161,22 +185,5 @@ pub fn cluster_smoke() -> Result<()> {
     );
     eprintln!("127.0.0.1:30002 answered {body:?}");
     local::kubectl(&["delete", "namespace", ns, "--wait=false"])?;
-
-    let pids = local::recorded_pids();
-    ensure!(
-        pids.len() == 7,
-        "expected 7 recorded processes, found {pids:?}"
-    );
-    cluster::down(Provider::Local)?;
-    let leftovers = local::leftovers(&pids);
-    if !leftovers.is_empty() {
-        bail!(
-            "`cluster down` left things behind: {}",
-            leftovers.join("; ")
-        );
-    }
-    eprintln!(
-        "cluster down left nothing behind (processes, mounts, iptables chains, bridge, state)"
-    );
     Ok(())
 }

@@ -4,7 +4,7 @@
 //! One line per request is the hottest I/O the server does: Rust's stdout is line-buffered,
 //! so `println!` costs one `write(2)` per request. Lines go into a shared buffer instead and
 //! are written out by a background task a few times a second, or as soon as the buffer
-//! holds a few kilobytes. `flush` is called on shutdown so nothing is lost.
+//! holds 32 KiB. `flush` is called on shutdown so nothing is lost.
 
 use std::io::Write;
 use std::sync::{Arc, Mutex};
@@ -33,18 +33,23 @@ impl Log {
             // Writing into a Vec cannot fail.
             let _ = buf.write_fmt(args);
             buf.push(b'\n');
-            (buf.len() >= EAGER_FLUSH_BYTES).then(|| std::mem::take(&mut *buf))
+            buf.len() >= EAGER_FLUSH_BYTES
         };
-        if let Some(bytes) = full {
-            write_stdout(&bytes);
+        if full {
+            self.flush();
         }
     }
 
     /// Writes out everything buffered so far.
+    ///
+    /// stdout is locked before the buffer is taken, so batches reach stdout in the order
+    /// their lines were logged even when the flusher and a request flush at once.
     pub fn flush(&self) {
+        let mut out = std::io::stdout().lock();
         let bytes = std::mem::take(&mut *self.lock());
         if !bytes.is_empty() {
-            write_stdout(&bytes);
+            // A closed stdout (e.g. a vanished pipe) must not take the server down.
+            let _ = out.write_all(&bytes).and_then(|()| out.flush());
         }
     }
 
@@ -65,10 +70,4 @@ impl Log {
         // A panic while holding the lock leaves only bytes behind; keep logging.
         self.buf.lock().unwrap_or_else(|e| e.into_inner())
     }
-}
-
-fn write_stdout(bytes: &[u8]) {
-    let mut out = std::io::stdout().lock();
-    // A closed stdout (e.g. a vanished pipe) must not take the server down.
-    let _ = out.write_all(bytes).and_then(|()| out.flush());
 }

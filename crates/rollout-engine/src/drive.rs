@@ -4,7 +4,8 @@
 //! Why a loop around a stateless planner: nothing is remembered between iterations except
 //! the time of the last progress, so a restarted CLI enters the same loop and continues from
 //! whatever the cluster shows. Scales are conditional (`spec.replicas` must still be what was
-//! observed), so a concurrent change makes us re-plan instead of overwrite.
+//! observed), so a concurrent change makes us re-plan instead of overwrite. Waits end as soon
+//! as either RC or one of their pods changes (`wake`), at the latest after `--poll-interval`.
 
 use std::time::Duration;
 
@@ -16,6 +17,7 @@ use crate::error::{EngineError, Result};
 use crate::events::{Event, Progress};
 use crate::observe::{self, RcState};
 use crate::ops::{self, Scaled};
+use crate::wake::{self, Wake};
 
 /// One rolling update's parameters, with roles already assigned (a rollback swaps them).
 #[derive(Debug, Clone)]
@@ -36,10 +38,13 @@ pub(crate) struct Drive<'a> {
 pub(crate) async fn run(ctx: &Ctx, drive: &Drive<'_>) -> Result<()> {
     let mut last_progress = Instant::now();
     let mut announced = false;
+    let mut wake = Wake::new();
     loop {
         ctx.check_cancel()?;
         let old = observe_required(ctx, drive.old, drive.min_ready_seconds).await?;
         let new = observe_required(ctx, drive.new, drive.min_ready_seconds).await?;
+        wake.follow(ctx, &old);
+        wake.follow(ctx, &new);
         let observed = Observed {
             old: old.side,
             new: new.side,
@@ -88,7 +93,8 @@ pub(crate) async fn run(ctx: &Ctx, drive: &Drive<'_>) -> Result<()> {
                     return Err(stuck(ctx, drive, reason, &old, &new));
                 }
                 ctx.emit(Event::Waiting(reason.to_string()));
-                ctx.sleep(ctx.timing.poll_interval).await?;
+                let max = wake::interval(ctx, &[&old, &new], drive.min_ready_seconds);
+                wake.wait(ctx, max).await?;
             }
         }
     }

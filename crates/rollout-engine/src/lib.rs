@@ -38,6 +38,7 @@ mod rollback;
 pub mod rolling;
 pub mod status;
 mod waits;
+mod wake;
 
 pub use cancel::Cancel;
 pub use client::{Cluster, ClusterOptions, connect};

@@ -302,13 +302,15 @@ where
 }
 
 /// Waits until the RC is gone (an orphaning delete finishes only after the garbage collector
-/// has released the pods), polling until the timeout.
+/// has released the pods), looking again when it changes, until the timeout.
 pub(crate) async fn wait_rc_gone(ctx: &Ctx, name: &str) -> Result<()> {
     let deadline = tokio::time::Instant::now() + ctx.timing.timeout;
+    let mut wake = crate::wake::Wake::new();
     loop {
-        if get_rc_opt(ctx, name).await?.is_none() {
+        let Some(rc) = get_rc_opt(ctx, name).await? else {
             return Ok(());
-        }
+        };
+        wake.follow_rc(ctx, &rc);
         if tokio::time::Instant::now() > deadline {
             return Err(EngineError::Stuck(format!(
                 "timed out waiting for replicationcontroller {name} to be deleted; {}",
@@ -318,7 +320,8 @@ pub(crate) async fn wait_rc_gone(ctx: &Ctx, name: &str) -> Result<()> {
         ctx.emit(crate::events::Event::Waiting(format!(
             "waiting for replicationcontroller {name} to be deleted"
         )));
-        ctx.sleep(
+        wake.wait(
+            ctx,
             ctx.timing
                 .poll_interval
                 .min(std::time::Duration::from_secs(1)),

@@ -81,8 +81,10 @@ where
 /// Waits until the RC controller has observed the RC's latest generation.
 async fn wait_template_observed(ctx: &Ctx, name: &str) -> Result<()> {
     let deadline = tokio::time::Instant::now() + ctx.timing.timeout;
+    let mut wake = crate::wake::Wake::new();
     loop {
         let rc = ops::get_rc(ctx, name).await?;
+        wake.follow_rc(ctx, &rc);
         let generation = rc.metadata.generation.unwrap_or(0);
         let observed = rc
             .status
@@ -101,7 +103,8 @@ async fn wait_template_observed(ctx: &Ctx, name: &str) -> Result<()> {
         ctx.emit(Event::Waiting(format!(
             "waiting for the controller to observe replicationcontroller {name}"
         )));
-        ctx.sleep(
+        wake.wait(
+            ctx,
             ctx.timing
                 .poll_interval
                 .min(std::time::Duration::from_secs(1)),

@@ -1,5 +1,6 @@
 //! Waiting for one RC's pods, for the methods that scale in big steps (recreate, blue-green,
-//! canary): poll until a condition holds, fail after `--timeout` without progress, naming the
+//! canary): observe whenever the RC or its pods change (at least every `--poll-interval`) until
+//! a condition holds, fail after `--timeout` without progress, naming the
 //! pods that hold things up.
 
 use rollout_plan::Side;
@@ -10,8 +11,9 @@ use crate::drive::humanize;
 use crate::error::{EngineError, Result};
 use crate::events::Event;
 use crate::observe::{self, RcState};
+use crate::wake::{self, Wake};
 
-/// Polls RC `name` until `done` holds for its state. Progress (which resets the timeout) is
+/// Observes RC `name` until `done` holds for its state. Progress (which resets the timeout) is
 /// any change of the RC's counts. `goal` describes what we wait for, for messages.
 pub(crate) async fn until<F>(
     ctx: &Ctx,
@@ -25,6 +27,7 @@ where
 {
     let mut last_progress = Instant::now();
     let mut last_side: Option<Side> = None;
+    let mut wake = Wake::new();
     loop {
         let state = observe::observe(ctx, name, min_ready_seconds)
             .await?
@@ -32,6 +35,7 @@ where
         if done(&state) {
             return Ok(state);
         }
+        wake.follow(ctx, &state);
         if last_side != Some(state.side) {
             last_side = Some(state.side);
             last_progress = Instant::now();
@@ -48,7 +52,8 @@ where
             "waiting for {goal} ({} of {} available)",
             state.side.available, state.side.spec
         )));
-        ctx.sleep(ctx.timing.poll_interval).await?;
+        let max = wake::interval(ctx, &[&state], min_ready_seconds);
+        wake.wait(ctx, max).await?;
     }
 }
 
@@ -57,7 +62,7 @@ pub(crate) fn all_available(state: &RcState) -> bool {
     state.side.is_settled() && state.side.available >= state.side.spec
 }
 
-/// Polls until RC `name` is settled at its spec with all pods available.
+/// Waits until RC `name` is settled at its spec with all pods available.
 pub(crate) async fn until_all_available(
     ctx: &Ctx,
     name: &str,
@@ -67,7 +72,7 @@ pub(crate) async fn until_all_available(
     until(ctx, name, min_ready_seconds, &goal, all_available).await
 }
 
-/// Polls until RC `name` is settled at its spec (pods created or deleted), ready or not.
+/// Waits until RC `name` is settled at its spec (pods created or deleted), ready or not.
 pub(crate) async fn until_settled(ctx: &Ctx, name: &str) -> Result<RcState> {
     let goal = format!("replicationcontroller {name} to reach its replica count");
     until(ctx, name, 0, &goal, |s| s.side.is_settled()).await

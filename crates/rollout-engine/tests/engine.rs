@@ -648,3 +648,115 @@ async fn cleanup_interrupted_after_deleting_the_old_rc_is_finished() {
     );
     fake.with(|s| assert!(s.annotations("kubia-v2").is_empty()));
 }
+
+/// A context polling every `poll` with a 30 s timeout, and its recorder.
+fn ctx_polling(fake: &Fake, poll: Duration) -> (rollout_engine::Ctx, Arc<RecordingSink>) {
+    let sink = Arc::new(RecordingSink::new());
+    let timing = rollout_engine::Timing {
+        poll_interval: poll,
+        timeout: Duration::from_secs(30),
+    };
+    (
+        fake.ctx_with_timing(sink.clone(), Cancel::new(), timing),
+        sink,
+    )
+}
+
+fn rendered(sink: &RecordingSink, result: Result<Outcome, EngineError>) -> String {
+    let mut out: String = sink.lines().iter().map(|l| format!("{l}\n")).collect();
+    let outcome = result.unwrap_or_else(|e| panic!("{e}"));
+    out.push_str(&output::render(&outcome, OutputFormat::Default).unwrap_or_default());
+    out
+}
+
+#[tokio::test]
+async fn watch_events_wake_the_rolling_update_long_before_the_poll_interval() {
+    let fake = tutorial_cluster();
+    fake.with(|s| s.ready_delay = Some(Duration::from_millis(30)));
+    let (ctx, sink) = ctx_polling(&fake, Duration::from_secs(3600));
+    let started = std::time::Instant::now();
+    let req = request(Some("kubia-v2"), "luksa/kubia:v2");
+    let result = tokio::time::timeout(
+        Duration::from_secs(10),
+        rollout_engine::rolling::run(&ctx, &req),
+    )
+    .await
+    .expect("woken by events, not by the 1h poll interval");
+    assert_eq!(rendered(&sink, result), TUTORIAL);
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "{:?}",
+        started.elapsed()
+    );
+    fake.with(|s| {
+        assert!(
+            s.log
+                .iter()
+                .any(|l| l.starts_with("WATCH ") && l.ends_with("/pods"))
+        );
+        assert!(
+            s.log
+                .iter()
+                .any(|l| l.starts_with("WATCH ") && l.ends_with("/replicationcontrollers"))
+        );
+        assert_eq!(s.min_ready_seen, Some(3), "maxUnavailable 0 still holds");
+        assert_eq!(s.pod_images(), vec!["luksa/kubia:v2".to_owned(); 3]);
+    });
+}
+
+#[tokio::test]
+async fn watch_events_wake_recreate_and_blue_green_waits() {
+    let fake = tutorial_cluster();
+    fake.add_service("kubia");
+    fake.with(|s| s.ready_delay = Some(Duration::from_millis(30)));
+    let (ctx, _sink) = ctx_polling(&fake, Duration::from_secs(3600));
+    let req = Recreate {
+        rc_name: "kubia-v1".into(),
+        change: image("luksa/kubia:v2"),
+        min_ready_seconds: 0,
+    };
+    let result = tokio::time::timeout(Duration::from_secs(10), recreate::run(&ctx, &req))
+        .await
+        .expect("recreate woken by events");
+    assert!(result.is_ok(), "{result:?}");
+    fake.with(|s| assert_eq!(s.pod_images(), vec!["luksa/kubia:v2".to_owned(); 3]));
+}
+
+#[tokio::test]
+async fn refused_watches_fall_back_to_polling_and_resume() {
+    let fake = tutorial_cluster();
+    fake.with(|s| {
+        s.refuse_watch = true;
+        s.ready_delay = Some(Duration::from_millis(30));
+    });
+    // Without events, a 1h poll interval leaves the first wait asleep...
+    let (ctx, _sink) = ctx_polling(&fake, Duration::from_secs(3600));
+    let req = request(Some("kubia-v2"), "luksa/kubia:v2");
+    let stalled = tokio::time::timeout(
+        Duration::from_millis(500),
+        rollout_engine::rolling::run(&ctx, &req),
+    )
+    .await;
+    assert!(
+        stalled.is_err(),
+        "no watch, so nothing should wake it: {stalled:?}"
+    );
+    // ...while a short one polls through to the end, resuming where it stopped.
+    let (ctx, sink) = ctx_polling(&fake, Duration::from_millis(20));
+    let result = rollout_engine::rolling::run(&ctx, &req).await;
+    let out = rendered(&sink, result);
+    assert!(
+        out.starts_with("Continuing update with existing controller kubia-v2.\n"),
+        "{out}"
+    );
+    assert!(out.ends_with("replicationcontroller/kubia-v2 rolling updated to \"kubia-v2\"\n"));
+    fake.with(|s| {
+        assert!(
+            s.log.iter().any(|l| l.starts_with("WATCH ")),
+            "watches were tried"
+        );
+        assert!(s.rc("kubia-v1").is_none());
+        assert_eq!(s.pod_images(), vec!["luksa/kubia:v2".to_owned(); 3]);
+        assert_eq!(s.min_ready_seen, Some(3));
+    });
+}

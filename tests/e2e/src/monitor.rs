@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use futures::StreamExt;
 use k8s_openapi::api::core::v1::Pod;
 use kube::Api;
-use kube::runtime::watcher;
+use kube::runtime::{WatchStreamExt, watcher};
 use tokio::sync::watch;
 
 /// Ready condition true.
@@ -57,7 +57,8 @@ impl Monitor {
             let mut pods: BTreeMap<String, Pod> = BTreeMap::new();
             let mut init: BTreeMap<String, Pod> = BTreeMap::new();
             let mut snaps: Vec<Snapshot> = Vec::new();
-            let stream = watcher(api, cfg);
+            // Backoff on errors: a tight relist loop would also blind the monitor.
+            let stream = watcher(api, cfg).default_backoff();
             futures::pin_mut!(stream);
             loop {
                 let ev = tokio::select! {
@@ -131,7 +132,9 @@ pub fn check_bounds(
     min_ready: usize,
     max_live: usize,
 ) -> anyhow::Result<(usize, usize)> {
-    let during: Vec<&Snapshot> = snaps.iter().filter(|s| s.at >= from).collect();
+    // The state in effect when the update began counts too.
+    let first = snaps.iter().rposition(|s| s.at < from).unwrap_or(0);
+    let during: Vec<&Snapshot> = snaps[first..].iter().collect();
     anyhow::ensure!(
         !during.is_empty(),
         "the pod monitor saw nothing during the update"

@@ -67,7 +67,7 @@ pub fn run(args: &Args) -> Result<()> {
         let _p = util::Phase::start("cargo build --release -p rollout-cli");
         xshell::cmd!(sh, "cargo build --quiet --release --locked -p rollout-cli").run()?;
     }
-    cluster::up(Provider::Local)?;
+    let (_, created) = cluster::up(Provider::Local)?;
     let plugin_dir = util::root().join("target/release");
     let mut engine = Vec::new();
     let mut deployment = Vec::new();
@@ -79,7 +79,7 @@ pub fn run(args: &Args) -> Result<()> {
         }
         Ok(())
     })();
-    if !args.keep {
+    if !args.keep && created == cluster::Created::New {
         cluster::down(Provider::Local)?;
     }
     result?;
@@ -187,9 +187,7 @@ fn prepare(ns: &str, manifest: &str) -> Result<()> {
             )
         },
     )?;
-    let file = std::env::temp_dir().join(format!("{ns}.yaml"));
-    std::fs::write(&file, manifest)?;
-    local::kubectl(&["-n", ns, "apply", "-f", &file.display().to_string()])?;
+    local::kubectl_stdin(&["-n", ns, "apply", "-f", "-"], manifest)?;
     util::wait_for(
         "3 ready pods",
         Duration::from_secs(120),
@@ -259,11 +257,7 @@ fn sum(counts: &BTreeMap<String, usize>, pick: impl Fn(&str) -> bool) -> usize {
 
 /// UTC now as the audit log writes it (RFC 3339 with microseconds), for comparing strings.
 fn now_rfc3339_micros() -> String {
-    Command::new("date")
-        .args(["-u", "+%Y-%m-%dT%H:%M:%S.%6NZ"])
-        .output()
-        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_owned())
-        .unwrap_or_default()
+    humantime::format_rfc3339_micros(std::time::SystemTime::now()).to_string()
 }
 
 fn median(mut v: Vec<f64>) -> f64 {

@@ -24,7 +24,7 @@ pub struct Args {
     #[arg(long, default_value_t = 50)]
     connections: u32,
     /// Start-up measurements per server (the median is reported).
-    #[arg(long, default_value_t = 7)]
+    #[arg(long, default_value_t = 7, value_parser = clap::value_parser!(u32).range(1..))]
     startups: u32,
 }
 

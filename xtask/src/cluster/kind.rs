@@ -24,7 +24,7 @@ pub fn kubeconfig() -> Result<PathBuf> {
     Ok(util::root().join("target/kind/kubeconfig"))
 }
 
-pub fn up() -> Result<()> {
+pub fn up() -> Result<super::Created> {
     setup::ensure_docker()?;
     let sh = util::shell()?;
     let dir = util::root().join("target/kind");
@@ -34,7 +34,12 @@ pub fn up() -> Result<()> {
         .quiet()
         .read()
         .unwrap_or_default();
-    if !existing.lines().any(|l| l.trim() == CLUSTER_NAME) {
+    let created = if existing.lines().any(|l| l.trim() == CLUSTER_NAME) {
+        super::Created::Reused
+    } else {
+        super::Created::New
+    };
+    if created == super::Created::New {
         let cfg = dir.join("config.yaml");
         sh.write_file(&cfg, config())?;
         let _p = util::Phase::start("kind create cluster");
@@ -60,7 +65,7 @@ pub fn up() -> Result<()> {
             cmd!(sh, "kind load image-archive --name {CLUSTER_NAME} {tar}").run()?;
         }
     }
-    Ok(())
+    Ok(created)
 }
 
 pub fn down() -> Result<()> {

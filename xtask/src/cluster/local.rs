@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
 
-use super::{build, host, pki};
+use super::{Created, build, host, pki};
 use crate::{images, setup, util};
 
 pub const FIRST_SERVICE_IP: &str = "10.0.0.1";
@@ -96,7 +96,8 @@ fn is_root() -> bool {
 }
 
 /// Brings the cluster up, or reuses a healthy one, and loads the demo images.
-pub fn up() -> Result<()> {
+/// Callers that reuse a cluster must leave it running.
+pub fn up() -> Result<Created> {
     let total = Instant::now();
     setup::ensure_docker()?;
     {
@@ -135,7 +136,7 @@ pub fn up() -> Result<()> {
         total.elapsed().as_secs_f64(),
         kubeconfig().display()
     );
-    Ok(())
+    Ok(if reuse { Created::Reused } else { Created::New })
 }
 
 fn start_all() -> Result<()> {
@@ -403,7 +404,7 @@ pub fn down() -> Result<()> {
     for name in ["kube-apiserver", "etcd", "containerd"] {
         stop(name);
     }
-    kill_leftover_shims(&dir);
+    kill_leftover_shims();
     if build::bin("kube-proxy").is_file() {
         let _ = Command::new(build::bin("kube-proxy"))
             .arg("--cleanup")
@@ -411,15 +412,31 @@ pub fn down() -> Result<()> {
             .stderr(Stdio::null())
             .status();
     }
-    host::remove_iptables(BRIDGE)?;
-    host::restore_sysctls(&dir)?;
+    // Every step runs even when an earlier one failed; the failures are reported together.
+    let mut errors = Vec::new();
+    if let Err(e) = host::remove_iptables(BRIDGE) {
+        errors.push(format!("iptables: {e:#}"));
+    }
+    if let Err(e) = host::restore_sysctls(&dir) {
+        errors.push(format!("sysctls: {e:#}"));
+    }
     let _ = Command::new("ip")
         .args(["link", "delete", BRIDGE])
         .stderr(Stdio::null())
         .status();
-    host::unmount_below(&dir)?;
+    if let Err(e) = host::unmount_below(&dir) {
+        errors.push(format!("unmounting: {e:#}"));
+    }
     host::remove_kubepods_cgroups();
-    std::fs::remove_dir_all(&dir).with_context(|| format!("removing {}", dir.display()))?;
+    if let Err(e) = std::fs::remove_dir_all(&dir) {
+        errors.push(format!("removing {}: {e}", dir.display()));
+    }
+    if !errors.is_empty() {
+        bail!(
+            "`down` could not clean up everything: {}",
+            errors.join("; ")
+        );
+    }
     Ok(())
 }
 
@@ -435,11 +452,8 @@ pub fn recorded_pids() -> Vec<(String, u32)> {
 pub fn leftovers(pids: &[(String, u32)]) -> Vec<String> {
     let mut left = Vec::new();
     for (name, pid) in pids {
-        if Path::new(&format!("/proc/{pid}")).exists() {
-            let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
-            if !stat.contains(") Z") {
-                left.push(format!("{name} (pid {pid}) still runs"));
-            }
+        if running(*pid) {
+            left.push(format!("{name} (pid {pid}) still runs"));
         }
     }
     let dir = state_dir();
@@ -564,12 +578,23 @@ fn alive(name: &str) -> Option<u32> {
         .trim()
         .parse()
         .ok()?;
-    let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).ok()?;
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    // A zombie (state Z) has exited.
-    let state = stat.rsplit(')').next()?.split_whitespace().next()?;
-    let arg0 = cmdline.split(|b| *b == 0).next()?;
-    (state != "Z" && String::from_utf8_lossy(arg0).ends_with(name)).then_some(pid)
+    let cmdline =
+        String::from_utf8_lossy(&std::fs::read(format!("/proc/{pid}/cmdline")).ok()?).into_owned();
+    let arg0 = cmdline.split('\0').next()?;
+    // A recycled PID (after a reboot, say) runs something else: every component we start
+    // names its program and a path in our state directory on its command line.
+    let ours = arg0.ends_with(name) && cmdline.contains(&state_dir().display().to_string());
+    (ours && running(pid)).then_some(pid)
+}
+
+/// The process exists and has not exited (a zombie has).
+fn running(pid: u32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|stat| {
+        stat.rsplit(')')
+            .next()
+            .and_then(|rest| rest.split_whitespace().next())
+            .is_some_and(|state| state != "Z")
+    })
 }
 
 fn stop(name: &str) {
@@ -589,26 +614,43 @@ fn stop(name: &str) {
     }
 }
 
-/// containerd's runc shims outlive containerd; their PIDs are recorded in its state dir.
-fn kill_leftover_shims(dir: &Path) {
-    let root = dir.join("containerd/state/io.containerd.runtime.v2.task");
-    let Ok(namespaces) = std::fs::read_dir(&root) else {
-        return;
-    };
-    for ns in namespaces.flatten() {
-        let Ok(tasks) = std::fs::read_dir(ns.path()) else {
-            continue;
-        };
-        for task in tasks.flatten() {
-            for file in ["init.pid", "shim.pid"] {
-                if let Ok(pid) = std::fs::read_to_string(task.path().join(file)) {
-                    let _ = Command::new("kill")
-                        .args(["-KILL", pid.trim()])
-                        .stderr(Stdio::null())
-                        .status();
-                }
-            }
+/// containerd's runc shims outlive containerd (and so do their containers when the CRI
+/// could not remove them). Only shims serving our containerd are touched: their command
+/// line names our socket. Their children (the containers' processes) go first.
+fn kill_leftover_shims() {
+    for shim in shim_processes() {
+        for child in children(shim) {
+            kill9(child);
         }
+        kill9(shim);
+    }
+}
+
+fn children(parent: u32) -> Vec<u32> {
+    let Ok(procs) = std::fs::read_dir("/proc") else {
+        return vec![];
+    };
+    procs
+        .flatten()
+        .filter_map(|e| e.file_name().to_str()?.parse::<u32>().ok())
+        .filter(|pid| {
+            std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|stat| {
+                stat.rsplit(')')
+                    .next()
+                    .and_then(|rest| rest.split_whitespace().nth(1))
+                    .and_then(|ppid| ppid.parse::<u32>().ok())
+                    == Some(parent)
+            })
+        })
+        .collect()
+}
+
+fn kill9(pid: u32) {
+    if pid > 1 {
+        let _ = Command::new("kill")
+            .args(["-KILL", &pid.to_string()])
+            .stderr(Stdio::null())
+            .status();
     }
 }
 
@@ -631,7 +673,7 @@ pub fn kubectl(args: &[&str]) -> Result<String> {
     kubectl_stdin(args, "")
 }
 
-fn kubectl_stdin(args: &[&str], input: &str) -> Result<String> {
+pub fn kubectl_stdin(args: &[&str], input: &str) -> Result<String> {
     use std::io::Write;
     let mut child = Command::new(build::bin("kubectl"))
         .arg(format!("--kubeconfig={}", kubeconfig().display()))

@@ -51,14 +51,14 @@ impl Provider {
 pub fn run(args: &Args) -> Result<()> {
     let provider = args.provider.unwrap_or_else(Provider::detect);
     match (args.action_ref(), provider) {
-        (Action::Up, Provider::Local) => local::up(),
+        (Action::Up, Provider::Local) => local::up().map(drop),
         (Action::Down, Provider::Local) => local::down(),
         (Action::Status, Provider::Local) => local::status(),
         (Action::Kubeconfig, Provider::Local) => {
             println!("{}", local::kubeconfig().display());
             Ok(())
         }
-        (Action::Up, Provider::Kind) => kind::up(),
+        (Action::Up, Provider::Kind) => kind::up().map(drop),
         (Action::Down, Provider::Kind) => kind::down(),
         (Action::Status, Provider::Kind) => kind::status(),
         (Action::Kubeconfig, Provider::Kind) => {
@@ -75,15 +75,24 @@ impl Args {
 }
 
 /// Brings up a cluster of the given provider and returns its kubeconfig.
-pub fn up(provider: Provider) -> Result<std::path::PathBuf> {
+/// Whether `up` created the cluster or found one running (which is then not ours to
+/// take down).
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum Created {
+    New,
+    Reused,
+}
+
+/// Brings up a cluster of the given provider; returns its kubeconfig and whether it is new.
+pub fn up(provider: Provider) -> Result<(std::path::PathBuf, Created)> {
     match provider {
         Provider::Local => {
-            local::up()?;
-            Ok(local::kubeconfig())
+            let created = local::up()?;
+            Ok((local::kubeconfig(), created))
         }
         Provider::Kind => {
-            kind::up()?;
-            kind::kubeconfig()
+            let created = kind::up()?;
+            Ok((kind::kubeconfig()?, created))
         }
     }
 }

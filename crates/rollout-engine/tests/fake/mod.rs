@@ -1,12 +1,28 @@
 //! An in-memory Kubernetes API server with a simulated ReplicationController manager, served
 //! to kube through a tower service: enough of the API for the engine (RCs, pods, services,
 //! optimistic concurrency, orphaning deletes), plus injectable faults (5xx, conflicts,
-//! pods that never become ready). It lets the engine's real code paths run without a cluster.
+//! pods that never become ready, pods that become ready only after a delay, refused watches).
+//! It lets the engine's real code paths run without a cluster.
+//!
+//! Watches (`?watch=true`) are served from a log of changes: after every request (and every
+//! [`Fake::with`]) the objects are compared with the previous snapshot and each difference is
+//! recorded as an ADDED/MODIFIED/DELETED event with a new resourceVersion, then streamed as
+//! JSON lines to the watches whose kind, `fieldSelector=metadata.name=` and `labelSelector`
+//! match, from the requested `resourceVersion` (none or `0`: the current objects as ADDED
+//! first). `allowWatchBookmarks` and `timeoutSeconds` are ignored; `sendInitialEvents=true`
+//! gets the initial ADDED events and the closing bookmark.
 
 #![allow(dead_code)]
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::convert::Infallible;
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use bytes::Bytes;
+use http_body::Frame;
+use http_body_util::{BodyExt, Full, StreamBody, combinators::UnsyncBoxBody};
+use tokio::sync::Notify;
 
 use http::{Method, Request, Response, StatusCode};
 use k8s_openapi::api::core::v1::{
@@ -41,12 +57,93 @@ pub struct State {
     pub max_pods_seen: usize,
     /// Smallest number of ready pods seen once the first update started.
     pub min_ready_seen: Option<usize>,
+    /// Answer watch requests with 403, as RBAC without the `watch` verb does.
+    pub refuse_watch: bool,
+    /// New pods start unready and become ready this long after their creation.
+    pub ready_delay: Option<Duration>,
+    /// Pods created unready that become ready after `ready_delay`.
+    pending_ready: Vec<String>,
+    /// Every change, for watches.
+    events: Vec<Change>,
+    /// The objects as of the last recorded change, by (resource, name).
+    snapshot: BTreeMap<(&'static str, String), Value>,
+}
+
+/// One recorded change: `seq` is its resourceVersion.
+struct Change {
+    seq: u64,
+    resource: &'static str,
+    name: String,
+    labels: BTreeMap<String, String>,
+    line: Bytes,
 }
 
 impl State {
     fn next_rv(&mut self) -> String {
         self.rv += 1;
         self.rv.to_string()
+    }
+
+    /// Records the differences since the last snapshot as watch events; whether any.
+    fn record_changes(&mut self) -> bool {
+        let mut now: BTreeMap<(&'static str, String), Value> = BTreeMap::new();
+        for (name, rc) in &self.rcs {
+            now.insert(("replicationcontrollers", name.clone()), to_value(rc));
+        }
+        for (name, pod) in &self.pods {
+            now.insert(("pods", name.clone()), to_value(pod));
+        }
+        let mut changes = Vec::new();
+        for (key, value) in &now {
+            match self.snapshot.get(key) {
+                None => changes.push(("ADDED", key.clone(), value.clone())),
+                Some(old) if old != value => changes.push(("MODIFIED", key.clone(), value.clone())),
+                Some(_) => {}
+            }
+        }
+        for (key, old) in &self.snapshot {
+            if !now.contains_key(key) {
+                changes.push(("DELETED", key.clone(), old.clone()));
+            }
+        }
+        let any = !changes.is_empty();
+        for (kind, (resource, name), mut object) in changes {
+            let seq = self.rv + 1;
+            self.rv = seq;
+            if let Some(meta) = object.get_mut("metadata").and_then(Value::as_object_mut) {
+                meta.insert("resourceVersion".into(), json!(seq.to_string()));
+            }
+            let labels = object
+                .pointer("/metadata/labels")
+                .and_then(|l| serde_json::from_value(l.clone()).ok())
+                .unwrap_or_default();
+            let line = watch_line(kind, &object);
+            self.events.push(Change {
+                seq,
+                resource,
+                name,
+                labels,
+                line,
+            });
+        }
+        self.snapshot = now;
+        any
+    }
+
+    /// Marks pods ready.
+    fn make_ready(&mut self, names: &[String]) {
+        for name in names {
+            if let Some(pod) = self.pods.get_mut(name) {
+                for c in pod
+                    .status
+                    .iter_mut()
+                    .flat_map(|s| s.conditions.iter_mut().flatten())
+                {
+                    c.status = "True".into();
+                }
+            }
+        }
+        self.reconcile();
     }
 
     fn next_serial(&mut self) -> u64 {
@@ -117,7 +214,11 @@ impl State {
                     .and_then(|s| s.containers.first())
                     .and_then(|c| c.image.clone())
                     .unwrap_or_default();
-                let ready = !self.unready_images.contains(&image);
+                let delayed = self.ready_delay.is_some();
+                if delayed {
+                    self.pending_ready.push(pod_name.clone());
+                }
+                let ready = !self.unready_images.contains(&image) && !delayed;
                 let rv = self.next_rv();
                 let pod = Pod {
                     metadata: ObjectMeta {
@@ -242,6 +343,18 @@ fn parse_selector(query: &str) -> BTreeMap<String, String> {
         .filter_map(|kv| kv.split_once('='))
         .map(|(k, v)| (k.to_owned(), v.to_owned()))
         .collect()
+}
+
+fn query_param<'q>(query: &'q str, name: &str) -> Option<&'q str> {
+    query
+        .split('&')
+        .find_map(|kv| kv.strip_prefix(name)?.strip_prefix('='))
+}
+
+fn watch_line(kind: &str, object: &Value) -> Bytes {
+    let mut line = serde_json::to_vec(&json!({"type": kind, "object": object})).unwrap_or_default();
+    line.push(b'\n');
+    Bytes::from(line)
 }
 
 fn status(code: u16, reason: &str, message: String) -> (u16, Value) {
@@ -496,53 +609,182 @@ fn default_rc(rc: &mut ReplicationController) {
     }
 }
 
+type FakeBody = UnsyncBoxBody<Bytes, Infallible>;
+
+fn lock(state: &Mutex<State>) -> std::sync::MutexGuard<'_, State> {
+    match state.lock() {
+        Ok(g) => g,
+        Err(p) => p.into_inner(),
+    }
+}
+
+/// After a change: wake the watches, and schedule delayed readiness.
+fn changed(state: &Arc<Mutex<State>>, notify: &Arc<Notify>) {
+    let (any, delay, pending) = {
+        let mut s = lock(state);
+        let any = s.record_changes();
+        (any, s.ready_delay, std::mem::take(&mut s.pending_ready))
+    };
+    if any {
+        notify.notify_waiters();
+    }
+    if let Some(delay) = delay
+        && !pending.is_empty()
+        && let Ok(runtime) = tokio::runtime::Handle::try_current()
+    {
+        let (state, notify) = (state.clone(), notify.clone());
+        runtime.spawn(async move {
+            tokio::time::sleep(delay).await;
+            lock(&state).make_ready(&pending);
+            changed(&state, &notify);
+        });
+    }
+}
+
+/// Answers a watch request with a body that streams events until the client drops it.
+fn watch(
+    state: &Arc<Mutex<State>>,
+    notify: &Arc<Notify>,
+    path: &str,
+    query: &str,
+) -> (u16, Option<FakeBody>) {
+    let Some(resource) = ["replicationcontrollers", "pods"]
+        .into_iter()
+        .find(|r| path.ends_with(&format!("/{r}")))
+    else {
+        return (404, None);
+    };
+    let selector = parse_selector(query);
+    let name = query_param(query, "fieldSelector")
+        .map(|f| f.replace("%3D", "="))
+        .and_then(|f| f.strip_prefix("metadata.name=").map(str::to_owned));
+    let wanted = move |resource_of: &str, n: &str, labels: &BTreeMap<String, String>| {
+        resource_of == resource
+            && name.as_deref().is_none_or(|want| want == n)
+            && (selector.is_empty() || matches(&selector, Some(labels)))
+    };
+    let since = query_param(query, "resourceVersion").unwrap_or("");
+    let (cursor, initial) = {
+        let mut s = lock(state);
+        s.log.push(format!("WATCH {path}"));
+        if s.refuse_watch {
+            return (403, None);
+        }
+        match since.parse::<u64>() {
+            Ok(rv) if rv > 0 => (rv, VecDeque::new()),
+            _ => {
+                let mut initial: VecDeque<Bytes> = s
+                    .snapshot
+                    .iter()
+                    .filter(|((r, n), v)| {
+                        let labels = v
+                            .pointer("/metadata/labels")
+                            .and_then(|l| serde_json::from_value(l.clone()).ok())
+                            .unwrap_or_default();
+                        wanted(r, n, &labels)
+                    })
+                    .map(|(_, v)| watch_line("ADDED", v))
+                    .collect();
+                if query_param(query, "sendInitialEvents") == Some("true") {
+                    initial.push_back(watch_line(
+                        "BOOKMARK",
+                        &json!({"kind": "Pod", "apiVersion": "v1", "metadata": {
+                            "resourceVersion": s.rv.to_string(),
+                            "annotations": {"k8s.io/initial-events-end": "true"}}}),
+                    ));
+                }
+                (s.rv, initial)
+            }
+        }
+    };
+    let (state, notify) = (state.clone(), notify.clone());
+    let wanted = Arc::new(wanted);
+    let events = futures::stream::unfold((cursor, initial), move |(mut cursor, mut initial)| {
+        let (state, notify, wanted) = (state.clone(), notify.clone(), wanted.clone());
+        async move {
+            if let Some(line) = initial.pop_front() {
+                return Some((line, (cursor, initial)));
+            }
+            loop {
+                // Registered before looking, so a change in between is not missed.
+                let notified = notify.notified();
+                let next = lock(&state)
+                    .events
+                    .iter()
+                    .find(|e| e.seq > cursor && wanted(e.resource, &e.name, &e.labels))
+                    .map(|e| (e.seq, e.line.clone()));
+                if let Some((seq, line)) = next {
+                    cursor = seq;
+                    return Some((line, (cursor, initial)));
+                }
+                notified.await;
+            }
+        }
+    });
+    let body = StreamBody::new(futures::StreamExt::map(events, |line| {
+        Ok::<_, Infallible>(Frame::data(line))
+    }));
+    (200, Some(body.boxed_unsync()))
+}
+
 /// A fake cluster: shared state plus a kube client talking to it.
 #[derive(Clone)]
 pub struct Fake {
     pub state: Arc<Mutex<State>>,
+    notify: Arc<Notify>,
 }
 
 impl Fake {
     pub fn new() -> Self {
         Fake {
             state: Arc::new(Mutex::new(State::default())),
+            notify: Arc::new(Notify::new()),
         }
     }
 
     pub fn with<R>(&self, f: impl FnOnce(&mut State) -> R) -> R {
-        let mut guard = match self.state.lock() {
-            Ok(g) => g,
-            Err(p) => p.into_inner(),
-        };
-        f(&mut guard)
+        let result = f(&mut lock(&self.state));
+        changed(&self.state, &self.notify);
+        result
     }
 
     pub fn client(&self) -> kube::Client {
         let state = self.state.clone();
+        let notify = self.notify.clone();
         let service = tower::service_fn(move |req: Request<Body>| {
             let state = state.clone();
+            let notify = notify.clone();
             async move {
                 let method = req.method().clone();
                 let path = req.uri().path().to_owned();
                 let query = req.uri().query().unwrap_or("").to_owned();
+                if method == Method::GET && query_param(&query, "watch") == Some("true") {
+                    let (code, body) = watch(&state, &notify, &path, &query);
+                    let body = body.unwrap_or_else(|| {
+                        let (_, value) = status(code, "Forbidden", format!("cannot watch {path}"));
+                        let bytes = serde_json::to_vec(&value).unwrap_or_default();
+                        Full::new(Bytes::from(bytes)).boxed_unsync()
+                    });
+                    return Response::builder()
+                        .status(
+                            StatusCode::from_u16(code).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
+                        )
+                        .header("content-type", "application/json")
+                        .body(body);
+                }
                 let body = req
                     .into_body()
                     .collect_bytes()
                     .await
                     .map(|b| b.to_vec())
                     .unwrap_or_default();
-                let (code, value) = {
-                    let mut guard = match state.lock() {
-                        Ok(g) => g,
-                        Err(p) => p.into_inner(),
-                    };
-                    handle(&mut guard, &method, &path, &query, &body)
-                };
+                let (code, value) = handle(&mut lock(&state), &method, &path, &query, &body);
+                changed(&state, &notify);
                 let bytes = serde_json::to_vec(&value).unwrap_or_default();
                 Response::builder()
                     .status(StatusCode::from_u16(code).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR))
                     .header("content-type", "application/json")
-                    .body(Body::from(bytes))
+                    .body(Full::new(Bytes::from(bytes)).boxed_unsync())
             }
         });
         kube::Client::new(service, NS)
@@ -560,6 +802,18 @@ impl Fake {
         cancel: Cancel,
         timeout: std::time::Duration,
     ) -> Ctx {
+        self.ctx_with_timing(
+            sink,
+            cancel,
+            Timing {
+                poll_interval: std::time::Duration::from_millis(5),
+                timeout,
+            },
+        )
+    }
+
+    /// A context for the engine with given timings.
+    pub fn ctx_with_timing(&self, sink: Arc<dyn EventSink>, cancel: Cancel, timing: Timing) -> Ctx {
         Ctx::new(
             Cluster {
                 client: self.client(),
@@ -568,10 +822,7 @@ impl Fake {
             },
             sink,
             cancel,
-            Timing {
-                poll_interval: std::time::Duration::from_millis(5),
-                timeout,
-            },
+            timing,
             Hints {
                 program: "kubia-rollout".into(),
                 flags: " -n test".into(),

@@ -46,16 +46,34 @@ spec:
         &same_name,
         "apiVersion: v1\nkind: ReplicationController\nmetadata: {name: kubia-v1}\nspec:\n  replicas: 3\n  selector: {app: kubia}\n  template:\n    metadata: {labels: {app: kubia}}\n    spec:\n      containers: [{name: nodejs, image: \"luksa/kubia:v2\"}]\n",
     )?;
+    // The scenario's kubeconfig, with its cluster's server moved to a closed port.
     let unreachable = env.report_dir.join("kubeconfig-unreachable");
-    let kc = std::fs::read_to_string(&ns.kubeconfig)?;
-    std::fs::write(
-        &unreachable,
-        kc.replace("https://127.0.0.1:6443", "https://127.0.0.1:1"),
-    )?;
-    anyhow::ensure!(
-        std::fs::read_to_string(&unreachable)?.contains("127.0.0.1:1\n"),
-        "could not point the kubeconfig at an unreachable server"
-    );
+    std::fs::copy(&ns.kubeconfig, &unreachable)?;
+    let kc = kube::config::Kubeconfig::read_from(&unreachable)?;
+    let context = kc.current_context.clone().unwrap_or_default();
+    let cluster = kc
+        .contexts
+        .iter()
+        .find(|c| c.name == context)
+        .and_then(|c| c.context.as_ref())
+        .map(|c| c.cluster.clone())
+        .unwrap_or_default();
+    let set = process::run(
+        process::command(
+            &env.kubectl,
+            &[
+                "config",
+                "set-cluster",
+                &cluster,
+                "--server=https://127.0.0.1:1",
+            ],
+            &env.bin_dir,
+            &unreachable,
+        ),
+        Duration::from_secs(30),
+    )
+    .await?;
+    anyhow::ensure!(set.success(), "kubectl config set-cluster: {}", set.stderr);
     // Controllers update fresh objects' status for a moment; start from a quiet state.
     let before = settled_versions(&ns).await?;
 

@@ -73,7 +73,13 @@ pub async fn run(env: &Env, o: &mut Outcome) -> Result<()> {
     if names != ["v1", "v2", "v1"] {
         bail!("expected the answers to go v1 → v2 → v1, got {names:?}");
     }
-    for (i, w) in mixed_windows(&samples).iter().enumerate() {
+    let windows = mixed_windows(&samples);
+    ensure!(
+        windows.len() == 2,
+        "expected 2 switches in the traffic, found {}",
+        windows.len()
+    );
+    for (i, w) in windows.iter().enumerate() {
         ensure!(
             *w <= MAX_MIXED,
             "switch {} showed both versions for {w:?} (more than {MAX_MIXED:?})",
@@ -125,8 +131,11 @@ fn segments(samples: &[Sample]) -> Vec<(String, usize)> {
     merged
 }
 
+/// How far after a change of version to look for late answers of the old one.
+const LOOK_AHEAD: Duration = Duration::from_secs(3);
+
 /// For each change of version, the time from the first answer of the new version to the
-/// last answer of the old one before the next change.
+/// last answer of the old one within [`LOOK_AHEAD`].
 fn mixed_windows(samples: &[Sample]) -> Vec<Duration> {
     let ok: Vec<&Sample> = samples.iter().filter(|s| s.ok()).collect();
     let mut windows = Vec::new();
@@ -135,10 +144,9 @@ fn mixed_windows(samples: &[Sample]) -> Vec<Duration> {
         if ok[i].version != ok[i - 1].version {
             let old = ok[i - 1].version.clone();
             let first_new = ok[i].at;
-            // The last answer of the old version within the next second.
             let last_old = ok[i..]
                 .iter()
-                .take_while(|s| s.at <= first_new + Duration::from_secs(3))
+                .take_while(|s| s.at <= first_new + LOOK_AHEAD)
                 .filter(|s| s.version == old)
                 .map(|s| s.at)
                 .max();
