@@ -405,6 +405,7 @@ pub fn down() -> Result<()> {
         stop(name);
     }
     kill_leftover_shims();
+    keep_logs(&dir);
     if build::bin("kube-proxy").is_file() {
         let _ = Command::new(build::bin("kube-proxy"))
             .arg("--cleanup")
@@ -438,6 +439,25 @@ pub fn down() -> Result<()> {
         );
     }
     Ok(())
+}
+
+/// Copies the components' logs to `target/cluster-logs/` before the state goes, so that a
+/// failed CI run can still be read afterwards.
+fn keep_logs(dir: &Path) {
+    let to = util::root().join("target/cluster-logs");
+    let _ = std::fs::remove_dir_all(&to);
+    if std::fs::create_dir_all(&to).is_err() {
+        return;
+    }
+    let Ok(logs) = std::fs::read_dir(dir.join("logs")) else {
+        return;
+    };
+    for log in logs.flatten() {
+        // The audit log is large and only the rollout benchmark reads it.
+        if log.file_name() != "audit.log" {
+            let _ = std::fs::copy(log.path(), to.join(log.file_name()));
+        }
+    }
 }
 
 /// PIDs of the processes `up` started (for checking that `down` stopped them).
@@ -894,8 +914,9 @@ hostnameOverride: {NODE_NAME}
 mode: iptables
 clusterCIDR: {POD_CIDR}
 # Do not write conntrack sysctls (they may be read-only here); keep localhost NodePorts.
+# minSyncPeriod batches endpoint changes that arrive together into one iptables update.
 conntrack: {{maxPerCore: 0}}
-iptables: {{localhostNodePorts: true, syncPeriod: 5s, minSyncPeriod: 0s}}
+iptables: {{localhostNodePorts: true, syncPeriod: 30s, minSyncPeriod: 1s}}
 "#
         ),
     )?;
