@@ -47,7 +47,7 @@ pub fn ensure_packages(packages: &[&str]) -> Result<()> {
         .run()?;
     cmd!(
         sh,
-        "apt-get install -y -qq --no-install-recommends {missing...}"
+        "apt-get install -y -qq {missing...}"
     )
     .quiet()
     .ignore_stdout()
