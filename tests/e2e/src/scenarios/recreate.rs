@@ -47,7 +47,7 @@ pub async fn run(env: &Env, o: &mut Outcome) -> Result<()> {
     o.outage = Some(summary.outage);
     o.note(format!(
         "recreate took {:.1}s; {} of {} requests failed, outage window {:.2}s \
-         (the images keep serving for 5s after SIGTERM, so the window is the time with no ready pod)",
+         (the images keep serving for 15s after SIGTERM, so the window is the time with no ready pod)",
         (end - start).as_secs_f64(),
         summary.failed,
         summary.sent,
