@@ -45,14 +45,11 @@ pub fn ensure_packages(packages: &[&str]) -> Result<()> {
         .quiet()
         .ignore_stdout()
         .run()?;
-    cmd!(
-        sh,
-        "apt-get install -y -qq {missing...}"
-    )
-    .quiet()
-    .ignore_stdout()
-    .run()
-    .context("apt-get install failed")?;
+    cmd!(sh, "apt-get install -y -qq {missing...}")
+        .quiet()
+        .ignore_stdout()
+        .run()
+        .context("apt-get install failed")?;
     Ok(())
 }
 
