@@ -55,11 +55,12 @@ pub async fn run(env: &Env, name: &str, f: Run) -> Outcome {
     }
     outcome.duration = start.elapsed();
     println!(
-        "=== {name}: {} in {:.1}s ({} requests, {} failed)",
+        "=== {name}: {} in {:.1}s ({} requests, {} failed, {} reconnected)",
         if outcome.passed() { "PASS" } else { "FAIL" },
         outcome.duration.as_secs_f64(),
         outcome.sent,
-        outcome.failed
+        outcome.failed,
+        outcome.reconnected
     );
     if let Some(e) = &outcome.error {
         println!("    error: {e}");
@@ -74,6 +75,7 @@ pub fn probe(env: &Env, echo: bool) -> (StopHandle, tokio::task::JoinHandle<Vec<
     cfg.max_duration = Duration::from_secs(900);
     cfg.max_requests = 20 * 900;
     cfg.echo_every = if echo { 20 } else { 0 };
+    cfg.reconnect_refused = true;
     traffic_probe::start(cfg)
 }
 
@@ -128,8 +130,21 @@ pub fn assert_transition(samples: &[Sample], from: &str, to: &str) -> Result<Str
     ))
 }
 
-/// Asserts that no request failed.
+/// Refused-then-reconnected requests a scenario tolerates (see
+/// `ProbeConfig::reconnect_refused`): one or two per run were seen with nothing changing in
+/// the cluster; a Service that really refuses connections produces many more.
+pub const MAX_RECONNECTS: usize = 2;
+
+/// Asserts that no request failed, and that refused connections stayed rare.
 pub fn assert_no_failures(samples: &[Sample]) -> Result<()> {
+    let reconnected: Vec<&Sample> = samples.iter().filter(|s| s.reconnected).collect();
+    if reconnected.len() > MAX_RECONNECTS {
+        bail!(
+            "{} requests were refused on their first connection (at most {MAX_RECONNECTS} tolerated); first at {:.2}s",
+            reconnected.len(),
+            reconnected[0].at.as_secs_f64()
+        );
+    }
     let failed: Vec<&Sample> = samples.iter().filter(|s| !s.ok()).collect();
     if let Some(f) = failed.first() {
         bail!(
