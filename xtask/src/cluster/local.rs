@@ -694,63 +694,49 @@ pub fn kubectl(args: &[&str]) -> Result<String> {
 }
 
 pub fn kubectl_stdin(args: &[&str], input: &str) -> Result<String> {
+    let mut cmd = Command::new(build::bin("kubectl"));
+    cmd.arg(format!("--kubeconfig={}", kubeconfig().display()));
+    run_checked("kubectl", cmd, args, input)
+}
+
+fn ctr(args: &[&str]) -> Result<String> {
+    let mut cmd = Command::new("ctr");
+    cmd.arg("--address").arg(containerd_socket());
+    run_checked("ctr", cmd, args, "")
+}
+
+fn crictl(args: &[&str]) -> Result<String> {
+    let endpoint = format!("unix://{}", containerd_socket().display());
+    let mut cmd = Command::new(build::bin("crictl"));
+    cmd.args([
+        "--runtime-endpoint",
+        &endpoint,
+        "--image-endpoint",
+        &endpoint,
+        "--timeout",
+        "30s",
+    ]);
+    run_checked("crictl", cmd, args, "")
+}
+
+/// Runs `cmd args` with `input` on stdin; its stdout, or an error naming the command and
+/// quoting its stderr.
+fn run_checked(name: &str, mut cmd: Command, args: &[&str], input: &str) -> Result<String> {
     use std::io::Write;
-    let mut child = Command::new(build::bin("kubectl"))
-        .arg(format!("--kubeconfig={}", kubeconfig().display()))
+    let mut child = cmd
         .args(args)
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
-        .context("running kubectl")?;
+        .with_context(|| format!("running {name}"))?;
     if let Some(mut stdin) = child.stdin.take() {
         stdin.write_all(input.as_bytes())?;
     }
     let out = child.wait_with_output()?;
     if !out.status.success() {
         bail!(
-            "kubectl {}: {}",
-            args.join(" "),
-            String::from_utf8_lossy(&out.stderr).trim()
-        );
-    }
-    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
-}
-
-fn ctr(args: &[&str]) -> Result<String> {
-    let out = Command::new("ctr")
-        .arg("--address")
-        .arg(containerd_socket())
-        .args(args)
-        .output()
-        .context("running ctr")?;
-    if !out.status.success() {
-        bail!(
-            "ctr {}: {}",
-            args.join(" "),
-            String::from_utf8_lossy(&out.stderr).trim()
-        );
-    }
-    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
-}
-
-fn crictl(args: &[&str]) -> Result<String> {
-    let endpoint = format!("unix://{}", containerd_socket().display());
-    let out = Command::new(build::bin("crictl"))
-        .args([
-            "--runtime-endpoint",
-            &endpoint,
-            "--image-endpoint",
-            &endpoint,
-            "--timeout",
-            "30s",
-        ])
-        .args(args)
-        .output()
-        .context("running crictl")?;
-    if !out.status.success() {
-        bail!(
-            "crictl {}: {}",
+            "{name} {}: {}",
             args.join(" "),
             String::from_utf8_lossy(&out.stderr).trim()
         );
