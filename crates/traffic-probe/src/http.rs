@@ -8,7 +8,7 @@ use http_body_util::{BodyExt, Empty};
 use hyper::client::conn::http1::{self, SendRequest};
 use hyper::{Request, Uri};
 use hyper_util::rt::TokioIo;
-use tokio::net::TcpStream;
+use tokio::net::{TcpSocket, TcpStream};
 
 /// What a request brought back.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -17,6 +17,15 @@ pub struct Reply {
     pub body: String,
     /// Whether the server asked to close the connection (`Connection: close`).
     pub close: bool,
+}
+
+async fn connect(addr: SocketAddr) -> std::io::Result<TcpStream> {
+    let Some(source) = crate::source::for_target(addr) else {
+        return TcpStream::connect(addr).await;
+    };
+    let socket = TcpSocket::new_v4()?;
+    socket.bind(source)?;
+    socket.connect(addr).await
 }
 
 /// Why a request failed.
@@ -42,9 +51,10 @@ pub struct Connection {
 }
 
 impl Connection {
-    /// Opens a TCP connection and completes the HTTP/1.1 handshake.
+    /// Opens a TCP connection and completes the HTTP/1.1 handshake. A loopback target is
+    /// reached from a fresh loopback source address (see [`crate::source`]).
     pub async fn open(addr: SocketAddr) -> Result<Self, FetchError> {
-        let stream = TcpStream::connect(addr)
+        let stream = connect(addr)
             .await
             .map_err(|source| FetchError::Connect { addr, source })?;
         let _ = stream.set_nodelay(true);

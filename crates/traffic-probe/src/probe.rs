@@ -38,15 +38,6 @@ pub struct ProbeConfig {
     /// pod …`); 0 prints nothing. At 20 requests/s, 20 prints one line a second, as the
     /// tutorial's `sleep 1` loop did.
     pub echo_every: u64,
-    /// Retry a refused connection once, at once, and mark the sample `reconnected`.
-    ///
-    /// On our CI machines about one connection in several thousand to a localhost NodePort
-    /// is refused while nothing in the cluster changes (seen in quiet seconds, with no pod,
-    /// endpoint or kube-proxy event); the cause was not found. A refusal by the Service
-    /// itself (no endpoint, a pod that stopped listening too early) is refused again or
-    /// repeats across many requests, so tests count reconnects and bound them instead of
-    /// treating each as a failed request.
-    pub reconnect_refused: bool,
 }
 
 impl ProbeConfig {
@@ -60,7 +51,6 @@ impl ProbeConfig {
             max_requests: 20 * 600,
             mode: ConnectionMode::PerRequest,
             echo_every: 0,
-            reconnect_refused: false,
         }
     }
 }
@@ -76,9 +66,6 @@ pub struct Sample {
     pub version: Option<String>,
     pub pod: Option<String>,
     pub error: Option<String>,
-    /// The first connection attempt was refused and the answer came from an immediate
-    /// second connection (see [`ProbeConfig::reconnect_refused`]).
-    pub reconnected: bool,
 }
 
 impl Sample {
@@ -126,16 +113,9 @@ async fn run(config: ProbeConfig, mut stop: watch::Receiver<bool>) -> Vec<Sample
         let keepalive = Arc::clone(&keepalive);
         tasks.push(tokio::spawn(async move {
             let sent = Instant::now();
-            let mut reconnected = false;
             let result = match config.mode {
                 ConnectionMode::PerRequest => {
-                    let first = fetch(config.target, &config.path, config.request_timeout).await;
-                    if config.reconnect_refused && is_refused(&first) {
-                        reconnected = true;
-                        fetch(config.target, &config.path, config.request_timeout).await
-                    } else {
-                        first
-                    }
+                    fetch(config.target, &config.path, config.request_timeout).await
                 }
                 ConnectionMode::KeepAlive => keep_alive_get(&keepalive, &config).await,
             };
@@ -150,7 +130,6 @@ async fn run(config: ProbeConfig, mut stop: watch::Receiver<bool>) -> Vec<Sample
                         version: parsed.as_ref().map(|p| p.version.clone()),
                         pod: parsed.map(|p| p.pod),
                         error: None,
-                        reconnected,
                     }
                 }
                 Err(e) => Sample {
@@ -160,7 +139,6 @@ async fn run(config: ProbeConfig, mut stop: watch::Receiver<bool>) -> Vec<Sample
                     version: None,
                     pod: None,
                     error: Some(e.to_string()),
-                    reconnected,
                 },
             };
             if config.echo_every > 0 && index.is_multiple_of(config.echo_every) {
@@ -201,11 +179,6 @@ async fn keep_alive_get(
     .map_err(|_| crate::FetchError::Timeout(config.request_timeout))?
 }
 
-fn is_refused(r: &Result<crate::Reply, crate::FetchError>) -> bool {
-    matches!(r, Err(crate::FetchError::Connect { source, .. })
-        if source.kind() == std::io::ErrorKind::ConnectionRefused)
-}
-
 fn echo(s: &Sample) {
     match (&s.status, &s.version, &s.pod, &s.error) {
         (_, Some(v), Some(pod), _) if v == "classic" => println!("You've hit {pod}"),
@@ -224,8 +197,6 @@ fn echo(s: &Sample) {
 pub struct Summary {
     pub sent: usize,
     pub failed: usize,
-    /// Answers that needed a second connection after a refused one.
-    pub reconnected: usize,
     /// From the first to the last failed request (0 when none failed).
     pub outage: Duration,
 }
@@ -239,7 +210,6 @@ pub fn summarize(samples: &[Sample]) -> Summary {
     Summary {
         sent: samples.len(),
         failed: failed.len(),
-        reconnected: samples.iter().filter(|s| s.reconnected).count(),
         outage,
     }
 }

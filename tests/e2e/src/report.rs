@@ -15,8 +15,6 @@ pub struct Outcome {
     pub duration: Duration,
     pub sent: usize,
     pub failed: usize,
-    /// Requests refused on their first connection and answered on an immediate second one.
-    pub reconnected: usize,
     /// First to last failed request, where failures were expected (recreate).
     pub outage: Option<Duration>,
     /// Share of canary answers while the canary ran, with its sample size.
@@ -42,7 +40,6 @@ impl Outcome {
         let s = traffic_probe::summarize(samples);
         self.sent += s.sent;
         self.failed += s.failed;
-        self.reconnected += s.reconnected;
         self.samples.extend_from_slice(samples);
     }
 }
@@ -50,17 +47,16 @@ impl Outcome {
 pub fn write(dir: &Path, outcomes: &[Outcome]) -> std::io::Result<String> {
     std::fs::create_dir_all(dir)?;
     let mut md = String::from(
-        "# End-to-end report\n\n| scenario | result | requests sent | failed | reconnected | duration | outage window | canary share |\n|---|---|---|---|---|---|---|---|\n",
+        "# End-to-end report\n\n| scenario | result | requests sent | failed | duration | outage window | canary share |\n|---|---|---|---|---|---|---|\n",
     );
     for o in outcomes {
         let _ = writeln!(
             md,
-            "| {} | {} | {} | {} | {} | {:.1}s | {} | {} |",
+            "| {} | {} | {} | {} | {:.1}s | {} | {} |",
             o.name,
             if o.passed() { "pass" } else { "FAIL" },
             o.sent,
             o.failed,
-            o.reconnected,
             o.duration.as_secs_f64(),
             o.outage
                 .map_or("-".into(), |d| format!("{:.2}s", d.as_secs_f64())),
