@@ -7,6 +7,7 @@ mod deployment;
 mod interrupted;
 mod manifests;
 mod recreate;
+mod stale_conntrack;
 mod tutorial;
 
 use std::future::Future;
@@ -21,7 +22,7 @@ use crate::{Env, Outcome};
 type Run = for<'a> fn(&'a Env, &'a mut Outcome) -> Pin<Box<dyn Future<Output = Result<()>> + 'a>>;
 
 /// Every scenario, in the order they run.
-pub const ALL: [(&str, Run); 8] = [
+pub const ALL: [(&str, Run); 9] = [
     ("tutorial-rolling-update", |e, o| {
         Box::pin(tutorial::run(e, o))
     }),
@@ -33,6 +34,9 @@ pub const ALL: [(&str, Run); 8] = [
     ("canary", |e, o| Box::pin(canary::run(e, o))),
     ("deployment", |e, o| Box::pin(deployment::run(e, o))),
     ("bad-input", |e, o| Box::pin(bad_input::run(e, o))),
+    ("stale-conntrack", |e, o| {
+        Box::pin(stale_conntrack::run(e, o))
+    }),
     ("manifests-on-the-server", |e, o| {
         Box::pin(manifests::run(e, o))
     }),
