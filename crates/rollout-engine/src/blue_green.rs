@@ -22,7 +22,7 @@ use crate::derive::{self, ImageChange, derive_from_image, source_id, spec_replic
 use crate::error::{EngineError, Result};
 use crate::labels::{self, name_of, rc_selector, selector_string, template_labels};
 use crate::ops::{self, remove_annotations, set_annotation};
-use crate::{image, relabel, waits};
+use crate::{image, relabel, selector_witness, waits};
 
 /// `blue-green OLD NEW --image=X [--service SVC] [--cleanup]`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -151,11 +151,9 @@ pub async fn deploy(ctx: &Ctx, req: &BlueGreen) -> Result<()> {
         false
     })
     .await?;
-    // The EndpointSlice controller evaluates a Service's new selector against its own
-    // (informer) copy of the pods. Narrowing the selector the instant the pods were
-    // relabelled can meet a copy without the new label, and for that moment the Service
-    // has no endpoints and refuses connections. Give the relabelling time to propagate.
-    tokio::time::sleep(RELABEL_PROPAGATION).await;
+    if service_selector(&service) != rc_selector(&old) {
+        selector_witness::until_endpoints_follow(ctx, &service, &rc_selector(&old)).await?;
+    }
     pin(ctx, &svc, &old, &req.new_name).await?;
 
     match derived {
@@ -243,10 +241,6 @@ fn check_existing(
 
 /// Points the Service at the old RC's pods only (before the new ones exist), recording the
 /// original selector and the two RCs.
-/// How long the relabelled pods are given to reach the controllers' caches before the
-/// Service's selector starts to depend on the new label.
-const RELABEL_PROPAGATION: std::time::Duration = std::time::Duration::from_secs(2);
-
 async fn pin(ctx: &Ctx, svc: &str, old: &ReplicationController, new_name: &str) -> Result<()> {
     let selector = rc_selector(old);
     let old_name = name_of(old).to_owned();

@@ -5,6 +5,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use k8s_openapi::api::core::v1::{Pod, ReplicationController, Service};
+use k8s_openapi::api::discovery::v1::EndpointSlice;
 use kube::Api;
 
 use crate::cancel::Cancel;
@@ -146,6 +147,10 @@ impl Ctx {
     }
 
     pub(crate) fn services(&self) -> Api<Service> {
+        Api::namespaced(self.cluster.client.clone(), &self.cluster.namespace)
+    }
+
+    pub(crate) fn endpoint_slices(&self) -> Api<EndpointSlice> {
         Api::namespaced(self.cluster.client.clone(), &self.cluster.namespace)
     }
 

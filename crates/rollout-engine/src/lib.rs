@@ -36,6 +36,7 @@ pub mod rename;
 mod retry;
 mod rollback;
 pub mod rolling;
+pub mod selector_witness;
 pub mod status;
 mod waits;
 mod wake;

@@ -7,7 +7,7 @@ mod fake;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use fake::{CancelAfter, Fake};
+use fake::{CancelAfter, Fake, NS};
 use rollout_engine::blue_green::{self, BlueGreen, BlueGreenRef};
 use rollout_engine::canary::{self, CanaryRef, CanaryStart};
 use rollout_engine::recreate::{self, Recreate};
@@ -447,6 +447,52 @@ async fn recreate_replaces_all_pods() {
         assert_eq!(s.pod_images(), vec!["luksa/kubia:v2".to_owned(); 3]);
         assert!(s.annotations("kubia-v1").is_empty());
     });
+}
+
+/// The Service is narrowed only once a headless witness with the narrowed selector lists
+/// every old pod, i.e. once the EndpointSlice controller sees the pods' new label.
+#[tokio::test]
+async fn blue_green_pins_only_after_the_endpoint_slices_follow() {
+    let fake = tutorial_cluster();
+    fake.add_service("kubia");
+    fake.with(|s| s.slices_lag = 4);
+    let (ctx, sink) = ctx(&fake);
+    let req = BlueGreen {
+        old_name: "kubia-v1".into(),
+        new_name: "kubia-v2".into(),
+        change: image("luksa/kubia:v2"),
+        service: Some("kubia".into()),
+        deployment_label_key: "deployment".into(),
+        cleanup: false,
+        min_ready_seconds: 0,
+    };
+    let result = blue_green::deploy(&ctx, &req).await;
+    assert!(result.is_ok(), "{result:?}");
+    let log = fake.with(|s| s.log.clone());
+    let position = |wanted: &str| log.iter().position(|l| l == wanted);
+    let services = format!("/api/v1/namespaces/{NS}/services");
+    let slices = format!("GET /apis/discovery.k8s.io/v1/namespaces/{NS}/endpointslices");
+    let created = position(&format!("POST {services}")).expect("the witness was created");
+    let pinned = position(&format!("PUT {services}/kubia")).expect("the Service was pinned");
+    let deleted = position(&format!("DELETE {services}/kubia-selector-witness"))
+        .expect("the witness was deleted");
+    let slice_reads: Vec<usize> = log
+        .iter()
+        .enumerate()
+        .filter(|(_, l)| **l == slices)
+        .map(|(i, _)| i)
+        .collect();
+    // Four lagging answers, then the one listing all three pods.
+    assert_eq!(slice_reads.len(), 5, "{log:#?}");
+    assert!(created < slice_reads[0] && slice_reads[4] < deleted && deleted < pinned);
+    fake.with(|s| assert!(!s.services.contains_key("kubia-selector-witness")));
+    assert!(
+        sink.lines()
+            .iter()
+            .any(|l| l.starts_with("Pinned service/kubia to the pods of kubia-v1")),
+        "{:?}",
+        sink.lines()
+    );
 }
 
 #[tokio::test]

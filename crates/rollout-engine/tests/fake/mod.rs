@@ -59,6 +59,9 @@ pub struct State {
     pub min_ready_seen: Option<usize>,
     /// Answer watch requests with 403, as RBAC without the `watch` verb does.
     pub refuse_watch: bool,
+    /// The simulated EndpointSlice controller lags: the next N EndpointSlice lists show no
+    /// endpoints, as a controller whose pod cache has not caught up.
+    pub slices_lag: u32,
     /// New pods start unready and become ready this long after their creation.
     pub ready_delay: Option<Duration>,
     /// Pods created unready that become ready after `ready_delay`.
@@ -233,6 +236,7 @@ impl State {
                     spec: template.spec.clone(),
                     status: Some(PodStatus {
                         phase: Some("Running".into()),
+                        pod_ip: Some(format!("10.244.{}.{}", serial / 250, serial % 250 + 2)),
                         conditions: Some(vec![PodCondition {
                             type_: "Ready".into(),
                             status: if ready { "True" } else { "False" }.into(),
@@ -390,6 +394,14 @@ fn handle(
     let (kind, name) = match parts.as_slice() {
         ["api", "v1", "namespaces", _, kind] => (*kind, None),
         ["api", "v1", "namespaces", _, kind, name] => (*kind, Some(*name)),
+        [
+            "apis",
+            "discovery.k8s.io",
+            "v1",
+            "namespaces",
+            _,
+            "endpointslices",
+        ] => ("endpointslices", None),
         _ => return status(404, "NotFound", format!("unknown path {path}")),
     };
     match (kind, method.clone(), name) {
@@ -565,6 +577,66 @@ fn handle(
             (
                 200,
                 json!({"kind": "ServiceList", "apiVersion": "v1", "metadata": {"resourceVersion": state.rv.to_string()}, "items": items}),
+            )
+        }
+        ("services", Method::POST, None) => {
+            let Ok(mut svc) = serde_json::from_slice::<Service>(body) else {
+                return status(400, "BadRequest", "bad body".into());
+            };
+            let name = svc.metadata.name.clone().unwrap_or_default();
+            if state.services.contains_key(&name) {
+                return status(
+                    409,
+                    "AlreadyExists",
+                    format!("services \"{name}\" already exists"),
+                );
+            }
+            svc.metadata.resource_version = Some(state.next_rv());
+            state.services.insert(name.clone(), svc);
+            (201, to_value(&state.services[&name]))
+        }
+        ("services", Method::DELETE, Some(name)) => match state.services.remove(name) {
+            Some(s) => (200, to_value(&s)),
+            None => status(404, "NotFound", format!("services \"{name}\" not found")),
+        },
+        ("endpointslices", Method::GET, None) => {
+            let wanted = parse_selector(query);
+            let lagging = state.slices_lag > 0;
+            state.slices_lag = state.slices_lag.saturating_sub(1);
+            let items: Vec<Value> = state
+                .services
+                .iter()
+                .filter(|(name, _)| wanted.get("kubernetes.io/service-name") == Some(*name))
+                .map(|(name, svc)| {
+                    let selector = svc
+                        .spec
+                        .as_ref()
+                        .and_then(|s| s.selector.clone())
+                        .unwrap_or_default();
+                    let endpoints: Vec<Value> = state
+                        .pods
+                        .values()
+                        .filter(|_| !lagging)
+                        .filter(|p| matches(&selector, p.metadata.labels.as_ref()))
+                        .map(|p| {
+                            json!({
+                                "addresses": [p.status.as_ref().and_then(|s| s.pod_ip.clone())],
+                                "conditions": {"ready": is_ready(p)},
+                                "targetRef": {"kind": "Pod", "name": p.metadata.name, "namespace": NS},
+                            })
+                        })
+                        .collect();
+                    json!({
+                        "apiVersion": "discovery.k8s.io/v1", "kind": "EndpointSlice",
+                        "metadata": {"name": format!("{name}-x1y2z"), "namespace": NS,
+                                     "labels": {"kubernetes.io/service-name": name}},
+                        "addressType": "IPv4", "endpoints": endpoints,
+                    })
+                })
+                .collect();
+            (
+                200,
+                json!({"kind": "EndpointSliceList", "apiVersion": "discovery.k8s.io/v1", "metadata": {"resourceVersion": state.rv.to_string()}, "items": items}),
             )
         }
         ("services", Method::PUT, Some(name)) => {
