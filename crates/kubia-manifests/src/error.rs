@@ -44,7 +44,7 @@ pub enum ValidationError {
     #[error("must be one of {expected}")]
     UnknownValue { expected: &'static str },
     #[error("{0}")]
-    Image(&'static str),
+    Image(#[from] image_reference::ReferenceError),
 }
 
 /// Everything the generator can refuse.

@@ -18,7 +18,6 @@ mod checked_in;
 mod deployment;
 mod error;
 pub mod hardening;
-mod image;
 mod int_or_percent;
 mod manifest;
 mod object;
@@ -41,7 +40,7 @@ pub use deployment::{
     parse_max_unavailable,
 };
 pub use error::{Error, ValidationError};
-pub use image::{ImageRef, parse_image_ref, validate_tag};
+pub use image_reference::{ImageRef, ReferenceError, validate_tag};
 pub use int_or_percent::parse_int_or_percent;
 pub use manifest::{HARDENED_DIR, Manifest};
 pub use object::Object;

@@ -4,13 +4,13 @@
 //! values the API server will accept or not built at all (nothing half-written).
 
 use crate::error::Error;
-use crate::image::{ImageRef, parse_image_ref, validate_tag};
 use crate::probe::ReadinessProbe;
 use crate::pull_policy::{PullPolicy, Warning, pull_policy_warning};
 use crate::validate::{
     validate_dns1035_label, validate_dns1123_label, validate_label_value, validate_node_port,
     validate_replicas,
 };
+use image_reference::{ImageRef, validate_tag};
 
 /// The tutorial's app name: Service name, `app` label, prefix of workload names.
 pub const DEFAULT_NAME: &str = "kubia";
@@ -112,22 +112,22 @@ impl Params {
 /// (the tag is a separate option because it also names objects), and the tag must be a
 /// valid label value because it becomes the `version` label.
 pub(crate) fn image_ref(repo: &str, tag: Option<&str>) -> Result<ImageRef, Error> {
-    let mut image =
-        parse_image_ref(repo).map_err(|e| Error::invalid_str("image repository", repo, e))?;
+    let mut image = ImageRef::parse(repo)
+        .map_err(|e| Error::invalid_str("image repository", repo, e.into()))?;
     if image.tag.is_some() || image.digest.is_some() {
         return Err(Error::Conflict(format!(
             "invalid image repository {repo:?}: give the tag with --tag, not in the repository"
         )));
     }
     if let Some(t) = tag {
-        validate_tag(t).map_err(|e| Error::invalid_str("image tag", t, e))?;
+        validate_tag(t).map_err(|e| Error::invalid_str("image tag", t, e.into()))?;
         validate_label_value(t)
             .map_err(|e| Error::invalid_str("image tag (used as the version label)", t, e))?;
         image.tag = Some(t.to_owned());
     }
     // The full reference has its own length limit; re-parse to apply every rule at once.
-    parse_image_ref(&image.to_string())
-        .map_err(|e| Error::invalid_str("image", &image.to_string(), e))
+    ImageRef::parse(&image.to_string())
+        .map_err(|e| Error::invalid_str("image", &image.to_string(), e.into()))
 }
 
 impl Checked {

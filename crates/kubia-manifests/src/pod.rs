@@ -6,9 +6,9 @@ use k8s_openapi::api::core::v1::{Container, PodSpec, PodTemplateSpec};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 
 use crate::hardening::{harden_container, harden_pod};
-use crate::image::ImageRef;
 use crate::probe::ReadinessProbe;
 use crate::pull_policy::PullPolicy;
+use image_reference::ImageRef;
 
 /// The tutorial's container name (the book's app is a Node.js server).
 pub const CONTAINER_NAME: &str = "nodejs";

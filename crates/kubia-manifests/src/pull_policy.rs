@@ -6,63 +6,21 @@
 //! defaulting rule, and a risky override is reported as a [`Warning`].
 
 use std::fmt;
-use std::str::FromStr;
+
+pub use image_reference::PullPolicy;
+use image_reference::{ImageRef, UnknownPullPolicy};
 
 use crate::error::{Error, ValidationError};
-use crate::image::ImageRef;
 
-/// A container's `imagePullPolicy`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum PullPolicy {
-    Always,
-    IfNotPresent,
-    Never,
-}
-
-impl PullPolicy {
-    /// The API spelling.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            PullPolicy::Always => "Always",
-            PullPolicy::IfNotPresent => "IfNotPresent",
-            PullPolicy::Never => "Never",
-        }
-    }
-
-    /// What the API server would default to: `Always` for a mutable reference (`latest` or
-    /// no tag, no digest), `IfNotPresent` otherwise.
-    pub fn default_for(image: &ImageRef) -> Self {
-        if image.is_mutable() {
-            PullPolicy::Always
-        } else {
-            PullPolicy::IfNotPresent
-        }
-    }
-}
-
-impl fmt::Display for PullPolicy {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-impl FromStr for PullPolicy {
-    type Err = Error;
-
-    /// Accepts the API spelling, case-insensitively.
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        match s.to_ascii_lowercase().as_str() {
-            "always" => Ok(PullPolicy::Always),
-            "ifnotpresent" => Ok(PullPolicy::IfNotPresent),
-            "never" => Ok(PullPolicy::Never),
-            _ => Err(Error::invalid_str(
-                "image pull policy",
-                s,
-                ValidationError::UnknownValue {
-                    expected: "Always, IfNotPresent or Never",
-                },
-            )),
-        }
+impl From<UnknownPullPolicy> for Error {
+    fn from(e: UnknownPullPolicy) -> Self {
+        Error::invalid_str(
+            "image pull policy",
+            &e.0,
+            ValidationError::UnknownValue {
+                expected: "Always, IfNotPresent or Never",
+            },
+        )
     }
 }
 
@@ -96,7 +54,10 @@ pub fn pull_policy_warning(image: &ImageRef, policy: PullPolicy) -> Option<Warni
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::image::parse_image_ref;
+
+    fn parse_image_ref(s: &str) -> Result<ImageRef, image_reference::ReferenceError> {
+        ImageRef::parse(s)
+    }
 
     #[test]
     fn defaults_follow_kubernetes() {
@@ -125,6 +86,10 @@ mod tests {
             "Always".parse::<PullPolicy>().ok(),
             Some(PullPolicy::Always)
         );
-        assert!("sometimes".parse::<PullPolicy>().is_err());
+        let e: Error = "sometimes".parse::<PullPolicy>().unwrap_err().into();
+        assert_eq!(
+            e.to_string(),
+            "invalid image pull policy \"sometimes\": must be one of Always, IfNotPresent or Never"
+        );
     }
 }

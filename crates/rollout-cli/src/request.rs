@@ -27,7 +27,8 @@ pub fn strip_kind(name: &str) -> &str {
 }
 
 fn pull_policy(text: Option<&str>) -> Result<Option<PullPolicy>, EngineError> {
-    text.map(str::parse).transpose()
+    text.map(rollout_engine::image::parse_pull_policy)
+        .transpose()
 }
 
 /// `--dry-run[=client|true|false|none|server]` → whether to dry-run.

@@ -92,9 +92,7 @@ pub fn effective_pull_policy(rc: &ReplicationController, index: usize) -> Option
     let container = containers(rc).get(index)?;
     match container.image_pull_policy.as_deref() {
         Some(policy) => policy.parse().ok(),
-        None => Some(PullPolicy::default_for(
-            container.image.as_deref().unwrap_or(""),
-        )),
+        None => image::default_pull_policy(container.image.as_deref().unwrap_or("")),
     }
 }
 

@@ -449,6 +449,19 @@ async fn recreate_replaces_all_pods() {
     });
 }
 
+/// Blue-green from the tutorial's kubia-v1 to kubia-v2 behind Service `kubia`.
+fn v1_to_v2_blue_green() -> BlueGreen {
+    BlueGreen {
+        old_name: "kubia-v1".into(),
+        new_name: "kubia-v2".into(),
+        change: image("luksa/kubia:v2"),
+        service: Some("kubia".into()),
+        deployment_label_key: "deployment".into(),
+        cleanup: false,
+        min_ready_seconds: 0,
+    }
+}
+
 /// The Service is narrowed only once a headless witness with the narrowed selector lists
 /// every old pod, i.e. once the EndpointSlice controller sees the pods' new label.
 #[tokio::test]
@@ -457,15 +470,7 @@ async fn blue_green_pins_only_after_the_endpoint_slices_follow() {
     fake.add_service("kubia");
     fake.with(|s| s.slices_lag = 4);
     let (ctx, sink) = ctx(&fake);
-    let req = BlueGreen {
-        old_name: "kubia-v1".into(),
-        new_name: "kubia-v2".into(),
-        change: image("luksa/kubia:v2"),
-        service: Some("kubia".into()),
-        deployment_label_key: "deployment".into(),
-        cleanup: false,
-        min_ready_seconds: 0,
-    };
+    let req = v1_to_v2_blue_green();
     let result = blue_green::deploy(&ctx, &req).await;
     assert!(result.is_ok(), "{result:?}");
     let log = fake.with(|s| s.log.clone());
@@ -500,15 +505,7 @@ async fn blue_green_switches_and_cleans_up() {
     let fake = tutorial_cluster();
     fake.add_service("kubia");
     let (ctx, sink) = ctx(&fake);
-    let req = BlueGreen {
-        old_name: "kubia-v1".into(),
-        new_name: "kubia-v2".into(),
-        change: image("luksa/kubia:v2"),
-        service: Some("kubia".into()),
-        deployment_label_key: "deployment".into(),
-        cleanup: false,
-        min_ready_seconds: 0,
-    };
+    let req = v1_to_v2_blue_green();
     let result = blue_green::deploy(&ctx, &req).await;
     assert!(result.is_ok(), "{result:?}");
     let lines = sink.lines();
