@@ -320,7 +320,7 @@ fn hardened_pods_are_production_grade() {
                 .iter()
                 .find(|e| e.name == "KUBIA_SHUTDOWN_DELAY")
                 .unwrap();
-            assert_eq!(delay.value.as_deref(), Some("5s"));
+            assert_eq!(delay.value.as_deref(), Some("15s"));
             // Comfortably more than the 5 s delay plus the server's 10 s drain timeout.
             assert!(spec.termination_grace_period_seconds.unwrap() >= 5 + 10 + 10);
             assert!(c.image_pull_policy.is_some());
