@@ -175,18 +175,7 @@ fn prepare(ns: &str, manifest: &str) -> Result<()> {
         "--wait=true",
     ]);
     local::kubectl(&["create", "namespace", ns])?;
-    util::wait_for(
-        "the default service account",
-        Duration::from_secs(60),
-        Duration::from_millis(200),
-        || {
-            Ok(
-                local::kubectl(&["-n", ns, "get", "serviceaccount", "default", "-o", "name"])
-                    .ok()
-                    .map(drop),
-            )
-        },
-    )?;
+    local::wait_default_service_account(ns)?;
     local::kubectl_stdin(&["-n", ns, "apply", "-f", "-"], manifest)?;
     util::wait_for(
         "3 ready pods",

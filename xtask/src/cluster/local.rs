@@ -307,19 +307,25 @@ fn start_all() -> Result<()> {
                 Ok((s.trim() == "True").then_some(()))
             },
         )?;
-        // Pods can only be admitted once the default service account exists.
-        util::wait_for(
-            "the default service account",
-            Duration::from_secs(60),
-            Duration::from_millis(500),
-            || {
-                Ok(kubectl(&["get", "serviceaccount", "default", "-o", "name"])
-                    .ok()
-                    .map(drop))
-            },
-        )?;
+        wait_default_service_account("default")?;
     }
     Ok(())
+}
+
+/// Waits until namespace `ns` has its default service account: pods are refused before.
+pub fn wait_default_service_account(ns: &str) -> Result<()> {
+    util::wait_for(
+        &format!("the default service account in namespace {ns}"),
+        Duration::from_secs(60),
+        Duration::from_millis(200),
+        || {
+            Ok(
+                kubectl(&["-n", ns, "get", "serviceaccount", "default", "-o", "name"])
+                    .ok()
+                    .map(drop),
+            )
+        },
+    )
 }
 
 /// A pod from the locally built image behind a NodePort answers on 127.0.0.1.
