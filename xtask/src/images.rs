@@ -107,7 +107,9 @@ fn save(dir: Option<&Path>, reference: &str) -> Result<Option<PathBuf>> {
 /// `FROM scratch` image.
 pub fn static_binary(sh: &xshell::Shell, package: &str) -> Result<PathBuf> {
     let _p = util::Phase::start(format!("cargo build --release -p {package} (static)"));
-    let target = "x86_64-unknown-linux-gnu";
+    // The host's own glibc target (x86_64 or aarch64): static glibc binaries run on any
+    // Linux of that architecture, and the images are for the machine that builds them.
+    let target = format!("{}-unknown-linux-gnu", std::env::consts::ARCH);
     // With an explicit --target, RUSTFLAGS apply to the target only, not to build scripts.
     let _env = sh.push_env("RUSTFLAGS", "-C target-feature=+crt-static");
     cmd!(

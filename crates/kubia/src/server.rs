@@ -58,13 +58,25 @@ pub struct Server {
     config: Config,
 }
 
+/// `[::]:port` with `IPV6_V6ONLY` off, set explicitly: the kernel's default
+/// (`net.ipv6.bindv6only`) may be 1, which would leave IPv4 clients refused.
+fn dual_stack(port: u16) -> std::io::Result<TcpListener> {
+    use socket2::{Domain, Protocol, Socket, Type};
+    let socket = Socket::new(Domain::IPV6, Type::STREAM, Some(Protocol::TCP))?;
+    socket.set_only_v6(false)?;
+    socket.set_reuse_address(true)?;
+    socket.set_nonblocking(true)?;
+    socket.bind(&SocketAddr::new(IpAddr::V6(Ipv6Addr::UNSPECIFIED), port).into())?;
+    socket.listen(1024)?;
+    TcpListener::from_std(socket.into())
+}
+
 impl Server {
-    /// Binds the port on all interfaces: IPv6 with IPv4 mapped where the kernel offers it,
-    /// else IPv4 only (containers often have IPv6 disabled).
+    /// Binds the port on all interfaces: one IPv6 socket that also takes IPv4 (mapped)
+    /// connections, else IPv4 only (containers often have IPv6 disabled).
     pub async fn bind(config: Config, log: Log) -> Result<Self, BindError> {
         let port = config.listen_port().map_err(BindError::Config)?;
-        let dual = SocketAddr::new(IpAddr::V6(Ipv6Addr::UNSPECIFIED), port);
-        let listener = match TcpListener::bind(dual).await {
+        let listener = match dual_stack(port) {
             Ok(l) => l,
             Err(_) => TcpListener::bind(SocketAddr::from(([0, 0, 0, 0], port)))
                 .await
@@ -256,5 +268,25 @@ mod tests {
         );
         assert!(requested_sleep(Some("sleep_ms=x")).is_err());
         assert!(requested_sleep(Some("sleep_ms=30001")).is_err());
+    }
+
+    /// Dual stack whatever `net.ipv6.bindv6only` says: the option is set on the socket, and
+    /// both loopback families connect.
+    #[tokio::test]
+    async fn the_listener_takes_ipv4_and_ipv6() {
+        let Ok(listener) = dual_stack(0) else {
+            // No IPv6 in this environment: `bind` falls back to IPv4 only.
+            return;
+        };
+        assert!(!socket2::SockRef::from(&listener).only_v6().unwrap());
+        let port = listener.local_addr().unwrap().port();
+        for client in [
+            SocketAddr::from(([127, 0, 0, 1], port)),
+            SocketAddr::new(IpAddr::V6(Ipv6Addr::LOCALHOST), port),
+        ] {
+            let connect = tokio::net::TcpStream::connect(client);
+            let (connected, accepted) = tokio::join!(connect, listener.accept());
+            assert!(connected.is_ok() && accepted.is_ok(), "{client}");
+        }
     }
 }

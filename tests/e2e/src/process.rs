@@ -121,6 +121,17 @@ impl Running {
         Ok(())
     }
 
+    /// SIGINT, as Ctrl-C in a terminal; then waits for the exit and collects the output.
+    pub async fn interrupt(self, timeout: Duration) -> Result<Output> {
+        let pid = self.child.id().context("the command already exited")?;
+        let status = std::process::Command::new("kill")
+            .args(["-INT", &pid.to_string()])
+            .status()
+            .context("running kill")?;
+        anyhow::ensure!(status.success(), "kill -INT {pid} failed");
+        self.finish(timeout).await
+    }
+
     /// Waits for the end, collecting the remaining output.
     pub async fn finish(mut self, timeout: Duration) -> Result<Output> {
         let status = tokio::time::timeout(timeout, self.child.wait())

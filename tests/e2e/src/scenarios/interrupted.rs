@@ -1,6 +1,7 @@
 //! The tutorial's stated weakness, fixed: the update is SIGKILLed after each of its scaling
-//! steps in turn, and the same command run again resumes and completes; `--rollback` from
-//! the middle returns to the old version. Traffic and pod bounds are watched throughout.
+//! steps in turn, and the same command run again resumes and completes; interrupted with
+//! Ctrl-C (SIGINT) in the middle, it exits 130 saying how to resume or roll back, and
+//! `--rollback` returns to the old version. Traffic and pod bounds are watched throughout.
 
 use std::time::{Duration, Instant};
 
@@ -117,8 +118,23 @@ async fn steps(env: &Env, ns: &Namespace, o: &mut Outcome, origin: Instant) -> R
         "--image=luksa/kubia:v2",
         PERIOD,
     ];
-    o.marks.push(("kill, rollback".into(), origin.elapsed()));
-    run_and_kill(env, ns, &args, 3).await?;
+    o.marks.push(("Ctrl-C, rollback".into(), origin.elapsed()));
+    let interrupted = run_and_interrupt(env, ns, &args, 3).await?;
+    ensure!(
+        interrupted.code == Some(130),
+        "after Ctrl-C the update exited with {:?}, not 130: {}",
+        interrupted.code,
+        interrupted.stderr.trim()
+    );
+    // The last stderr line is the error (retries, if any, are reported before it).
+    let message = interrupted.stderr.trim().lines().last().unwrap_or_default();
+    ensure!(
+        message.starts_with("error: interrupted; resume with: ")
+            && message.contains("roll back with: ")
+            && message.contains("--rollback"),
+        "after Ctrl-C the message does not say how to resume and roll back: {}",
+        interrupted.stderr.trim()
+    );
     let out = process::run(
         process::command(
             &env.kubectl,
@@ -153,7 +169,7 @@ async fn steps(env: &Env, ns: &Namespace, o: &mut Outcome, origin: Instant) -> R
         );
     }
     o.note(format!(
-        "{old} → {new}: SIGKILL after step 3, then --rollback: {new} deleted, 3 v1 pods of {old} serve; output: {}",
+        "{old} → {new}: Ctrl-C (SIGINT) after step 3: exit 130 and `{message}`; then --rollback: {new} deleted, 3 v1 pods of {old} serve; output: {}",
         out.stdout.lines().collect::<Vec<_>>().join(" | ")
     ));
     Ok(())
@@ -161,6 +177,29 @@ async fn steps(env: &Env, ns: &Namespace, o: &mut Outcome, origin: Instant) -> R
 
 /// Starts the update and SIGKILLs it right after its `k`-th scaling step line.
 async fn run_and_kill(env: &Env, ns: &Namespace, args: &[&str], k: usize) -> Result<String> {
+    let (running, line) = run_until_step(env, ns, args, k).await?;
+    running.kill().await?;
+    Ok(line)
+}
+
+/// Starts the update and presses Ctrl-C (SIGINT) right after its `k`-th scaling step line.
+async fn run_and_interrupt(
+    env: &Env,
+    ns: &Namespace,
+    args: &[&str],
+    k: usize,
+) -> Result<process::Output> {
+    let (running, _) = run_until_step(env, ns, args, k).await?;
+    running.interrupt(Duration::from_secs(60)).await
+}
+
+/// Starts the update and returns it, still running, with its `k`-th scaling step line.
+async fn run_until_step(
+    env: &Env,
+    ns: &Namespace,
+    args: &[&str],
+    k: usize,
+) -> Result<(process::Running, String)> {
     let mut running = process::spawn(process::command(
         &env.kubectl,
         args,
@@ -172,8 +211,7 @@ async fn run_and_kill(env: &Env, ns: &Namespace, args: &[&str], k: usize) -> Res
         if is_scaling_step(&line) {
             steps += 1;
             if steps == k {
-                running.kill().await?;
-                return Ok(line);
+                return Ok((running, line));
             }
         }
     }
