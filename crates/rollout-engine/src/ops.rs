@@ -213,30 +213,42 @@ pub(crate) async fn create_rc(
 
 /// Deletes an RC; a missing RC is fine (an earlier attempt may have deleted it).
 pub(crate) async fn delete_rc(ctx: &Ctx, name: &str, policy: PropagationPolicy) -> Result<()> {
-    let api = ctx.rcs();
     let dp = DeleteParams {
         propagation_policy: Some(policy),
         ..DeleteParams::default()
     };
-    match call(
-        ctx,
-        &format!("deleting replicationcontroller {name}"),
-        || api.delete(name, &dp),
-    )
-    .await
-    {
-        Ok(_) => Ok(()),
-        Err(e) if e.is_not_found() => Ok(()),
-        Err(e) => Err(e),
-    }
+    delete_if_present(ctx, &ctx.rcs(), "replicationcontroller", name, &dp).await
 }
 
 /// Deletes a pod; a missing pod is fine.
 pub(crate) async fn delete_pod(ctx: &Ctx, name: &str) -> Result<()> {
-    let api = ctx.pods();
-    let dp = DeleteParams::default();
-    match call(ctx, &format!("deleting pod {name}"), || {
-        api.delete(name, &dp)
+    delete_if_present(ctx, &ctx.pods(), "pod", name, &DeleteParams::default()).await
+}
+
+/// Deletes a Service; a missing one is fine.
+pub(crate) async fn delete_service(ctx: &Ctx, name: &str) -> Result<()> {
+    delete_if_present(
+        ctx,
+        &ctx.services(),
+        "service",
+        name,
+        &DeleteParams::default(),
+    )
+    .await
+}
+
+async fn delete_if_present<K>(
+    ctx: &Ctx,
+    api: &Api<K>,
+    kind: &str,
+    name: &str,
+    dp: &DeleteParams,
+) -> Result<()>
+where
+    K: Clone + DeserializeOwned + Debug,
+{
+    match call(ctx, &format!("deleting {kind} {name}"), || {
+        api.delete(name, dp)
     })
     .await
     {

@@ -14,7 +14,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
 use k8s_openapi::api::core::v1::{Service, ServicePort, ServiceSpec};
-use kube::api::{DeleteParams, ListParams, PostParams};
+use kube::api::{ListParams, PostParams};
 use kube::core::ObjectMeta;
 
 use crate::context::Ctx;
@@ -53,7 +53,7 @@ pub(crate) async fn until_endpoints_follow(
     let waited = wait_listed(ctx, &name, selector).await;
     // Delete the witness whether or not the wait succeeded; a leftover (after Ctrl-C, say)
     // is harmless and is reused by the next run.
-    let deleted = delete(ctx, &name).await;
+    let deleted = ops::delete_service(ctx, &name).await;
     waited.and(deleted)
 }
 
@@ -172,20 +172,6 @@ async fn wait_listed(ctx: &Ctx, name: &str, selector: &BTreeMap<String, String>)
             expected.len()
         )));
         ctx.sleep(POLL).await?;
-    }
-}
-
-async fn delete(ctx: &Ctx, name: &str) -> Result<()> {
-    let api = ctx.services();
-    let dp = DeleteParams::default();
-    match call(ctx, &format!("deleting service {name}"), || {
-        api.delete(name, &dp)
-    })
-    .await
-    {
-        Ok(_) => Ok(()),
-        Err(e) if e.is_not_found() => Ok(()),
-        Err(e) => Err(e),
     }
 }
 
