@@ -112,8 +112,16 @@ async fn create_or_update(
     .await;
     match created {
         Ok(_) => Ok(()),
+        // A leftover of an interrupted run is reused; a Service of someone else's that
+        // happens to have the name is neither changed nor (later) deleted.
         Err(e) if e.is_already_exists() => {
             ops::update_service(ctx, name, |existing| {
+                let labels = existing.metadata.labels.as_ref();
+                if labels.and_then(|l| l.get(WITNESS_OF)).map(String::as_str) != Some(of) {
+                    return Err(EngineError::invalid(format!(
+                        "service/{name} exists and is not a selector witness of service/{of} (label {WITNESS_OF}); delete or rename it and run the command again"
+                    )));
+                }
                 let spec = existing.spec.get_or_insert_with(Default::default);
                 if spec.selector.as_ref() == Some(selector) {
                     return Ok(false);

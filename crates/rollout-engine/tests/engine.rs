@@ -500,6 +500,36 @@ async fn blue_green_pins_only_after_the_endpoint_slices_follow() {
     );
 }
 
+/// A Service that merely has the witness's name is someone else's: blue-green stops before
+/// touching it, and the tutorial's Service keeps its selector.
+#[tokio::test]
+async fn blue_green_leaves_a_foreign_service_with_the_witness_name_alone() {
+    let fake = tutorial_cluster();
+    fake.add_service("kubia");
+    fake.add_service("kubia-selector-witness");
+    let (ctx, _sink) = ctx(&fake);
+    let result = blue_green::deploy(&ctx, &v1_to_v2_blue_green()).await;
+    let message = result.err().map(|e| e.to_string()).unwrap_or_default();
+    assert!(
+        message.starts_with(
+            "service/kubia-selector-witness exists and is not a selector witness of service/kubia"
+        ),
+        "{message}"
+    );
+    fake.with(|s| {
+        let selector = |name: &str| {
+            s.services[name]
+                .spec
+                .as_ref()
+                .and_then(|sp| sp.selector.clone())
+        };
+        let app_kubia = Some([("app".to_owned(), "kubia".to_owned())].into());
+        assert_eq!(selector("kubia-selector-witness"), app_kubia);
+        assert_eq!(selector("kubia"), app_kubia);
+        assert!(!s.rcs.contains_key("kubia-v2"));
+    });
+}
+
 #[tokio::test]
 async fn blue_green_switches_and_cleans_up() {
     let fake = tutorial_cluster();
