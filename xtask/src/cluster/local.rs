@@ -518,16 +518,21 @@ pub fn leftovers(pids: &[(String, u32)]) -> Vec<String> {
 /// Running containerd shims that serve our containerd (their command line names our socket).
 fn shim_processes() -> Vec<u32> {
     let sock = containerd_socket().display().to_string();
+    processes_where(|pid| {
+        std::fs::read(format!("/proc/{pid}/cmdline"))
+            .is_ok_and(|c| String::from_utf8_lossy(&c).contains(&sock))
+    })
+}
+
+/// The PIDs in /proc for which `wanted` holds.
+fn processes_where(wanted: impl Fn(u32) -> bool) -> Vec<u32> {
     let Ok(procs) = std::fs::read_dir("/proc") else {
         return vec![];
     };
     procs
         .flatten()
         .filter_map(|e| e.file_name().to_str()?.parse::<u32>().ok())
-        .filter(|pid| {
-            std::fs::read(format!("/proc/{pid}/cmdline"))
-                .is_ok_and(|c| String::from_utf8_lossy(&c).contains(&sock))
-        })
+        .filter(|pid| wanted(*pid))
         .collect()
 }
 
@@ -653,22 +658,15 @@ fn kill_leftover_shims() {
 }
 
 fn children(parent: u32) -> Vec<u32> {
-    let Ok(procs) = std::fs::read_dir("/proc") else {
-        return vec![];
-    };
-    procs
-        .flatten()
-        .filter_map(|e| e.file_name().to_str()?.parse::<u32>().ok())
-        .filter(|pid| {
-            std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|stat| {
-                stat.rsplit(')')
-                    .next()
-                    .and_then(|rest| rest.split_whitespace().nth(1))
-                    .and_then(|ppid| ppid.parse::<u32>().ok())
-                    == Some(parent)
-            })
+    processes_where(|pid| {
+        std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|stat| {
+            stat.rsplit(')')
+                .next()
+                .and_then(|rest| rest.split_whitespace().nth(1))
+                .and_then(|ppid| ppid.parse::<u32>().ok())
+                == Some(parent)
         })
-        .collect()
+    })
 }
 
 fn kill9(pid: u32) {
