@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use anyhow::{Result, bail};
 use xshell::cmd;
 
-use crate::cluster::{self, Provider, build};
+use crate::cluster::{self, Provider};
 use crate::{setup, util};
 
 #[derive(clap::Args, Clone, Default)]
@@ -22,13 +22,19 @@ pub struct Args {
     /// Run only this scenario (repeatable).
     #[arg(long)]
     only: Vec<String>,
+    /// Run the tutorial's command with this `--update-period` instead of verbatim (1m).
+    #[arg(long)]
+    tutorial_update_period: Option<String>,
 }
 
 impl Args {
-    /// What `cargo xtask test` runs: every scenario on the local cluster.
-    pub fn for_ci() -> Self {
+    /// What `cargo xtask test` runs on one provider: every scenario.
+    pub fn for_ci(provider: Provider) -> Self {
         Self {
-            provider: Some("local".into()),
+            provider: Some(provider.name().into()),
+            // The verbatim command (1m between steps) runs on the local provider; kind
+            // runs the same scenario with a shorter period to keep CI within its budget.
+            tutorial_update_period: (provider == Provider::Kind).then(|| "5s".into()),
             ..Default::default()
         }
     }
@@ -56,12 +62,7 @@ pub fn run(args: &Args) -> Result<()> {
             if created == cluster::Created::New {
                 created_here = Some(p);
             }
-            let kubectl = if p == Provider::Local {
-                build::bin("kubectl")
-            } else {
-                PathBuf::from("kubectl")
-            };
-            (kc, kubectl)
+            (kc, cluster::kubectl_binary())
         }
         None => (
             std::env::var_os("KUBECONFIG")
@@ -71,19 +72,23 @@ pub fn run(args: &Args) -> Result<()> {
             PathBuf::from("kubectl"),
         ),
     };
+    let provider_name = provider.map_or("current", Provider::name);
     let bin_dir = util::root().join("target/debug");
-    let report_dir = util::root().join("target/e2e");
+    let report_dir = util::root().join("target/e2e").join(provider_name);
     let mut only = Vec::new();
     for o in &args.only {
         only.push("--only".to_owned());
         only.push(o.clone());
+    }
+    if let Some(p) = &args.tutorial_update_period {
+        only.push(format!("--tutorial-update-period={p}"));
     }
     let e2e = bin_dir.join("e2e");
     let result = {
         let _p = util::Phase::start("end-to-end scenarios");
         cmd!(
             sh,
-            "{e2e} --kubeconfig {kubeconfig} --bin-dir {bin_dir} --kubectl {kubectl} --report-dir {report_dir} --root . {only...}"
+            "{e2e} --kubeconfig {kubeconfig} --bin-dir {bin_dir} --kubectl {kubectl} --report-dir {report_dir} --root . --provider {provider_name} {only...}"
         )
         .run()
     };
@@ -97,7 +102,10 @@ pub fn run(args: &Args) -> Result<()> {
             if let Err(e) = t {
                 eprintln!("error: tearing the cluster down: {e:#}");
             }
-            bail!("end-to-end scenarios failed; see target/e2e/report.md")
+            bail!(
+                "end-to-end scenarios failed on {provider_name}; see {}",
+                report_dir.join("report.md").display()
+            )
         }
     }
 }

@@ -33,6 +33,8 @@ enum Task {
     Manifests,
     /// Bring a cluster up or down, or show it.
     Cluster(cluster::Args),
+    /// Build (or find up to date) the kind node image for Kubernetes v1.34.4, offline.
+    KindNodeImage,
     /// The tutorial end to end on a real cluster, with live traffic.
     E2e(e2e::Args),
     /// Benchmarks, each side by side with its reference.
@@ -42,6 +44,10 @@ enum Task {
 }
 
 fn main() -> std::process::ExitCode {
+    // Started as `docker` by kind on a host that refuses privileged containers.
+    if let Some(code) = cluster::kind::docker_shim::intercept() {
+        return code;
+    }
     let cli = Cli::parse();
     match run(cli) {
         Ok(()) => std::process::ExitCode::SUCCESS,
@@ -60,6 +66,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Task::Images(a) => images::run(&a).map(drop),
         Task::Manifests => manifests::run(),
         Task::Cluster(a) => cluster::run(&a),
+        Task::KindNodeImage => cluster::kind::node_image::ensure().map(|r| println!("{r}")),
         Task::E2e(a) => e2e::run(&a),
         Task::Bench(a) => bench::run(&a),
         Task::Test(a) => test::run(&a),

@@ -11,9 +11,32 @@ use crate::{e2e, images, setup, util};
 
 #[derive(clap::Args)]
 pub struct Args {
-    /// Skip the cluster smoke test and the end-to-end scenarios (no cluster needed).
+    /// Skip the cluster smoke tests and the end-to-end scenarios (no cluster needed).
     #[arg(long)]
     no_cluster: bool,
+    /// Skip the kind provider (its node image, smoke test and scenarios).
+    #[arg(long)]
+    no_kind: bool,
+}
+
+/// Each phase's wall time, printed together at the end.
+#[derive(Default)]
+struct Timings(Vec<(String, Duration)>);
+
+impl Timings {
+    fn run<T>(&mut self, name: &str, f: impl FnOnce() -> Result<T>) -> Result<T> {
+        let start = Instant::now();
+        let r = f();
+        self.0.push((name.to_owned(), start.elapsed()));
+        r
+    }
+
+    fn print(&self) {
+        eprintln!("Phase times:");
+        for (name, d) in &self.0 {
+            eprintln!("  {:>7.1}s  {name}", d.as_secs_f64());
+        }
+    }
 }
 
 pub fn run(args: &Args) -> Result<()> {
@@ -21,34 +44,86 @@ pub fn run(args: &Args) -> Result<()> {
     setup::run(&setup::Args {
         cluster: !args.no_cluster,
     })?;
-    let sh = util::shell()?;
-    {
-        let _p = util::Phase::start("cargo fmt --check");
-        cmd!(sh, "cargo fmt --all -- --check").run()?;
-    }
-    {
-        let _p = util::Phase::start("cargo clippy");
-        cmd!(
-            sh,
-            "cargo clippy --workspace --all-targets --locked -- -D warnings"
-        )
-        .run()?;
-    }
-    {
-        let _p = util::Phase::start("cargo test (unit, integration, snapshot, property tests)");
-        cmd!(sh, "cargo test --workspace --locked").run()?;
-    }
-    images_smoke()?;
-    if !args.no_cluster {
-        cluster_smoke()?;
-        e2e::run(&e2e::Args::for_ci())?;
-    }
+    let mut t = Timings::default();
+    let result = checks(args, &mut t);
+    t.print();
+    result?;
     eprintln!(
         "All checks passed in {:.0}s.",
         start.elapsed().as_secs_f64()
     );
     Ok(())
 }
+
+fn checks(args: &Args, t: &mut Timings) -> Result<()> {
+    let sh = util::shell()?;
+    t.run("cargo fmt --check", || {
+        let _p = util::Phase::start("cargo fmt --check");
+        Ok(cmd!(sh, "cargo fmt --all -- --check").run()?)
+    })?;
+    t.run("cargo clippy", || {
+        let _p = util::Phase::start("cargo clippy");
+        Ok(cmd!(
+            sh,
+            "cargo clippy --workspace --all-targets --locked -- -D warnings"
+        )
+        .run()?)
+    })?;
+    t.run("cargo test", || {
+        let _p = util::Phase::start("cargo test (unit, integration, snapshot, property tests)");
+        Ok(cmd!(sh, "cargo test --workspace --locked").run()?)
+    })?;
+    t.run("images smoke test", images_smoke)?;
+    if args.no_cluster {
+        return Ok(());
+    }
+    t.run("local cluster smoke test", cluster_smoke)?;
+    t.run("e2e on the local cluster", || {
+        e2e::run(&e2e::Args::for_ci(Provider::Local))
+    })?;
+    if args.no_kind {
+        return Ok(());
+    }
+    t.run("kind node image", || {
+        cluster::kind::node_image::ensure().map(drop)
+    })?;
+    let (kc, created) = t.run("kind cluster up (smoke test)", || {
+        let _p = util::Phase::start("cluster smoke test (kind provider)");
+        cluster::up(Provider::Kind)
+    })?;
+    let result = smoke_checks_kind(&kc).and_then(|()| {
+        t.run("e2e on kind", || {
+            e2e::run(&e2e::Args::for_ci(Provider::Kind))
+        })
+    });
+    // Only a cluster this run created is taken down.
+    let down = if created == cluster::Created::New {
+        t.run("kind cluster down", || cluster::down(Provider::Kind))
+    } else {
+        Ok(())
+    };
+    result.and(down)
+}
+
+/// kind: one Ready node at the pinned version (kind up already saw a pod answer on 30002).
+fn smoke_checks_kind(kc: &std::path::Path) -> Result<()> {
+    let nodes = cluster::kubectl(kc, &["get", "nodes", "-o", NODES_JSONPATH])?;
+    let lines: Vec<&str> = nodes.lines().collect();
+    ensure!(
+        lines
+            == [format!(
+                "{}-control-plane {} True",
+                cluster::kind::CLUSTER_NAME,
+                cluster::build::KUBERNETES_VERSION
+            )],
+        "expected one Ready kind node at {}, got {nodes:?}",
+        cluster::build::KUBERNETES_VERSION
+    );
+    eprintln!("kind: {}", nodes.trim());
+    Ok(())
+}
+
+const NODES_JSONPATH: &str = "jsonpath={range .items[*]}{.metadata.name} {.status.nodeInfo.kubeletVersion} {.status.conditions[?(@.type==\"Ready\")].status}{\"\\n\"}{end}";
 
 /// The image answers as a pod would: run `luksa/kubia:v2` with a pod-like hostname.
 pub fn images_smoke() -> Result<()> {
@@ -123,12 +198,7 @@ pub fn cluster_smoke() -> Result<()> {
 }
 
 fn smoke_checks() -> Result<()> {
-    let nodes = local::kubectl(&[
-        "get",
-        "nodes",
-        "-o",
-        "jsonpath={range .items[*]}{.metadata.name} {.status.nodeInfo.kubeletVersion} {.status.conditions[?(@.type==\"Ready\")].status}{\"\\n\"}{end}",
-    ])?;
+    let nodes = local::kubectl(&["get", "nodes", "-o", NODES_JSONPATH])?;
     let lines: Vec<&str> = nodes.lines().collect();
     ensure!(
         lines

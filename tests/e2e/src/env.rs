@@ -21,6 +21,11 @@ pub struct Env {
     pub report_dir: PathBuf,
     /// The repository root (for `manifests/`).
     pub root: PathBuf,
+    /// Which cluster this is (`local`, `kind` or `current`): some scenarios assert things
+    /// only one provider's host shows.
+    pub provider: String,
+    /// `--update-period` for the tutorial's command; None runs it verbatim (kubectl's 1m).
+    pub tutorial_update_period: Option<String>,
 }
 
 impl Env {
@@ -30,6 +35,8 @@ impl Env {
         kubectl: PathBuf,
         report_dir: PathBuf,
         root: PathBuf,
+        provider: String,
+        tutorial_update_period: Option<String>,
     ) -> Result<Self> {
         let kc = kube::config::Kubeconfig::read_from(&kubeconfig)
             .with_context(|| format!("reading {}", kubeconfig.display()))?;
@@ -43,6 +50,8 @@ impl Env {
             node_port: SocketAddr::from(([127, 0, 0, 1], 30002)),
             report_dir,
             root,
+            provider,
+            tutorial_update_period,
         })
     }
 

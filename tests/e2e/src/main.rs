@@ -27,6 +27,14 @@ struct Args {
     /// Run only these scenarios (repeatable).
     #[arg(long)]
     only: Vec<String>,
+    /// Which cluster this is: `local`, `kind` or `current`. Named in the report; scenarios
+    /// that assert one provider's host behaviour say "not applicable" on the others.
+    #[arg(long, default_value = "current")]
+    provider: String,
+    /// Run the tutorial's command with this `--update-period` instead of verbatim (kubectl's
+    /// default of 1m), to save time where the verbatim run is proven elsewhere.
+    #[arg(long)]
+    tutorial_update_period: Option<String>,
 }
 
 #[tokio::main]
@@ -48,6 +56,8 @@ async fn main() -> ExitCode {
         args.kubectl,
         args.report_dir.clone(),
         args.root,
+        args.provider.clone(),
+        args.tutorial_update_period.clone(),
     )
     .await
     {
@@ -63,7 +73,7 @@ async fn main() -> ExitCode {
             outcomes.push(scenarios::run(&env, name, f).await);
         }
     }
-    match report::write(&args.report_dir, &outcomes) {
+    match report::write(&args.report_dir, &args.provider, &outcomes) {
         Ok(md) => {
             let table: String = md
                 .lines()

@@ -25,6 +25,8 @@ pub struct Outcome {
     pub samples: Vec<Sample>,
     /// Moments worth marking on the timeline (label, time).
     pub marks: Vec<(String, Duration)>,
+    /// Why the scenario does not apply to this provider (it then neither ran nor failed).
+    pub not_applicable: Option<String>,
 }
 
 impl Outcome {
@@ -44,17 +46,21 @@ impl Outcome {
     }
 }
 
-pub fn write(dir: &Path, outcomes: &[Outcome]) -> std::io::Result<String> {
+pub fn write(dir: &Path, provider: &str, outcomes: &[Outcome]) -> std::io::Result<String> {
     std::fs::create_dir_all(dir)?;
-    let mut md = String::from(
-        "# End-to-end report\n\n| scenario | result | requests sent | failed | duration | outage window | canary share |\n|---|---|---|---|---|---|---|\n",
+    let mut md = format!(
+        "# End-to-end report\n\nProvider: **{provider}**\n\n| scenario | result | requests sent | failed | duration | outage window | canary share |\n|---|---|---|---|---|---|---|\n",
     );
     for o in outcomes {
         let _ = writeln!(
             md,
             "| {} | {} | {} | {} | {:.1}s | {} | {} |",
             o.name,
-            if o.passed() { "pass" } else { "FAIL" },
+            match (&o.not_applicable, o.passed()) {
+                (Some(_), _) => "not applicable",
+                (None, true) => "pass",
+                (None, false) => "FAIL",
+            },
             o.sent,
             o.failed,
             o.duration.as_secs_f64(),
@@ -70,6 +76,9 @@ pub fn write(dir: &Path, outcomes: &[Outcome]) -> std::io::Result<String> {
         let _ = writeln!(md, "\n## {}\n", o.name);
         if let Some(e) = &o.error {
             let _ = writeln!(md, "**FAILED**: {e}\n");
+        }
+        if let Some(why) = &o.not_applicable {
+            let _ = writeln!(md, "Not applicable on {provider}: {why}\n");
         }
         for n in &o.notes {
             let _ = writeln!(md, "- {n}");

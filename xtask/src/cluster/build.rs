@@ -16,15 +16,18 @@ use crate::util;
 pub const KUBERNETES_VERSION: &str = "v1.34.4";
 pub const ETCD_VERSION: &str = "v3.6.16";
 pub const CRICTL_VERSION: &str = "v1.34.0";
+/// kind, pinned: the last release that still supports cgroup v1 hosts such as ours.
+pub const KIND_VERSION: &str = "v0.33.0";
 
-/// Kubernetes components built from k8s.io/kubernetes.
-pub const KUBERNETES_COMPONENTS: [&str; 6] = [
+/// Kubernetes components built from k8s.io/kubernetes (kubeadm for the kind node image).
+pub const KUBERNETES_COMPONENTS: [&str; 7] = [
     "kube-apiserver",
     "kube-controller-manager",
     "kube-scheduler",
     "kubelet",
     "kube-proxy",
     "kubectl",
+    "kubeadm",
 ];
 
 /// The staging modules of Kubernetes 1.34, each replaced by its published version.
@@ -106,6 +109,32 @@ pub fn ensure_binaries() -> Result<()> {
         std::fs::rename(tmp.join("crictl"), dir.join("crictl"))?;
     }
     Ok(())
+}
+
+/// kind from the Go module proxy (`go install sigs.k8s.io/kind@KIND_VERSION`, kind's own
+/// documented install), into the same cache as the Kubernetes binaries.
+pub fn ensure_kind() -> Result<PathBuf> {
+    let dir = util::cache_dir().join(format!("bin-kind-{KIND_VERSION}"));
+    let kind = dir.join("kind");
+    if kind.is_file() {
+        return Ok(kind);
+    }
+    std::fs::create_dir_all(&dir)?;
+    let sh = util::shell()?;
+    let _tc = sh.push_env("GOTOOLCHAIN", "local");
+    let _cgo = sh.push_env("CGO_ENABLED", "0");
+    let _p = util::Phase::start(format!("go install sigs.k8s.io/kind@{KIND_VERSION}"));
+    let tmp = dir.join(".build");
+    let _gobin = sh.push_env("GOBIN", &tmp);
+    let ld = "-s -w";
+    cmd!(
+        sh,
+        "go install -trimpath -ldflags {ld} sigs.k8s.io/kind@{KIND_VERSION}"
+    )
+    .run()
+    .context("building kind")?;
+    std::fs::rename(tmp.join("kind"), &kind)?;
+    Ok(kind)
 }
 
 fn build_kubernetes(sh: &Shell, dir: &Path, components: &[&str]) -> Result<()> {

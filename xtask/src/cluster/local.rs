@@ -84,6 +84,11 @@ pub fn ensure_installed() -> Result<()> {
     build::ensure_binaries()
 }
 
+/// Whether the local provider can run here at all (Linux, as root).
+pub fn can_run() -> bool {
+    cfg!(target_os = "linux") && is_root()
+}
+
 fn is_root() -> bool {
     std::fs::read_to_string("/proc/self/status")
         .ok()
@@ -314,57 +319,12 @@ fn start_all() -> Result<()> {
 
 /// Waits until namespace `ns` has its default service account: pods are refused before.
 pub fn wait_default_service_account(ns: &str) -> Result<()> {
-    util::wait_for(
-        &format!("the default service account in namespace {ns}"),
-        Duration::from_secs(60),
-        Duration::from_millis(200),
-        || {
-            Ok(
-                kubectl(&["-n", ns, "get", "serviceaccount", "default", "-o", "name"])
-                    .ok()
-                    .map(drop),
-            )
-        },
-    )
+    super::wait_default_service_account(&kubeconfig(), ns)
 }
 
 /// A pod from the locally built image behind a NodePort answers on 127.0.0.1.
 fn serving_check() -> Result<()> {
-    let ns = "kubia-lab-check";
-    let manifest = format!(
-        r#"apiVersion: v1
-kind: Namespace
-metadata: {{name: {ns}}}
----
-apiVersion: v1
-kind: Pod
-metadata: {{name: check, namespace: {ns}, labels: {{app: check}}}}
-spec:
-  terminationGracePeriodSeconds: 1
-  containers:
-  - {{name: kubia, image: "luksa/kubia:v1", imagePullPolicy: Never, env: [{{name: KUBIA_SHUTDOWN_DELAY, value: 0s}}]}}
----
-apiVersion: v1
-kind: Service
-metadata: {{name: check, namespace: {ns}}}
-spec:
-  type: NodePort
-  selector: {{app: check}}
-  ports: [{{port: 80, targetPort: 8080, nodePort: {CHECK_NODE_PORT}}}]
-"#
-    );
-    kubectl_stdin(&["apply", "-f", "-"], &manifest)?;
-    let result = util::wait_for(
-        "the check pod to answer on the NodePort",
-        Duration::from_secs(120),
-        Duration::from_millis(500),
-        || {
-            let body = http_get(CHECK_NODE_PORT)?;
-            Ok((body == "This is v1 running in pod check\n").then_some(()))
-        },
-    );
-    let _ = kubectl(&["delete", "namespace", ns, "--wait=false"]);
-    result
+    super::serving_check(&kubeconfig(), "kubia-lab-check", CHECK_NODE_PORT)
 }
 
 /// `GET /` on 127.0.0.1:port with a fresh connection; the body of a 200 answer.
@@ -698,9 +658,7 @@ pub fn kubectl(args: &[&str]) -> Result<String> {
 }
 
 pub fn kubectl_stdin(args: &[&str], input: &str) -> Result<String> {
-    let mut cmd = Command::new(build::bin("kubectl"));
-    cmd.arg(format!("--kubeconfig={}", kubeconfig().display()));
-    run_checked("kubectl", cmd, args, input)
+    super::kubectl_stdin(&kubeconfig(), args, input)
 }
 
 fn ctr(args: &[&str]) -> Result<String> {
@@ -725,7 +683,7 @@ fn crictl(args: &[&str]) -> Result<String> {
 
 /// Runs `cmd args` with `input` on stdin; its stdout, or an error naming the command and
 /// quoting its stderr.
-fn run_checked(name: &str, mut cmd: Command, args: &[&str], input: &str) -> Result<String> {
+pub(super) fn run_checked(name: &str, mut cmd: Command, args: &[&str], input: &str) -> Result<String> {
     use std::io::Write;
     let mut child = cmd
         .args(args)

@@ -7,14 +7,20 @@ pub mod kind;
 pub mod local;
 mod pki;
 
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
 use anyhow::Result;
+
+use crate::util;
 
 #[derive(clap::Args)]
 pub struct Args {
     #[command(subcommand)]
     action: Action,
-    /// Which cluster: `kind` (default where kind and Docker exist) or `local` (upstream
-    /// components as processes on this machine; the fallback and what CI uses).
+    /// Which cluster: `kind` (default where kind is installed, or where the local provider
+    /// cannot run: not Linux, or not root) or `local` (upstream components as processes on
+    /// this machine). CI runs both.
     #[arg(long, global = true, value_enum)]
     provider: Option<Provider>,
 }
@@ -38,9 +44,9 @@ pub enum Provider {
 }
 
 impl Provider {
-    /// kind where it can run, else the local cluster.
+    /// kind where it is installed or the local cluster cannot run, else the local cluster.
     pub fn detect() -> Provider {
-        if kind::available() {
+        if kind::preferred() {
             Provider::Kind
         } else {
             Provider::Local
@@ -102,4 +108,97 @@ pub fn down(provider: Provider) -> Result<()> {
         Provider::Local => local::down(),
         Provider::Kind => kind::down(),
     }
+}
+
+impl Provider {
+    pub fn name(self) -> &'static str {
+        match self {
+            Provider::Kind => "kind",
+            Provider::Local => "local",
+        }
+    }
+}
+
+/// The kubectl to drive clusters with: ours (v1.34.4, built with the cluster) when built,
+/// else the one on PATH.
+pub fn kubectl_binary() -> PathBuf {
+    let ours = build::bin("kubectl");
+    if ours.is_file() {
+        ours
+    } else {
+        PathBuf::from("kubectl")
+    }
+}
+
+pub fn kubectl(kubeconfig: &Path, args: &[&str]) -> Result<String> {
+    kubectl_stdin(kubeconfig, args, "")
+}
+
+pub fn kubectl_stdin(kubeconfig: &Path, args: &[&str], input: &str) -> Result<String> {
+    let mut cmd = std::process::Command::new(kubectl_binary());
+    cmd.arg(format!("--kubeconfig={}", kubeconfig.display()));
+    local::run_checked("kubectl", cmd, args, input)
+}
+
+/// Waits until namespace `ns` has its default service account: pods are refused before.
+pub fn wait_default_service_account(kubeconfig: &Path, ns: &str) -> Result<()> {
+    util::wait_for(
+        &format!("the default service account in namespace {ns}"),
+        Duration::from_secs(60),
+        Duration::from_millis(200),
+        || {
+            Ok(kubectl(
+                kubeconfig,
+                &["-n", ns, "get", "serviceaccount", "default", "-o", "name"],
+            )
+            .ok()
+            .map(drop))
+        },
+    )
+}
+
+/// A pod from the locally built image behind NodePort `node_port` answers on 127.0.0.1;
+/// the namespace is deleted afterwards (and waited for, so the NodePort is free again).
+pub fn serving_check(kubeconfig: &Path, ns: &str, node_port: u16) -> Result<()> {
+    let manifest = format!(
+        r#"apiVersion: v1
+kind: Namespace
+metadata: {{name: {ns}}}
+---
+apiVersion: v1
+kind: Pod
+metadata: {{name: check, namespace: {ns}, labels: {{app: check}}}}
+spec:
+  terminationGracePeriodSeconds: 1
+  containers:
+  - {{name: kubia, image: "luksa/kubia:v1", imagePullPolicy: Never, env: [{{name: KUBIA_SHUTDOWN_DELAY, value: 0s}}]}}
+---
+apiVersion: v1
+kind: Service
+metadata: {{name: check, namespace: {ns}}}
+spec:
+  type: NodePort
+  selector: {{app: check}}
+  ports: [{{port: 80, targetPort: 8080, nodePort: {node_port}}}]
+"#
+    );
+    wait_default_service_account(kubeconfig, "default")?;
+    // The namespace's own service account appears a moment after the namespace.
+    kubectl_stdin(kubeconfig, &["apply", "-f", "-"], &manifest).or_else(|_| {
+        wait_default_service_account(kubeconfig, ns)?;
+        kubectl_stdin(kubeconfig, &["apply", "-f", "-"], &manifest)
+    })?;
+    let result = util::wait_for(
+        "the check pod to answer on the NodePort",
+        Duration::from_secs(120),
+        Duration::from_millis(500),
+        || {
+            let body = local::http_get(node_port)?;
+            Ok((body == "This is v1 running in pod check\n").then_some(()))
+        },
+    );
+    let deleted = kubectl(kubeconfig, &["delete", "namespace", ns, "--wait=true", "--timeout=60s"]);
+    result?;
+    eprintln!("127.0.0.1:{node_port} answered \"This is v1 running in pod check\"");
+    deleted.map(drop)
 }

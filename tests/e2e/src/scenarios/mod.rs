@@ -42,12 +42,34 @@ pub const ALL: [(&str, Run); 9] = [
     }),
 ];
 
+/// Scenarios that assert what only one provider's host shows, with the provider and why.
+const PROVIDER_SPECIFIC: [(&str, &str, &str); 1] = [(
+    "stale-conntrack",
+    "local",
+    "it asserts how this host's kernel keeps the conntrack entry of a SYN that kube-proxy \
+     REJECTed on 127.0.0.1; on kind, 127.0.0.1:30002 is Docker's port forward into the node \
+     container, so the host never sees kube-proxy's rules",
+)];
+
+/// Why scenario `name` does not apply to `provider`, if it does not.
+pub fn not_applicable(name: &str, provider: &str) -> Option<String> {
+    PROVIDER_SPECIFIC
+        .iter()
+        .find(|(n, only, _)| *n == name && *only != provider)
+        .map(|(_, only, why)| format!("runs on the {only} provider only: {why}"))
+}
+
 /// Runs one scenario, catching its error into the outcome.
 pub async fn run(env: &Env, name: &str, f: Run) -> Outcome {
     let mut outcome = Outcome {
         name: name.to_owned(),
         ..Default::default()
     };
+    if let Some(why) = not_applicable(name, &env.provider) {
+        println!("=== {name}: not applicable on {}: {why}", env.provider);
+        outcome.not_applicable = Some(why);
+        return outcome;
+    }
     let start = Instant::now();
     println!("=== scenario {name}");
     if let Err(e) = f(env, &mut outcome).await {

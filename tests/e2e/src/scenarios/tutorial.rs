@@ -44,17 +44,23 @@ pub async fn run(env: &Env, o: &mut Outcome) -> Result<()> {
     let update_start = origin.elapsed();
     o.marks
         .push(("kubectl rolling-update".into(), update_start));
-    let cmd = process::command(
-        &env.kubectl,
-        &[
-            "rolling-update",
-            "kubia-v1",
-            "kubia-v2",
-            "--image=luksa/kubia:v2",
-        ],
-        &env.bin_dir,
-        &ns.kubeconfig,
-    );
+    let mut args = vec![
+        "rolling-update".to_owned(),
+        "kubia-v1".to_owned(),
+        "kubia-v2".to_owned(),
+        "--image=luksa/kubia:v2".to_owned(),
+    ];
+    match &env.tutorial_update_period {
+        Some(p) => {
+            args.push(format!("--update-period={p}"));
+            o.note(format!(
+                "the tutorial's command with --update-period={p} (verbatim on the local provider)"
+            ));
+        }
+        None => o.note("the tutorial's command verbatim (kubectl's default --update-period=1m)"),
+    }
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let cmd = process::command(&env.kubectl, &args, &env.bin_dir, &ns.kubeconfig);
     let out = process::run(cmd, Duration::from_secs(600)).await?;
     let update_end = origin.elapsed();
     o.marks.push(("done".into(), update_end));

@@ -1,0 +1,314 @@
+//! The `kind` provider: a kind cluster named `kubia-lab` whose NodePort 30002 is mapped to
+//! 127.0.0.1:30002, with the demo images loaded by `kind load docker-image`.
+//!
+//! By default the node runs our own node image ([`node_image`]), assembled on this machine
+//! with no registry: then the cluster has no default CNI (the image's bridge conflist does
+//! the job) and no CoreDNS (nothing here needs cluster DNS). `KUBIA_KIND_NODE_IMAGE=kind-default`
+//! (or any other image reference) runs kind's own node image with kind's defaults instead
+//! (kindnet, CoreDNS and all). kind itself is the one on PATH, or v0.33.0 built from the Go
+//! module proxy. On hosts that refuse privileged containers, kind runs through
+//! [`docker_shim`]; elsewhere it runs untouched.
+
+pub mod docker_shim;
+pub mod node_image;
+
+use std::ffi::OsString;
+use std::path::PathBuf;
+use std::process::Command;
+use std::time::Instant;
+
+use anyhow::{Context, Result, bail, ensure};
+
+use crate::cluster::{Created, build};
+use crate::{images, setup, util};
+
+pub const CLUSTER_NAME: &str = "kubia-lab";
+/// The node container kind names after the cluster.
+const NODE_CONTAINER: &str = "kubia-lab-control-plane";
+/// Selects the node image: unset for ours, `kind-default` for kind's, or a reference.
+const NODE_IMAGE_ENV: &str = "KUBIA_KIND_NODE_IMAGE";
+
+/// Which node image the cluster runs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum NodeImage {
+    /// Built here by [`node_image::ensure`]: no default CNI, no CoreDNS.
+    Ours,
+    /// kind's default node image, or the one named: kind's own defaults apply.
+    Stock(Option<String>),
+}
+
+impl NodeImage {
+    pub fn from_env() -> Self {
+        match std::env::var(NODE_IMAGE_ENV).ok().as_deref().map(str::trim) {
+            None | Some("") | Some("kubia-lab") => NodeImage::Ours,
+            Some("kind-default") => NodeImage::Stock(None),
+            Some(other) => NodeImage::Stock(Some(other.to_owned())),
+        }
+    }
+}
+
+/// Whether kind is the provider to pick by default: kind is installed, or the local
+/// provider cannot run here (not Linux, or not root), and a Docker engine answers.
+pub fn preferred() -> bool {
+    (util::have("kind") || !crate::cluster::local::can_run())
+        && crate::docker::engine_version().is_some()
+}
+
+pub fn kubeconfig() -> Result<PathBuf> {
+    Ok(util::root().join("target/kind/kubeconfig"))
+}
+
+/// The kind config for the node image: the NodePort mapping always; with our image, no
+/// default CNI, no CoreDNS, and the etcd we build.
+pub fn config(image: &NodeImage, reference: Option<&str>) -> String {
+    let mut c = String::from("kind: Cluster\napiVersion: kind.x-k8s.io/v1alpha4\n");
+    if *image == NodeImage::Ours {
+        c.push_str("networking:\n  disableDefaultCNI: true\n  kubeProxyMode: iptables\n");
+    }
+    c.push_str("nodes:\n- role: control-plane\n");
+    if let Some(r) = reference {
+        c.push_str(&format!("  image: {r}\n"));
+    }
+    c.push_str(
+        "  extraPortMappings:\n  - containerPort: 30002\n    hostPort: 30002\n    listenAddress: \"127.0.0.1\"\n    protocol: TCP\n",
+    );
+    if *image == NodeImage::Ours {
+        c.push_str(&format!(
+            "kubeadmConfigPatches:\n- |\n  kind: InitConfiguration\n  skipPhases: [preflight, addon/coredns]\n- |\n  kind: ClusterConfiguration\n  etcd:\n    local:\n      imageTag: \"{}\"\n- |\n  kind: KubeletConfiguration\n  failCgroupV1: false\n",
+            node_image::etcd_image_tag()
+        ));
+    }
+    c
+}
+
+/// kind on PATH, or the pinned release built into the cache.
+fn kind_binary() -> Result<PathBuf> {
+    let on_path = std::env::var_os("PATH").and_then(|p| {
+        std::env::split_paths(&p)
+            .map(|d| d.join("kind"))
+            .find(|p| p.is_file())
+    });
+    match on_path {
+        Some(p) => Ok(p),
+        None => build::ensure_kind(),
+    }
+}
+
+/// Runs kind, through the docker shim where privileged containers are refused.
+struct Kind {
+    binary: PathBuf,
+    env: Vec<(String, OsString)>,
+}
+
+impl Kind {
+    fn new(shim: bool) -> Result<Self> {
+        Ok(Self {
+            binary: kind_binary()?,
+            env: if shim {
+                docker_shim::environment()?
+            } else {
+                Vec::new()
+            },
+        })
+    }
+
+    fn command(&self, args: &[&str]) -> Command {
+        let mut c = Command::new(&self.binary);
+        c.args(args);
+        c.envs(self.env.iter().map(|(k, v)| (k, v)));
+        c
+    }
+
+    fn run(&self, args: &[&str]) -> Result<()> {
+        let status = self
+            .command(args)
+            .status()
+            .with_context(|| format!("running {}", self.binary.display()))?;
+        ensure!(status.success(), "kind {} failed", args.join(" "));
+        Ok(())
+    }
+
+    fn read(&self, args: &[&str]) -> Result<String> {
+        let out = self.command(args).output()?;
+        ensure!(
+            out.status.success(),
+            "kind {}: {}",
+            args.join(" "),
+            String::from_utf8_lossy(&out.stderr).trim()
+        );
+        Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+    }
+
+    fn exists(&self) -> Result<bool> {
+        Ok(self
+            .read(&["get", "clusters"])?
+            .lines()
+            .any(|l| l.trim() == CLUSTER_NAME))
+    }
+}
+
+fn node_running() -> bool {
+    Command::new("docker")
+        .args(["inspect", "--format", "{{.State.Running}}", NODE_CONTAINER])
+        .output()
+        .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).trim() == "true")
+}
+
+/// Creates the cluster (or reuses a running one), loads the demo images and checks that a
+/// pod answers on 127.0.0.1:30002.
+pub fn up() -> Result<Created> {
+    let total = Instant::now();
+    setup::ensure_docker()?;
+    if crate::cluster::local::state_dir().exists() {
+        bail!(
+            "the local cluster is up and also wants 127.0.0.1:30002; take it down first: \
+             cargo xtask cluster down --provider local"
+        );
+    }
+    let built = images::run(&images::Args {
+        repo: "luksa/kubia".into(),
+        save: None,
+    })?;
+    let image = NodeImage::from_env();
+    let reference = match &image {
+        NodeImage::Ours => Some(node_image::ensure()?),
+        NodeImage::Stock(r) => r.clone(),
+    };
+    let shim = docker_shim::privileged_refused("luksa/kubia:v1")?;
+    if shim {
+        eprintln!(
+            "This Docker engine refuses privileged containers: kind runs through the docker shim \
+             (capabilities instead of --privileged)."
+        );
+    }
+    let kind = Kind::new(shim)?;
+    let kc = kubeconfig()?;
+    let kc_s = kc.to_string_lossy().into_owned();
+    let dir = util::root().join("target/kind");
+    std::fs::create_dir_all(&dir)?;
+    let mut created = Created::Reused;
+    if kind.exists()? && !node_running() {
+        eprintln!("kind cluster {CLUSTER_NAME} exists but its node is stopped; recreating it.");
+        kind.run(&["delete", "cluster", "--name", CLUSTER_NAME, "--kubeconfig", &kc_s])?;
+    }
+    if kind.exists()? {
+        eprintln!("kind cluster {CLUSTER_NAME} is running; reusing it.");
+        kind.run(&[
+            "export",
+            "kubeconfig",
+            "--name",
+            CLUSTER_NAME,
+            "--kubeconfig",
+            &kc_s,
+        ])?;
+    } else {
+        let cfg = dir.join("config.yaml");
+        std::fs::write(&cfg, config(&image, reference.as_deref()))?;
+        let cfg_s = cfg.to_string_lossy().into_owned();
+        let start = Instant::now();
+        let _p = util::Phase::start(format!(
+            "kind create cluster --name {CLUSTER_NAME} ({})",
+            reference.as_deref().unwrap_or("kind's default node image")
+        ));
+        kind.run(&[
+            "create",
+            "cluster",
+            "--name",
+            CLUSTER_NAME,
+            "--config",
+            &cfg_s,
+            "--kubeconfig",
+            &kc_s,
+            "--wait",
+            "180s",
+        ])?;
+        eprintln!(
+            "kind create cluster took {:.1}s",
+            start.elapsed().as_secs_f64()
+        );
+        created = Created::New;
+    }
+    {
+        let _p = util::Phase::start("kind load docker-image (the demo images)");
+        let mut args = vec!["load", "docker-image", "--name", CLUSTER_NAME];
+        args.extend(built.iter().map(|b| b.reference.as_str()));
+        kind.run(&args)?;
+    }
+    crate::cluster::wait_default_service_account(&kc, "default")?;
+    if created == Created::New {
+        let _p = util::Phase::start("check: a pod serves through a NodePort");
+        crate::cluster::serving_check(&kc, "kubia-kind-check", 30002)?;
+    }
+    eprintln!(
+        "kind cluster {CLUSTER_NAME} ready in {:.0}s. KUBECONFIG={}",
+        total.elapsed().as_secs_f64(),
+        kc.display()
+    );
+    Ok(created)
+}
+
+/// Deletes the `kubia-lab` cluster and nothing else (kind's `kind` network stays, as kind
+/// leaves it for other clusters).
+pub fn down() -> Result<()> {
+    let shim = node_running() && shim_needed_cached();
+    let kind = Kind::new(shim)?;
+    if !kind.exists()? {
+        eprintln!("No kind cluster {CLUSTER_NAME}; nothing to do.");
+        return Ok(());
+    }
+    let _p = util::Phase::start(format!("kind delete cluster --name {CLUSTER_NAME}"));
+    let kc = kubeconfig()?.to_string_lossy().into_owned();
+    kind.run(&["delete", "cluster", "--name", CLUSTER_NAME, "--kubeconfig", &kc])
+}
+
+/// Deleting needs no privileges, but the shim is harmless there; ask Docker only when an
+/// image to try is at hand.
+fn shim_needed_cached() -> bool {
+    docker_shim::privileged_refused("luksa/kubia:v1").unwrap_or(false)
+}
+
+pub fn status() -> Result<()> {
+    let kind = Kind::new(false)?;
+    if !kind.exists()? {
+        println!("kind: no cluster {CLUSTER_NAME}");
+        return Ok(());
+    }
+    let image = Command::new("docker")
+        .args(["inspect", "--format", "{{.Config.Image}}", NODE_CONTAINER])
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_owned())
+        .unwrap_or_default();
+    println!(
+        "kind: cluster {CLUSTER_NAME}, node {NODE_CONTAINER} {} (image {image})",
+        if node_running() { "running" } else { "stopped" }
+    );
+    let kc = kubeconfig()?;
+    let out = crate::cluster::kubectl(&kc, &["get", "nodes", "-o", "wide"])?;
+    print!("{out}");
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn our_image_gets_no_cni_no_coredns_and_our_etcd() {
+        let c = config(&NodeImage::Ours, Some("kubia-lab/kind-node:v1.34.4-abc"));
+        assert!(c.contains("disableDefaultCNI: true"));
+        assert!(c.contains("skipPhases: [preflight, addon/coredns]"));
+        assert!(c.contains(&format!("imageTag: \"{}\"", node_image::etcd_image_tag())));
+        assert!(c.contains("image: kubia-lab/kind-node:v1.34.4-abc"));
+        assert!(c.contains("hostPort: 30002"));
+    }
+
+    #[test]
+    fn a_stock_image_keeps_kinds_defaults() {
+        let c = config(&NodeImage::Stock(None), None);
+        assert!(!c.contains("disableDefaultCNI"));
+        assert!(!c.contains("kubeadmConfigPatches"));
+        assert!(!c.contains("image:"));
+        assert!(c.contains("containerPort: 30002"));
+        assert!(c.contains("listenAddress: \"127.0.0.1\""));
+    }
+}
