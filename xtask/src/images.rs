@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result};
 use xshell::cmd;
 
-use crate::{docker, util};
+use crate::{docker, registry, util};
 
 /// The variants and the tags the book published them under.
 pub const VARIANTS: [(&str, &str); 5] = [
@@ -27,6 +27,11 @@ pub struct Args {
     /// Also write each image as a `docker save` tarball into this directory.
     #[arg(long)]
     pub save: Option<PathBuf>,
+    /// Push the images: to the registry `--repo` names (`ghcr.io/me/kubia`), or, when it
+    /// names none (`luksa/kubia`), to the local registry on 127.0.0.1:5000 (started if
+    /// needed), where both clusters' containerd find `luksa/kubia:*`.
+    #[arg(long)]
+    pub push: bool,
 }
 
 /// A built image and, with `--save`, its tarball.
@@ -68,7 +73,33 @@ pub fn run(args: &Args) -> Result<Vec<Built>> {
             docker::image_size(&b.reference)?
         );
     }
+    if args.push {
+        push(&sh, &args.repo)?;
+    }
     Ok(built)
+}
+
+/// Pushes every tag of `repo` to where [`registry::push_repository`] says.
+fn push(sh: &xshell::Shell, repo: &str) -> Result<()> {
+    let target = registry::push_repository(repo);
+    if target.starts_with(registry::ADDRESS) {
+        registry::up()?;
+    }
+    let _p = util::Phase::start(format!("docker push {target}:{{v1,v2,v3,v4,latest}}"));
+    for (_, tag) in VARIANTS {
+        let from = format!("{repo}:{tag}");
+        let to = format!("{target}:{tag}");
+        if from != to {
+            cmd!(sh, "docker tag {from} {to}").quiet().run()?;
+        }
+        cmd!(sh, "docker push --quiet {to}")
+            .quiet()
+            .ignore_stdout()
+            .run()
+            .with_context(|| format!("pushing {to}"))?;
+        println!("pushed {to}");
+    }
+    Ok(())
 }
 
 /// Builds the sandbox (pause) image from `images/pause` and returns its tarball path.

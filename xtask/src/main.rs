@@ -7,6 +7,7 @@ mod docker;
 mod e2e;
 mod images;
 mod manifests;
+mod registry;
 mod setup;
 mod test;
 mod util;
@@ -33,6 +34,8 @@ enum Task {
     Manifests,
     /// Bring a cluster up or down, or show it.
     Cluster(cluster::Args),
+    /// A local image registry on 127.0.0.1:5000 that both clusters pull docker.io images through.
+    Registry(registry::Args),
     /// Build (or find up to date) the kind node image for Kubernetes v1.34.4, offline.
     KindNodeImage,
     /// The tutorial end to end on a real cluster, with live traffic.
@@ -66,6 +69,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Task::Images(a) => images::run(&a).map(drop),
         Task::Manifests => manifests::run(),
         Task::Cluster(a) => cluster::run(&a),
+        Task::Registry(a) => registry::run(&a),
         Task::KindNodeImage => cluster::kind::node_image::ensure().map(|r| println!("{r}")),
         Task::E2e(a) => e2e::run(&a),
         Task::Bench(a) => bench::run(&a),

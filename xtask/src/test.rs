@@ -77,6 +77,15 @@ fn checks(args: &Args, t: &mut Timings) -> Result<()> {
     if args.no_cluster {
         return Ok(());
     }
+    t.run("local registry up, images pushed", || {
+        crate::registry::up()?;
+        images::run(&images::Args {
+            repo: "luksa/kubia".into(),
+            save: None,
+            push: true,
+        })
+        .map(drop)
+    })?;
     t.run("local cluster smoke test", cluster_smoke)?;
     t.run("e2e on the local cluster", || {
         e2e::run(&e2e::Args::for_ci(Provider::Local))
@@ -92,6 +101,7 @@ fn checks(args: &Args, t: &mut Timings) -> Result<()> {
         cluster::up(Provider::Kind)
     })?;
     let result = smoke_checks_kind(&kc).and_then(|()| {
+        cluster::pull_always_check(&kc, "kubia-pull-always")?;
         t.run("e2e on kind", || {
             e2e::run(&e2e::Args::for_ci(Provider::Kind))
         })
@@ -131,6 +141,7 @@ pub fn images_smoke() -> Result<()> {
     images::run(&images::Args {
         repo: "luksa/kubia".into(),
         save: None,
+        push: false,
     })?;
     let sh = util::shell()?;
     let port = free_port()?;
@@ -255,5 +266,6 @@ fn smoke_checks() -> Result<()> {
     );
     eprintln!("127.0.0.1:30002 answered {body:?}");
     local::kubectl(&["delete", "namespace", ns, "--wait=false"])?;
+    cluster::pull_always_check(&local::kubeconfig(), "kubia-pull-always")?;
     Ok(())
 }

@@ -125,6 +125,7 @@ pub fn up() -> Result<Created> {
         let built = images::run(&images::Args {
             repo: "luksa/kubia".into(),
             save: Some(images_dir.clone()),
+            push: false,
         })?;
         for b in built {
             if let Some(tar) = b.tarball {
@@ -135,6 +136,13 @@ pub fn up() -> Result<Created> {
     if !reuse {
         let _p = util::Phase::start("check: a pod serves through a NodePort");
         serving_check()?;
+    }
+    if crate::registry::running() {
+        crate::registry::publish(&kubeconfig(), crate::registry::ADDRESS)?;
+        eprintln!(
+            "docker.io images resolve through the local registry on {}",
+            crate::registry::ADDRESS
+        );
     }
     eprintln!(
         "Local cluster ready in {:.0}s. KUBECONFIG={}",
@@ -683,7 +691,12 @@ fn crictl(args: &[&str]) -> Result<String> {
 
 /// Runs `cmd args` with `input` on stdin; its stdout, or an error naming the command and
 /// quoting its stderr.
-pub(super) fn run_checked(name: &str, mut cmd: Command, args: &[&str], input: &str) -> Result<String> {
+pub(super) fn run_checked(
+    name: &str,
+    mut cmd: Command,
+    args: &[&str],
+    input: &str,
+) -> Result<String> {
     use std::io::Write;
     let mut child = cmd
         .args(args)
@@ -748,7 +761,11 @@ state = "{state}"
   [plugins."io.containerd.grpc.v1.cri".cni]
     bin_dir = "{CNI_BIN_DIR}"
     conf_dir = "{cni}"
+  [plugins."io.containerd.grpc.v1.cri".registry]
+    # docker.io resolves through the local registry first (`cargo xtask registry up`).
+    config_path = "{certs}"
 "#,
+            certs = path(&ctrd.join("certs.d")),
             root = path(&ctrd.join("root")),
             state = path(&ctrd.join("state")),
             sock = path(&containerd_socket()),
@@ -756,6 +773,7 @@ state = "{state}"
             cni = path(&dir.join("cni/net.d")),
         ),
     )?;
+    crate::registry::write_hosts_toml(&ctrd.join("certs.d"), crate::registry::ADDRESS)?;
     std::fs::write(
         dir.join("cni/net.d/10-kubia.conflist"),
         format!(

@@ -197,8 +197,70 @@ spec:
             Ok((body == "This is v1 running in pod check\n").then_some(()))
         },
     );
-    let deleted = kubectl(kubeconfig, &["delete", "namespace", ns, "--wait=true", "--timeout=60s"]);
+    let deleted = kubectl(
+        kubeconfig,
+        &["delete", "namespace", ns, "--wait=true", "--timeout=60s"],
+    );
     result?;
     eprintln!("127.0.0.1:{node_port} answered \"This is v1 running in pod check\"");
+    deleted.map(drop)
+}
+
+/// A pod with `imagePullPolicy: Always` for `luksa/kubia:v4` becomes Ready: the node's
+/// containerd really pulled it, and with no internet only the local registry (docker.io's
+/// mirror) can have served it. Needs `registry up` and `images --push` first.
+pub fn pull_always_check(kubeconfig: &Path, ns: &str) -> Result<()> {
+    let manifest = format!(
+        r#"apiVersion: v1
+kind: Namespace
+metadata: {{name: {ns}}}
+---
+apiVersion: v1
+kind: Pod
+metadata: {{name: pull-always, namespace: {ns}}}
+spec:
+  terminationGracePeriodSeconds: 1
+  containers:
+  - {{name: kubia, image: "luksa/kubia:v4", imagePullPolicy: Always, env: [{{name: KUBIA_SHUTDOWN_DELAY, value: 0s}}]}}
+"#
+    );
+    kubectl_stdin(kubeconfig, &["apply", "-f", "-"], &manifest).or_else(|_| {
+        wait_default_service_account(kubeconfig, ns)?;
+        kubectl_stdin(kubeconfig, &["apply", "-f", "-"], &manifest)
+    })?;
+    let waited = kubectl(
+        kubeconfig,
+        &[
+            "-n",
+            ns,
+            "wait",
+            "pod/pull-always",
+            "--for=condition=Ready",
+            "--timeout=60s",
+        ],
+    );
+    let detail = kubectl(
+        kubeconfig,
+        &[
+            "-n",
+            ns,
+            "get",
+            "pod/pull-always",
+            "-o",
+            "jsonpath={.status.containerStatuses[0].imageID} {.status.containerStatuses[0].state.waiting.reason}",
+        ],
+    )
+    .unwrap_or_default();
+    let deleted = kubectl(kubeconfig, &["delete", "namespace", ns, "--wait=false"]);
+    waited.map_err(|e| {
+        e.context(format!(
+            "a pod pulling luksa/kubia:v4 with imagePullPolicy: Always did not become Ready ({})",
+            detail.trim()
+        ))
+    })?;
+    eprintln!(
+        "imagePullPolicy: Always pulled luksa/kubia:v4 through the local registry ({})",
+        detail.trim()
+    );
     deleted.map(drop)
 }

@@ -47,7 +47,10 @@ pub fn intercept() -> Option<ExitCode> {
     let stand_in = std::env::var_os(MODULES_STAND_IN).map(PathBuf::from);
     let rewritten = rewrite(args.collect(), stand_in.as_deref());
     let err = std::os::unix::process::CommandExt::exec(Command::new(&real).args(rewritten));
-    eprintln!("docker shim: cannot exec {}: {err}", Path::new(&real).display());
+    eprintln!(
+        "docker shim: cannot exec {}: {err}",
+        Path::new(&real).display()
+    );
     Some(ExitCode::from(127))
 }
 
@@ -200,7 +203,10 @@ mod tests {
     #[test]
     fn exec_only_drops_privileged_and_other_commands_pass_through() {
         assert_eq!(
-            strings(rewrite(os(&["exec", "--privileged", "-i", "n", "ctr"]), None)),
+            strings(rewrite(
+                os(&["exec", "--privileged", "-i", "n", "ctr"]),
+                None
+            )),
             ["exec", "-i", "n", "ctr"]
         );
         assert_eq!(

@@ -72,6 +72,10 @@ pub fn config(image: &NodeImage, reference: Option<&str>) -> String {
     c.push_str(
         "  extraPortMappings:\n  - containerPort: 30002\n    hostPort: 30002\n    listenAddress: \"127.0.0.1\"\n    protocol: TCP\n",
     );
+    if *image != NodeImage::Ours {
+        // kind's documented way to let a registry's hosts.toml take effect.
+        c.push_str("containerdConfigPatches:\n- |-\n  [plugins.\"io.containerd.grpc.v1.cri\".registry]\n    config_path = \"/etc/containerd/certs.d\"\n");
+    }
     if *image == NodeImage::Ours {
         c.push_str(&format!(
             "kubeadmConfigPatches:\n- |\n  kind: InitConfiguration\n  skipPhases: [preflight, addon/coredns]\n- |\n  kind: ClusterConfiguration\n  etcd:\n    local:\n      imageTag: \"{}\"\n- |\n  kind: KubeletConfiguration\n  failCgroupV1: false\n",
@@ -147,7 +151,7 @@ impl Kind {
     }
 }
 
-fn node_running() -> bool {
+pub fn node_running() -> bool {
     Command::new("docker")
         .args(["inspect", "--format", "{{.State.Running}}", NODE_CONTAINER])
         .output()
@@ -168,6 +172,7 @@ pub fn up() -> Result<Created> {
     let built = images::run(&images::Args {
         repo: "luksa/kubia".into(),
         save: None,
+        push: false,
     })?;
     let image = NodeImage::from_env();
     let reference = match &image {
@@ -189,7 +194,14 @@ pub fn up() -> Result<Created> {
     let mut created = Created::Reused;
     if kind.exists()? && !node_running() {
         eprintln!("kind cluster {CLUSTER_NAME} exists but its node is stopped; recreating it.");
-        kind.run(&["delete", "cluster", "--name", CLUSTER_NAME, "--kubeconfig", &kc_s])?;
+        kind.run(&[
+            "delete",
+            "cluster",
+            "--name",
+            CLUSTER_NAME,
+            "--kubeconfig",
+            &kc_s,
+        ])?;
     }
     if kind.exists()? {
         eprintln!("kind cluster {CLUSTER_NAME} is running; reusing it.");
@@ -235,6 +247,9 @@ pub fn up() -> Result<Created> {
         kind.run(&args)?;
     }
     crate::cluster::wait_default_service_account(&kc, "default")?;
+    if crate::registry::running() {
+        connect_registry(&kc)?;
+    }
     if created == Created::New {
         let _p = util::Phase::start("check: a pod serves through a NodePort");
         crate::cluster::serving_check(&kc, "kubia-kind-check", 30002)?;
@@ -245,6 +260,50 @@ pub fn up() -> Result<Created> {
         kc.display()
     );
     Ok(created)
+}
+
+/// Lets the node's containerd resolve docker.io images through the local registry: a
+/// forwarder on the kind network's gateway (the node cannot reach the host's loopback),
+/// docker.io's `hosts.toml` in the node, and the KEP-1755 ConfigMap.
+pub fn connect_registry(kubeconfig: &std::path::Path) -> Result<()> {
+    let out = Command::new("docker")
+        .args([
+            "network",
+            "inspect",
+            "kind",
+            "--format",
+            "{{range .IPAM.Config}}{{.Gateway}} {{end}}",
+        ])
+        .output()?;
+    let gateways = String::from_utf8_lossy(&out.stdout).into_owned();
+    let gateway = gateways
+        .split_whitespace()
+        .find(|g| g.parse::<std::net::Ipv4Addr>().is_ok())
+        .context("the kind network has no IPv4 gateway")?;
+    let mirror = crate::registry::forward_for_kind(gateway)?;
+    let toml = crate::registry::docker_io_hosts_toml(&mirror);
+    let mut child = Command::new("docker")
+        .args([
+            "exec",
+            "-i",
+            NODE_CONTAINER,
+            "sh",
+            "-c",
+            "mkdir -p /etc/containerd/certs.d/docker.io && cat > /etc/containerd/certs.d/docker.io/hosts.toml",
+        ])
+        .stdin(std::process::Stdio::piped())
+        .spawn()?;
+    if let Some(mut stdin) = child.stdin.take() {
+        use std::io::Write;
+        stdin.write_all(toml.as_bytes())?;
+    }
+    ensure!(
+        child.wait()?.success(),
+        "writing hosts.toml into the kind node"
+    );
+    crate::registry::publish(kubeconfig, &mirror)?;
+    eprintln!("docker.io images resolve through the local registry (node: {mirror})");
+    Ok(())
 }
 
 /// Deletes the `kubia-lab` cluster and nothing else (kind's `kind` network stays, as kind
@@ -258,7 +317,14 @@ pub fn down() -> Result<()> {
     }
     let _p = util::Phase::start(format!("kind delete cluster --name {CLUSTER_NAME}"));
     let kc = kubeconfig()?.to_string_lossy().into_owned();
-    kind.run(&["delete", "cluster", "--name", CLUSTER_NAME, "--kubeconfig", &kc])
+    kind.run(&[
+        "delete",
+        "cluster",
+        "--name",
+        CLUSTER_NAME,
+        "--kubeconfig",
+        &kc,
+    ])
 }
 
 /// Deleting needs no privileges, but the shim is harmless there; ask Docker only when an

@@ -80,7 +80,10 @@ pub fn ensure() -> Result<String> {
     let base = ensure_base_image(&rootfs)?;
     let ctx = work.join("context");
     std::fs::create_dir_all(ctx.join("bin"))?;
-    copy_tree(&util::root().join("images/kind-node/files"), &ctx.join("files"))?;
+    copy_tree(
+        &util::root().join("images/kind-node/files"),
+        &ctx.join("files"),
+    )?;
     std::fs::create_dir_all(ctx.join("files/kind"))?;
     std::fs::write(
         ctx.join("files/kind/version"),
@@ -137,7 +140,12 @@ fn input_key() -> Result<String> {
     files.push(util::root().join("images/pause/pause.c"));
     files.sort();
     for f in files {
-        ctx.consume(f.strip_prefix(util::root()).unwrap_or(&f).to_string_lossy().as_bytes());
+        ctx.consume(
+            f.strip_prefix(util::root())
+                .unwrap_or(&f)
+                .to_string_lossy()
+                .as_bytes(),
+        );
         ctx.consume(b"\0");
         ctx.consume(std::fs::read(&f).with_context(|| format!("reading {}", f.display()))?);
         ctx.consume(b"\0");
@@ -202,7 +210,11 @@ fn mirror_from_sources(text: &str) -> Option<String> {
                 Some(r) => r.split_once(']').map(|(_, r)| r)?,
                 None => rest,
             };
-            if let Some(u) = rest.split_whitespace().next().filter(|u| is_main_archive(u)) {
+            if let Some(u) = rest
+                .split_whitespace()
+                .next()
+                .filter(|u| is_main_archive(u))
+            {
                 return Some(u.to_owned());
             }
         }
@@ -309,17 +321,27 @@ fn import_dir(dir: &Path, reference: &str, changes: &[&str], exclude: &[&str]) -
 
 /// The images kubeadm runs, built from our binaries; returns a `docker save` tarball.
 fn control_plane_images(rootfs: &Path, work: &Path) -> Result<PathBuf> {
-    let _p = util::Phase::start("control-plane images (apiserver, controller-manager, scheduler, kube-proxy, etcd, pause)");
+    let _p = util::Phase::start(
+        "control-plane images (apiserver, controller-manager, scheduler, kube-proxy, etcd, pause)",
+    );
     let mut refs = Vec::new();
     let staging = work.join("images");
     for (component, binary, tag) in [
-        ("kube-apiserver", "kube-apiserver", KUBERNETES_VERSION.to_owned()),
+        (
+            "kube-apiserver",
+            "kube-apiserver",
+            KUBERNETES_VERSION.to_owned(),
+        ),
         (
             "kube-controller-manager",
             "kube-controller-manager",
             KUBERNETES_VERSION.to_owned(),
         ),
-        ("kube-scheduler", "kube-scheduler", KUBERNETES_VERSION.to_owned()),
+        (
+            "kube-scheduler",
+            "kube-scheduler",
+            KUBERNETES_VERSION.to_owned(),
+        ),
         ("kube-proxy", "kube-proxy", KUBERNETES_VERSION.to_owned()),
         ("etcd", "etcd", etcd_image_tag()),
     ] {
@@ -350,7 +372,9 @@ fn control_plane_images(rootfs: &Path, work: &Path) -> Result<PathBuf> {
         .run()?;
     refs.push(PAUSE_IMAGE.to_owned());
     let tarball = work.join("control-plane.tar");
-    cmd!(sh, "docker save -o {tarball} {refs...}").quiet().run()?;
+    cmd!(sh, "docker save -o {tarball} {refs...}")
+        .quiet()
+        .run()?;
     Ok(tarball)
 }
 
@@ -409,7 +433,12 @@ fn add_iptables(rootfs: &Path, image: &Path) -> Result<()> {
     ] {
         std::os::unix::fs::symlink("xtables-nft-multi", image.join("usr/sbin").join(name))?;
     }
-    for (link, target) in [("lib", "usr/lib"), ("lib64", "usr/lib64"), ("sbin", "usr/sbin"), ("bin", "usr/bin")] {
+    for (link, target) in [
+        ("lib", "usr/lib"),
+        ("lib64", "usr/lib64"),
+        ("sbin", "usr/sbin"),
+        ("bin", "usr/bin"),
+    ] {
         std::os::unix::fs::symlink(target, image.join(link))?;
     }
     std::fs::create_dir_all(image.join("run"))?;
@@ -501,8 +530,14 @@ fn import_into_store(tarball: &Path, root: &Path) -> Result<()> {
         let tar = tarball.to_string_lossy().into_owned();
         ctr(&["images", "import", "--no-unpack", "--all-platforms", &tar])?;
         let listed = ctr(&["images", "list", "--quiet"])?;
-        let names: Vec<&str> = listed.lines().filter(|l| !l.starts_with("sha256:")).collect();
-        ensure!(names.len() >= 6, "expected 6 images in the store, found {names:?}");
+        let names: Vec<&str> = listed
+            .lines()
+            .filter(|l| !l.starts_with("sha256:"))
+            .collect();
+        ensure!(
+            names.len() >= 6,
+            "expected 6 images in the store, found {names:?}"
+        );
         for name in &names {
             ctr(&["images", "label", name, "io.cri-containerd.pinned=pinned"])?;
         }
