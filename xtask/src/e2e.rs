@@ -25,9 +25,29 @@ pub struct Args {
     /// Run the tutorial's command with this `--update-period` instead of verbatim (1m).
     #[arg(long)]
     tutorial_update_period: Option<String>,
+    /// With `--provider current`: the repository the cluster pulls the demo images from
+    /// (push them first: `cargo xtask images --push --repo R`). Default `luksa/kubia`.
+    #[arg(long)]
+    image_repo: Option<String>,
+    /// With `--provider current`: the cluster's kubeconfig (default: $KUBECONFIG, else
+    /// ~/.kube/config).
+    #[arg(long)]
+    kubeconfig: Option<PathBuf>,
 }
 
 impl Args {
+    /// `--provider current` on the cluster of `kubeconfig`, with the demo images from `repo`.
+    pub fn current(kubeconfig: &std::path::Path, repo: &str, only: &[&str]) -> Self {
+        Self {
+            provider: Some("current".into()),
+            kubeconfig: Some(kubeconfig.to_owned()),
+            image_repo: Some(repo.into()),
+            only: only.iter().map(|s| s.to_string()).collect(),
+            tutorial_update_period: Some("5s".into()),
+            ..Default::default()
+        }
+    }
+
     /// What `cargo xtask test` runs on one provider: every scenario.
     pub fn for_ci(provider: Provider) -> Self {
         Self {
@@ -65,8 +85,9 @@ pub fn run(args: &Args) -> Result<()> {
             (kc, cluster::kubectl_binary())
         }
         None => (
-            std::env::var_os("KUBECONFIG")
-                .map(PathBuf::from)
+            args.kubeconfig
+                .clone()
+                .or_else(|| std::env::var_os("KUBECONFIG").map(PathBuf::from))
                 .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".kube/config")))
                 .ok_or_else(|| anyhow::anyhow!("no KUBECONFIG and no HOME"))?,
             PathBuf::from("kubectl"),
@@ -82,6 +103,14 @@ pub fn run(args: &Args) -> Result<()> {
     }
     if let Some(p) = &args.tutorial_update_period {
         only.push(format!("--tutorial-update-period={p}"));
+    }
+    if let Some(r) = &args.image_repo {
+        if provider.is_some() {
+            bail!(
+                "--image-repo is for --provider current; kind and local load luksa/kubia themselves"
+            );
+        }
+        only.push(format!("--image-repo={r}"));
     }
     let e2e = bin_dir.join("e2e");
     let result = {

@@ -85,8 +85,21 @@ pub fn running() -> bool {
 pub fn up() -> Result<()> {
     if running() {
         eprintln!("Local registry already running on {ADDRESS}.");
-        return Ok(());
+    } else {
+        start()?;
     }
+    // A kind cluster already running learns about it now (the local cluster's containerd
+    // always has the mirror configured; it only needs the ConfigMap).
+    if cluster::kind::node_running() {
+        cluster::kind::connect_registry(&cluster::kind::kubeconfig()?)?;
+    }
+    if cluster::local::healthy() {
+        publish(&cluster::local::kubeconfig(), ADDRESS)?;
+    }
+    Ok(())
+}
+
+fn start() -> Result<()> {
     setup::ensure_packages(&["docker-registry", "socat"])?;
     if answers() {
         bail!(
@@ -115,14 +128,6 @@ pub fn up() -> Result<()> {
         Duration::from_millis(200),
         || Ok(answers().then_some(())),
     )?;
-    // A kind cluster already running learns about it now (the local cluster's containerd
-    // always has the mirror configured; it only needs the ConfigMap).
-    if cluster::kind::node_running() {
-        cluster::kind::connect_registry(&cluster::kind::kubeconfig()?)?;
-    }
-    if cluster::local::healthy() {
-        publish(&cluster::local::kubeconfig(), ADDRESS)?;
-    }
     Ok(())
 }
 
@@ -196,11 +201,30 @@ pub fn docker_io_hosts_toml(mirror: &str) -> String {
     )
 }
 
-/// Writes docker.io's `hosts.toml` under a containerd `config_path` directory.
-pub fn write_hosts_toml(config_path: &Path, mirror: &str) -> Result<()> {
-    let d = config_path.join("docker.io");
-    std::fs::create_dir_all(&d)?;
-    std::fs::write(d.join("hosts.toml"), docker_io_hosts_toml(mirror))?;
+/// containerd's `hosts.toml` for images named `127.0.0.1:5000/…` (what `images --push`
+/// pushes): plain HTTP, at `address` (the registry itself, or the kind forwarder).
+pub fn own_hosts_toml(address: &str) -> String {
+    format!(
+        "# Images named {ADDRESS}/… come from the kubia-lab local registry over plain HTTP.\nserver = \"http://{address}\"\n\n[host.\"http://{address}\"]\n  capabilities = [\"pull\", \"resolve\"]\n"
+    )
+}
+
+/// The `hosts.toml` files (directory under containerd's `config_path`, content) that make a
+/// node pull through the registry reachable at `address`.
+pub fn hosts_files(address: &str) -> [(String, String); 2] {
+    [
+        ("docker.io".to_owned(), docker_io_hosts_toml(address)),
+        (ADDRESS.to_owned(), own_hosts_toml(address)),
+    ]
+}
+
+/// Writes the `hosts.toml` files under a containerd `config_path` directory.
+pub fn write_hosts_toml(config_path: &Path, address: &str) -> Result<()> {
+    for (dir, toml) in hosts_files(address) {
+        let d = config_path.join(dir);
+        std::fs::create_dir_all(&d)?;
+        std::fs::write(d.join("hosts.toml"), toml)?;
+    }
     Ok(())
 }
 

@@ -104,7 +104,19 @@ fn checks(args: &Args, t: &mut Timings) -> Result<()> {
         cluster::pull_always_check(&kc, "kubia-pull-always")?;
         t.run("e2e on kind", || {
             e2e::run(&e2e::Args::for_ci(Provider::Kind))
-        })
+        })?;
+        // Any cluster the user points at, with the images from a registry it can reach.
+        t.run(
+            "e2e --provider current (kind, images from the local registry)",
+            || {
+                let repo = format!("{}/luksa/kubia", crate::registry::ADDRESS);
+                e2e::run(&e2e::Args::current(
+                    &kc,
+                    &repo,
+                    &["tutorial-rolling-update"],
+                ))
+            },
+        )
     });
     // Only a cluster this run created is taken down.
     let down = if created == cluster::Created::New {

@@ -1,8 +1,8 @@
-//! Go-style durations for kubectl-compatible flags (`1m0s`, `3s`, `1.5h`, `300ms`).
-//!
-//! kubectl printed and accepted Go's `time.Duration` syntax, and scripts written for it pass
-//! values such as `--update-period=1m0s`, which humantime does not read; so this parses Go's
-//! syntax first and falls back to humantime (`1min`, `2 hours`) and to bare seconds.
+//! Durations exactly as kubectl read them: Go's `time.ParseDuration` (`1m0s`, `3s`, `1.5h`,
+//! `300ms`, `2h45m`). As in Go, a number needs a unit (`30` is an error, only `0` stands
+//! alone) and nothing else is accepted (`1min` is an error), so a command that works here
+//! works with kubectl and back. Negative durations, which Go parses, mean nothing for these
+//! flags and are refused.
 
 use std::time::Duration;
 
@@ -12,11 +12,18 @@ pub fn parse(text: &str) -> Result<Duration, String> {
     if let Some(duration) = parse_go(text) {
         return Ok(duration);
     }
-    if let Ok(seconds) = text.parse::<u64>() {
-        return Ok(Duration::from_secs(seconds));
+    if text.starts_with('-') {
+        return Err(format!("invalid duration {text:?}: must not be negative"));
     }
-    humantime::parse_duration(text)
-        .map_err(|_| format!("invalid duration {text:?}: expected e.g. 1m0s, 30s, 500ms or 1.5h"))
+    if !text.is_empty() && text.bytes().all(|b| b.is_ascii_digit() || b == b'.') {
+        // Go's own wording for a bare number.
+        return Err(format!(
+            "time: missing unit in duration {text:?} (e.g. {text}s)"
+        ));
+    }
+    Err(format!(
+        "time: invalid duration {text:?} (Go syntax, e.g. 1m30s, 30s, 500ms, 1.5h)"
+    ))
 }
 
 /// Go's `time.ParseDuration` for non-negative values: one or more `<number><unit>` with
@@ -80,9 +87,22 @@ mod tests {
     }
 
     #[test]
-    fn fallbacks_and_errors() {
-        assert_eq!(parse("10"), Ok(Duration::from_secs(10)));
-        assert_eq!(parse("1min"), Ok(Duration::from_secs(60)));
+    fn only_go_syntax_is_accepted() {
+        assert_eq!(parse("1m30s"), Ok(Duration::from_secs(90)));
+        assert_eq!(parse("500ms"), Ok(Duration::from_millis(500)));
+        assert_eq!(parse(".5s"), Ok(Duration::from_millis(500)));
+        assert_eq!(
+            parse("10"),
+            Err("time: missing unit in duration \"10\" (e.g. 10s)".into())
+        );
+        assert!(parse("1min").is_err());
+        assert!(parse("1 m").is_err());
+        assert!(parse("1M").is_err());
+        assert!(
+            parse("-1s")
+                .err()
+                .is_some_and(|e| e.contains("must not be negative"))
+        );
         assert!(parse("").is_err());
         assert!(parse("-1s").is_err());
         assert!(parse("1x").is_err());

@@ -26,22 +26,44 @@ pub struct Env {
     pub provider: String,
     /// `--update-period` for the tutorial's command; None runs it verbatim (kubectl's 1m).
     pub tutorial_update_period: Option<String>,
+    /// Repository of the demo images (`luksa/kubia`, or where a remote cluster pulls them).
+    pub image_repo: String,
+    /// Where `manifests/` is read from: the checked-in files, or copies naming `image_repo`.
+    manifests: PathBuf,
+}
+
+/// The images' repository in the tutorial and in `manifests/`.
+pub const TUTORIAL_REPO: &str = "luksa/kubia";
+
+/// What `Env::new` is built from (the `e2e` binary's flags).
+pub struct Settings {
+    pub kubeconfig: PathBuf,
+    pub bin_dir: PathBuf,
+    pub kubectl: PathBuf,
+    pub report_dir: PathBuf,
+    pub root: PathBuf,
+    pub provider: String,
+    pub tutorial_update_period: Option<String>,
+    pub image_repo: String,
 }
 
 impl Env {
-    pub async fn new(
-        kubeconfig: PathBuf,
-        bin_dir: PathBuf,
-        kubectl: PathBuf,
-        report_dir: PathBuf,
-        root: PathBuf,
-        provider: String,
-        tutorial_update_period: Option<String>,
-    ) -> Result<Self> {
+    pub async fn new(settings: Settings) -> Result<Self> {
+        let Settings {
+            kubeconfig,
+            bin_dir,
+            kubectl,
+            report_dir,
+            root,
+            provider,
+            tutorial_update_period,
+            image_repo,
+        } = settings;
         let kc = kube::config::Kubeconfig::read_from(&kubeconfig)
             .with_context(|| format!("reading {}", kubeconfig.display()))?;
         let config = kube::Config::from_custom_kubeconfig(kc, &Default::default()).await?;
         let client = Client::try_from(config)?;
+        let manifests = manifests_for(&root, &report_dir, &image_repo)?;
         Ok(Self {
             client,
             kubeconfig,
@@ -52,11 +74,24 @@ impl Env {
             root,
             provider,
             tutorial_update_period,
+            image_repo,
+            manifests,
         })
     }
 
+    /// A file of `manifests/` (rewritten to name `--image-repo` when one is given).
     pub fn manifest(&self, name: &str) -> PathBuf {
-        self.root.join("manifests").join(name)
+        self.manifests.join(name)
+    }
+
+    /// The demo image with this tag (`v2` → `luksa/kubia:v2`).
+    pub fn image(&self, tag: &str) -> String {
+        format!("{}:{tag}", self.image_repo)
+    }
+
+    /// `--image=` for the demo image with this tag.
+    pub fn image_arg(&self, tag: &str) -> String {
+        format!("--image={}", self.image(tag))
     }
 
     /// Creates a fresh namespace (deleting a leftover of an earlier run first) with its own
@@ -247,4 +282,25 @@ async fn wait_node_port_free(client: &Client, port: i32) -> Result<()> {
 /// Reads a file relative to the repository root.
 pub fn read(path: &Path) -> Result<String> {
     std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))
+}
+
+/// The checked-in manifests, or copies in the report directory whose `luksa/kubia:` images
+/// name `repo` instead (for a cluster that pulls the demo images from elsewhere).
+fn manifests_for(root: &Path, report_dir: &Path, repo: &str) -> Result<PathBuf> {
+    let src = root.join("manifests");
+    if repo == TUTORIAL_REPO {
+        return Ok(src);
+    }
+    let dst = report_dir.join("manifests");
+    std::fs::create_dir_all(&dst)?;
+    for entry in std::fs::read_dir(&src).with_context(|| format!("reading {}", src.display()))? {
+        let path = entry?.path();
+        if path.extension().is_some_and(|e| e == "yaml") {
+            let text = read(&path)?.replace(&format!("{TUTORIAL_REPO}:"), &format!("{repo}:"));
+            if let Some(name) = path.file_name() {
+                std::fs::write(dst.join(name), text)?;
+            }
+        }
+    }
+    Ok(dst)
 }

@@ -35,6 +35,11 @@ struct Args {
     /// default of 1m), to save time where the verbatim run is proven elsewhere.
     #[arg(long)]
     tutorial_update_period: Option<String>,
+    /// Repository the cluster pulls the demo images from (`registry.example/me/kubia`); the
+    /// manifests and commands name it instead of `luksa/kubia`. Push them there first with
+    /// `cargo xtask images --push --repo R`.
+    #[arg(long, default_value = e2e::env::TUTORIAL_REPO)]
+    image_repo: String,
 }
 
 #[tokio::main]
@@ -50,15 +55,16 @@ async fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     }
-    let env = match Env::new(
-        args.kubeconfig,
-        args.bin_dir,
-        args.kubectl,
-        args.report_dir.clone(),
-        args.root,
-        args.provider.clone(),
-        args.tutorial_update_period.clone(),
-    )
+    let env = match Env::new(e2e::env::Settings {
+        kubeconfig: args.kubeconfig,
+        bin_dir: args.bin_dir,
+        kubectl: args.kubectl,
+        report_dir: args.report_dir.clone(),
+        root: args.root,
+        provider: args.provider.clone(),
+        tutorial_update_period: args.tutorial_update_period.clone(),
+        image_repo: args.image_repo.clone(),
+    })
     .await
     {
         Ok(e) => e,

@@ -94,12 +94,12 @@ spec:
     let cases: Vec<Case> = vec![
         (
             "missing RC",
-            plugin(&["kubia-nope", "kubia-v2", "--image=luksa/kubia:v2"]),
+            plugin(&["kubia-nope", "kubia-v2", &env.image_arg("v2")]),
             None,
         ),
         (
             "no image change",
-            plugin(&["kubia-v1", "kubia-v2", "--image=luksa/kubia:v1"]),
+            plugin(&["kubia-v1", "kubia-v2", &env.image_arg("v1")]),
             None,
         ),
         (
@@ -109,7 +109,7 @@ spec:
         ),
         (
             "several containers without --container",
-            plugin(&["kubia-two", "kubia-two-v2", "--image=luksa/kubia:v2"]),
+            plugin(&["kubia-two", "kubia-two-v2", &env.image_arg("v2")]),
             None,
         ),
         (
@@ -117,7 +117,7 @@ spec:
             plugin(&[
                 "kubia-v1",
                 "kubia-v2",
-                "--image=luksa/kubia:v2",
+                &env.image_arg("v2"),
                 "--container=nope",
             ]),
             None,
@@ -132,7 +132,7 @@ spec:
             plugin(&[
                 "kubia-v1",
                 "kubia-v2",
-                "--image=luksa/kubia:v2",
+                &env.image_arg("v2"),
                 "-f",
                 &same_name.display().to_string(),
             ]),
@@ -143,7 +143,7 @@ spec:
             plugin(&[
                 "kubia-v1",
                 "kubia-v2",
-                "--image=luksa/kubia:v2",
+                &env.image_arg("v2"),
                 "--deployment-label-key=",
             ]),
             None,
@@ -153,7 +153,7 @@ spec:
             plugin(&[
                 "kubia-v1",
                 "kubia-v2",
-                "--image=luksa/kubia:v2",
+                &env.image_arg("v2"),
                 "--max-surge=-1",
             ]),
             None,
@@ -164,7 +164,7 @@ spec:
                 "blue-green",
                 "kubia-v1",
                 "kubia-v2",
-                "--image=luksa/kubia:v2",
+                &env.image_arg("v2"),
                 "--service=other",
             ]),
             None,
@@ -175,14 +175,14 @@ spec:
                 "canary",
                 "kubia-v1",
                 "kubia-v2",
-                "--image=luksa/kubia:v2",
+                &env.image_arg("v2"),
                 "--steps=9",
             ]),
             None,
         ),
         (
             "unreachable cluster",
-            plugin(&["kubia-v1", "kubia-v2", "--image=luksa/kubia:v2"]),
+            plugin(&["kubia-v1", "kubia-v2", &env.image_arg("v2")]),
             Some(unreachable.as_path()),
         ),
     ];

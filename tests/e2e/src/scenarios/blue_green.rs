@@ -32,7 +32,7 @@ pub async fn run(env: &Env, o: &mut Outcome) -> Result<()> {
             "blue-green",
             "kubia-v1",
             "kubia-v2",
-            "--image=luksa/kubia:v2",
+            &env.image_arg("v2"),
             "--service=kubia",
             "--poll-interval=1s",
         ]),

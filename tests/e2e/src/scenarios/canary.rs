@@ -30,7 +30,7 @@ pub async fn run(env: &Env, o: &mut Outcome) -> Result<()> {
         "canary",
         "kubia-v1",
         "kubia-v2",
-        "--image=luksa/kubia:v2",
+        &env.image_arg("v2"),
         "--steps=1",
         "--poll-interval=1s",
     ];

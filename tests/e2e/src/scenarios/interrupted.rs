@@ -48,11 +48,7 @@ async fn steps(env: &Env, ns: &Namespace, o: &mut Outcome, origin: Instant) -> R
     // Six scaling steps in a 3-replica update: kill after each of them in turn.
     for k in 1..=6 {
         let new = format!("kubia-s{k}");
-        let image = if k % 2 == 1 {
-            "luksa/kubia:v2"
-        } else {
-            "luksa/kubia:v1"
-        };
+        let image = env.image(if k % 2 == 1 { "v2" } else { "v1" });
         let args = [
             "rolling-update",
             old.as_str(),
@@ -115,7 +111,7 @@ async fn steps(env: &Env, ns: &Namespace, o: &mut Outcome, origin: Instant) -> R
         "rolling-update",
         old.as_str(),
         new,
-        "--image=luksa/kubia:v2",
+        &env.image_arg("v2"),
         PERIOD,
     ];
     o.marks.push(("Ctrl-C, rollback".into(), origin.elapsed()));

@@ -46,7 +46,7 @@ pub async fn run(env: &Env, o: &mut Outcome) -> Result<()> {
             .with_context(|| format!("creating {} under the restricted standard", f.display()))?;
         let want = replicas(&yaml);
         // v3 fails its readiness probe by design; every other variant must become Ready.
-        let must_be_ready = !yaml.contains("luksa/kubia:v3");
+        let must_be_ready = !yaml.contains(&env.image("v3"));
         let pods = ns.api::<Pod>();
         let deadline = std::time::Instant::now() + Duration::from_secs(120);
         loop {

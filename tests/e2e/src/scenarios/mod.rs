@@ -176,6 +176,7 @@ pub async fn setup_v1(env: &Env, ns: &str, replicas: i32) -> Result<crate::Names
     let ns = env.namespace(ns, &[]).await?;
     let yaml = kubia_manifests::tutorial(&kubia_manifests::Params {
         replicas,
+        image_repo: env.image_repo.clone(),
         ..Default::default()
     })?
     .to_yaml()?;

@@ -21,7 +21,7 @@ pub async fn run(env: &Env, o: &mut Outcome) -> Result<()> {
             &[
                 "recreate",
                 "kubia-v1",
-                "--image=luksa/kubia:v2",
+                &env.image_arg("v2"),
                 "--poll-interval=1s",
             ],
             &env.bin_dir,

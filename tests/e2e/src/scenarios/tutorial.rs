@@ -48,7 +48,7 @@ pub async fn run(env: &Env, o: &mut Outcome) -> Result<()> {
         "rolling-update".to_owned(),
         "kubia-v1".to_owned(),
         "kubia-v2".to_owned(),
-        "--image=luksa/kubia:v2".to_owned(),
+        env.image_arg("v2"),
     ];
     match &env.tutorial_update_period {
         Some(p) => {

@@ -281,26 +281,23 @@ pub fn connect_registry(kubeconfig: &std::path::Path) -> Result<()> {
         .find(|g| g.parse::<std::net::Ipv4Addr>().is_ok())
         .context("the kind network has no IPv4 gateway")?;
     let mirror = crate::registry::forward_for_kind(gateway)?;
-    let toml = crate::registry::docker_io_hosts_toml(&mirror);
-    let mut child = Command::new("docker")
-        .args([
-            "exec",
-            "-i",
-            NODE_CONTAINER,
-            "sh",
-            "-c",
-            "mkdir -p /etc/containerd/certs.d/docker.io && cat > /etc/containerd/certs.d/docker.io/hosts.toml",
-        ])
-        .stdin(std::process::Stdio::piped())
-        .spawn()?;
-    if let Some(mut stdin) = child.stdin.take() {
-        use std::io::Write;
-        stdin.write_all(toml.as_bytes())?;
+    for (dir, toml) in crate::registry::hosts_files(&mirror) {
+        let script = format!(
+            "mkdir -p '/etc/containerd/certs.d/{dir}' && cat > '/etc/containerd/certs.d/{dir}/hosts.toml'"
+        );
+        let mut child = Command::new("docker")
+            .args(["exec", "-i", NODE_CONTAINER, "sh", "-c", &script])
+            .stdin(std::process::Stdio::piped())
+            .spawn()?;
+        if let Some(mut stdin) = child.stdin.take() {
+            use std::io::Write;
+            stdin.write_all(toml.as_bytes())?;
+        }
+        ensure!(
+            child.wait()?.success(),
+            "writing {dir}/hosts.toml into the kind node"
+        );
     }
-    ensure!(
-        child.wait()?.success(),
-        "writing hosts.toml into the kind node"
-    );
     crate::registry::publish(kubeconfig, &mirror)?;
     eprintln!("docker.io images resolve through the local registry (node: {mirror})");
     Ok(())
