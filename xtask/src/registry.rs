@@ -163,22 +163,7 @@ fn spawn(name: &str, cmd: &mut Command) -> Result<()> {
 
 /// `GET /v2/` answers 200.
 fn answers() -> bool {
-    use std::io::{Read, Write};
-    let Ok(mut s) = std::net::TcpStream::connect_timeout(
-        &std::net::SocketAddr::from(([127, 0, 0, 1], PORT)),
-        Duration::from_secs(1),
-    ) else {
-        return false;
-    };
-    let _ = s.set_read_timeout(Some(Duration::from_secs(2)));
-    if s.write_all(b"GET /v2/ HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n")
-        .is_err()
-    {
-        return false;
-    }
-    let mut buf = String::new();
-    let _ = s.read_to_string(&mut buf);
-    buf.starts_with("HTTP/1.1 200")
+    cluster::local::http_get_path(PORT, "/v2/").is_ok()
 }
 
 /// Where `images --push` pushes `repo`: as named when it names a registry host

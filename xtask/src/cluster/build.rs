@@ -97,18 +97,29 @@ pub fn ensure_binaries() -> Result<()> {
         build_etcd(&sh, &dir)?;
     }
     if !dir.join("crictl").is_file() {
-        let _p = util::Phase::start(format!("go install crictl {CRICTL_VERSION}"));
-        let tmp = dir.join(".crictl-build");
-        let _gobin = sh.push_env("GOBIN", &tmp);
-        let ld = "-s -w";
-        cmd!(
-            sh,
-            "go install -trimpath -ldflags {ld} sigs.k8s.io/cri-tools/cmd/crictl@{CRICTL_VERSION}"
-        )
-        .run()?;
-        std::fs::rename(tmp.join("crictl"), dir.join("crictl"))?;
+        go_install(
+            &sh,
+            &format!("sigs.k8s.io/cri-tools/cmd/crictl@{CRICTL_VERSION}"),
+            "crictl",
+            &dir,
+        )?;
     }
     Ok(())
+}
+
+/// `go install PACKAGE@VERSION` (stripped, trimmed paths) into a scratch GOBIN, then the
+/// binary moved into `dir`: a half-built binary never sits where a cache check would find it.
+fn go_install(sh: &Shell, package: &str, binary: &str, dir: &Path) -> Result<PathBuf> {
+    let _p = util::Phase::start(format!("go install {package}"));
+    let tmp = dir.join(format!(".{binary}-build"));
+    let _gobin = sh.push_env("GOBIN", &tmp);
+    let ld = "-s -w";
+    cmd!(sh, "go install -trimpath -ldflags {ld} {package}")
+        .run()
+        .with_context(|| format!("building {binary}"))?;
+    let dest = dir.join(binary);
+    std::fs::rename(tmp.join(binary), &dest)?;
+    Ok(dest)
 }
 
 /// kind from the Go module proxy (`go install sigs.k8s.io/kind@KIND_VERSION`, kind's own
@@ -123,18 +134,12 @@ pub fn ensure_kind() -> Result<PathBuf> {
     let sh = util::shell()?;
     let _tc = sh.push_env("GOTOOLCHAIN", "local");
     let _cgo = sh.push_env("CGO_ENABLED", "0");
-    let _p = util::Phase::start(format!("go install sigs.k8s.io/kind@{KIND_VERSION}"));
-    let tmp = dir.join(".build");
-    let _gobin = sh.push_env("GOBIN", &tmp);
-    let ld = "-s -w";
-    cmd!(
-        sh,
-        "go install -trimpath -ldflags {ld} sigs.k8s.io/kind@{KIND_VERSION}"
+    go_install(
+        &sh,
+        &format!("sigs.k8s.io/kind@{KIND_VERSION}"),
+        "kind",
+        &dir,
     )
-    .run()
-    .context("building kind")?;
-    std::fs::rename(tmp.join("kind"), &kind)?;
-    Ok(kind)
 }
 
 fn build_kubernetes(sh: &Shell, dir: &Path, components: &[&str]) -> Result<()> {

@@ -337,11 +337,18 @@ fn serving_check() -> Result<()> {
 
 /// `GET /` on 127.0.0.1:port with a fresh connection; the body of a 200 answer.
 pub fn http_get(port: u16) -> Result<String> {
+    http_get_path(port, "/")
+}
+
+/// `GET path` on 127.0.0.1:port with a fresh connection; the body of a 200 answer.
+pub fn http_get_path(port: u16, path: &str) -> Result<String> {
     use std::io::{Read, Write};
     let addr = std::net::SocketAddr::from(([127, 0, 0, 1], port));
     let mut s = std::net::TcpStream::connect_timeout(&addr, Duration::from_secs(2))?;
     s.set_read_timeout(Some(Duration::from_secs(2)))?;
-    s.write_all(b"GET / HTTP/1.1\r\nHost: kubia\r\nConnection: close\r\n\r\n")?;
+    s.write_all(
+        format!("GET {path} HTTP/1.1\r\nHost: kubia\r\nConnection: close\r\n\r\n").as_bytes(),
+    )?;
     let mut buf = String::new();
     s.read_to_string(&mut buf)?;
     let (head, body) = buf.split_once("\r\n\r\n").context("no HTTP answer")?;

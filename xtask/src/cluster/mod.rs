@@ -157,6 +157,18 @@ pub fn wait_default_service_account(kubeconfig: &Path, ns: &str) -> Result<()> {
     )
 }
 
+/// `kubectl apply` of a manifest that creates namespace `ns` and pods in it. Pods are
+/// refused until the new namespace's default service account exists, which appears a
+/// moment after the namespace: on a refusal, wait for it and apply again.
+fn apply_with_namespace(kubeconfig: &Path, ns: &str, manifest: &str) -> Result<()> {
+    kubectl_stdin(kubeconfig, &["apply", "-f", "-"], manifest)
+        .or_else(|_| {
+            wait_default_service_account(kubeconfig, ns)?;
+            kubectl_stdin(kubeconfig, &["apply", "-f", "-"], manifest)
+        })
+        .map(drop)
+}
+
 /// A pod from the locally built image behind NodePort `node_port` answers on 127.0.0.1;
 /// the namespace is deleted afterwards (and waited for, so the NodePort is free again).
 pub fn serving_check(kubeconfig: &Path, ns: &str, node_port: u16) -> Result<()> {
@@ -183,11 +195,7 @@ spec:
 "#
     );
     wait_default_service_account(kubeconfig, "default")?;
-    // The namespace's own service account appears a moment after the namespace.
-    kubectl_stdin(kubeconfig, &["apply", "-f", "-"], &manifest).or_else(|_| {
-        wait_default_service_account(kubeconfig, ns)?;
-        kubectl_stdin(kubeconfig, &["apply", "-f", "-"], &manifest)
-    })?;
+    apply_with_namespace(kubeconfig, ns, &manifest)?;
     let result = util::wait_for(
         "the check pod to answer on the NodePort",
         Duration::from_secs(120),
@@ -224,10 +232,7 @@ spec:
   - {{name: kubia, image: "luksa/kubia:v4", imagePullPolicy: Always, env: [{{name: KUBIA_SHUTDOWN_DELAY, value: 0s}}]}}
 "#
     );
-    kubectl_stdin(kubeconfig, &["apply", "-f", "-"], &manifest).or_else(|_| {
-        wait_default_service_account(kubeconfig, ns)?;
-        kubectl_stdin(kubeconfig, &["apply", "-f", "-"], &manifest)
-    })?;
+    apply_with_namespace(kubeconfig, ns, &manifest)?;
     let waited = kubectl(
         kubeconfig,
         &[

@@ -143,6 +143,19 @@ impl Kind {
         Ok(String::from_utf8_lossy(&out.stdout).into_owned())
     }
 
+    /// `kind delete cluster` for `kubia-lab` only.
+    fn delete(&self, kubeconfig: &std::path::Path) -> Result<()> {
+        let kc = kubeconfig.to_string_lossy();
+        self.run(&[
+            "delete",
+            "cluster",
+            "--name",
+            CLUSTER_NAME,
+            "--kubeconfig",
+            &kc,
+        ])
+    }
+
     fn exists(&self) -> Result<bool> {
         Ok(self
             .read(&["get", "clusters"])?
@@ -194,14 +207,7 @@ pub fn up() -> Result<Created> {
     let mut created = Created::Reused;
     if kind.exists()? && !node_running() {
         eprintln!("kind cluster {CLUSTER_NAME} exists but its node is stopped; recreating it.");
-        kind.run(&[
-            "delete",
-            "cluster",
-            "--name",
-            CLUSTER_NAME,
-            "--kubeconfig",
-            &kc_s,
-        ])?;
+        kind.delete(&kc)?;
     }
     if kind.exists()? {
         eprintln!("kind cluster {CLUSTER_NAME} is running; reusing it.");
@@ -313,15 +319,7 @@ pub fn down() -> Result<()> {
         return Ok(());
     }
     let _p = util::Phase::start(format!("kind delete cluster --name {CLUSTER_NAME}"));
-    let kc = kubeconfig()?.to_string_lossy().into_owned();
-    kind.run(&[
-        "delete",
-        "cluster",
-        "--name",
-        CLUSTER_NAME,
-        "--kubeconfig",
-        &kc,
-    ])
+    kind.delete(&kubeconfig()?)
 }
 
 /// Deleting needs no privileges, but the shim is harmless there; ask Docker only when an
