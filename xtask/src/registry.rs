@@ -91,7 +91,7 @@ pub fn up() -> Result<()> {
     // A kind cluster already running learns about it now (the local cluster's containerd
     // always has the mirror configured; it only needs the ConfigMap).
     if cluster::kind::node_running() {
-        cluster::kind::connect_registry(&cluster::kind::kubeconfig()?)?;
+        cluster::kind::connect_registry(&cluster::kind::running_kubeconfig()?)?;
     }
     if cluster::local::healthy() {
         publish(&cluster::local::kubeconfig(), ADDRESS)?;

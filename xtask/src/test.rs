@@ -77,6 +77,17 @@ fn checks(args: &Args, t: &mut Timings) -> Result<()> {
     if args.no_cluster {
         return Ok(());
     }
+    if cluster::kind::node_running() {
+        // Left by an interrupted run (perhaps of another checkout); it holds 127.0.0.1:30002,
+        // which the local cluster needs. The kind phase below creates it again.
+        eprintln!(
+            "A kind cluster {} from an earlier run is up; taking it down first.",
+            cluster::kind::CLUSTER_NAME
+        );
+        t.run("leftover kind cluster down", || {
+            cluster::down(Provider::Kind)
+        })?;
+    }
     t.run("local registry up, images pushed", || {
         crate::registry::up()?;
         images::run(&images::Args {

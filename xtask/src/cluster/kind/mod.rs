@@ -58,6 +58,16 @@ pub fn kubeconfig() -> Result<PathBuf> {
     Ok(util::root().join("target/kind/kubeconfig"))
 }
 
+/// The kubeconfig of the running `kubia-lab` cluster, exported first when this checkout
+/// has none (the cluster was created from another one).
+pub fn running_kubeconfig() -> Result<PathBuf> {
+    let kc = kubeconfig()?;
+    if !kc.exists() {
+        Kind::new(shim_needed_cached())?.export_kubeconfig(&kc)?;
+    }
+    Ok(kc)
+}
+
 /// The kind config for the node image: the NodePort mapping always; with our image, no
 /// default CNI, no CoreDNS, and the etcd we build.
 pub fn config(image: &NodeImage, reference: Option<&str>) -> String {
@@ -156,6 +166,24 @@ impl Kind {
         ])
     }
 
+    /// Writes the cluster's kubeconfig to `path`: the cluster may have been created from
+    /// another checkout, whose `target/` holds the file.
+    fn export_kubeconfig(&self, path: &std::path::Path) -> Result<()> {
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir)?;
+        }
+        let p = path.to_string_lossy();
+        self.read(&[
+            "export",
+            "kubeconfig",
+            "--name",
+            CLUSTER_NAME,
+            "--kubeconfig",
+            &p,
+        ])
+        .map(drop)
+    }
+
     fn exists(&self) -> Result<bool> {
         Ok(self
             .read(&["get", "clusters"])?
@@ -211,14 +239,7 @@ pub fn up() -> Result<Created> {
     }
     if kind.exists()? {
         eprintln!("kind cluster {CLUSTER_NAME} is running; reusing it.");
-        kind.run(&[
-            "export",
-            "kubeconfig",
-            "--name",
-            CLUSTER_NAME,
-            "--kubeconfig",
-            &kc_s,
-        ])?;
+        kind.export_kubeconfig(&kc)?;
     } else {
         let cfg = dir.join("config.yaml");
         std::fs::write(&cfg, config(&image, reference.as_deref()))?;
