@@ -74,6 +74,16 @@ pub fn run(args: &Args) -> Result<()> {
         let _p = util::Phase::start("cargo build -p rollout-cli -p e2e");
         cmd!(sh, "cargo build --quiet --locked -p rollout-cli -p e2e").run()?;
     }
+    // The local registry, with the demo images, for the clusters we bring up (the
+    // pull-policy scenario pushes to it; `imagePullPolicy: Always` resolves through it).
+    if provider.is_some() {
+        crate::registry::up()?;
+        crate::images::run(&crate::images::Args {
+            repo: "luksa/kubia".into(),
+            save: None,
+            push: true,
+        })?;
+    }
     // A cluster this run creates is taken down afterwards; one it found running is not.
     let mut created_here = None;
     let (kubeconfig, kubectl) = match provider {

@@ -138,18 +138,23 @@ fn checks(args: &Args, t: &mut Timings) -> Result<()> {
     result.and(down)
 }
 
-/// kind: one Ready node at the pinned version (kind up already saw a pod answer on 30002).
+/// kind: two Ready nodes at the pinned version (kind up already saw a pod answer on 30002).
 fn smoke_checks_kind(kc: &std::path::Path) -> Result<()> {
     let nodes = cluster::kubectl(kc, &["get", "nodes", "-o", NODES_JSONPATH])?;
     let lines: Vec<&str> = nodes.lines().collect();
-    ensure!(
-        lines
-            == [format!(
-                "{}-control-plane {} True",
+    let expected: Vec<String> = ["control-plane", "worker"]
+        .iter()
+        .map(|role| {
+            format!(
+                "{}-{role} {} True",
                 cluster::kind::CLUSTER_NAME,
                 cluster::build::KUBERNETES_VERSION
-            )],
-        "expected one Ready kind node at {}, got {nodes:?}",
+            )
+        })
+        .collect();
+    ensure!(
+        lines == expected,
+        "expected two Ready kind nodes at {}, got {nodes:?}",
         cluster::build::KUBERNETES_VERSION
     );
     eprintln!("kind: {}", nodes.trim());

@@ -136,6 +136,73 @@ impl ImageRef {
     pub fn effective_tag(&self) -> &str {
         self.tag.as_deref().unwrap_or("latest")
     }
+
+    /// The fully qualified form the runtime pulls: Docker Hub made explicit
+    /// (`nginx` → `docker.io/library/nginx:latest`, `luksa/kubia:v1` →
+    /// `docker.io/luksa/kubia:v1`), `latest` added when neither tag nor digest is given.
+    pub fn normalized(&self) -> ImageRef {
+        let domain = match self.domain.as_deref() {
+            None | Some("index.docker.io") => "docker.io".to_owned(),
+            Some(d) => d.to_owned(),
+        };
+        let path = if domain == "docker.io" && !self.path.contains('/') {
+            format!("library/{}", self.path)
+        } else {
+            self.path.clone()
+        };
+        let tag = match (&self.tag, &self.digest) {
+            (None, None) => Some("latest".to_owned()),
+            (t, _) => t.clone(),
+        };
+        ImageRef {
+            domain: Some(domain),
+            path,
+            tag,
+            digest: self.digest.clone(),
+        }
+    }
+
+    /// Whether two references name the same image as the runtime resolves them.
+    pub fn same_image(&self, other: &ImageRef) -> bool {
+        self.normalized() == other.normalized()
+    }
+}
+
+/// Whether `a` and `b` name the same image (`luksa/kubia:v1` = `docker.io/luksa/kubia:v1`);
+/// strings that do not parse are compared as they are.
+pub fn same_image(a: &str, b: &str) -> bool {
+    match (ImageRef::parse(a), ImageRef::parse(b)) {
+        (Ok(a), Ok(b)) => a.same_image(&b),
+        _ => a == b,
+    }
+}
+
+/// The tutorial's pull-policy pitfall, worded once for every tool that warns about it: a
+/// tag that can be pushed again (`latest`, or the tag the running pods already use) with
+/// `IfNotPresent` means nodes that have the image never pull the new push, and versions mix.
+/// `running` is the image the pods run now, if any.
+pub fn pull_policy_warning(
+    image: &ImageRef,
+    policy: PullPolicy,
+    running: Option<&ImageRef>,
+) -> Option<String> {
+    if policy != PullPolicy::IfNotPresent || image.digest.is_some() {
+        return None;
+    }
+    let reused = running.is_some_and(|r| {
+        let (r, i) = (r.normalized(), image.normalized());
+        r.repository() == i.repository() && r.tag == i.tag
+    });
+    let why = if image.is_mutable() {
+        "has a mutable tag"
+    } else if reused {
+        "reuses the tag the running pods have"
+    } else {
+        return None;
+    };
+    Some(format!(
+        "image {image} {why} but imagePullPolicy is IfNotPresent: nodes that already have it will not pull a newer push (use Always, or a new tag per build)"
+    ))
 }
 
 impl FromStr for ImageRef {
@@ -259,13 +326,14 @@ impl PullPolicy {
         }
     }
 
-    /// What the API server defaults to when a container sets none: `Always` for a mutable
-    /// reference (`latest` or no tag, no digest), `IfNotPresent` otherwise.
+    /// What the API server defaults to when a container sets none (SetDefaults_Container):
+    /// `Always` when the tag is exactly `latest`, or when there is neither tag nor digest;
+    /// `IfNotPresent` otherwise. Note that `x:latest@sha256:…` gets `Always` although the
+    /// digest pins it, and `x:LATEST` gets `IfNotPresent`: the rule looks at the tag only.
     pub fn default_for(image: &ImageRef) -> Self {
-        if image.is_mutable() {
-            PullPolicy::Always
-        } else {
-            PullPolicy::IfNotPresent
+        match (image.tag.as_deref(), &image.digest) {
+            (Some("latest"), _) | (None, None) => PullPolicy::Always,
+            _ => PullPolicy::IfNotPresent,
         }
     }
 }
@@ -376,6 +444,69 @@ mod tests {
             validate_tag(&"t".repeat(MAX_TAG_LEN + 1)),
             Err(TagTooLong(MAX_TAG_LEN + 1))
         );
+    }
+
+    #[test]
+    fn defaults_as_the_api_server_assigns_them() {
+        let d = "a".repeat(64);
+        let policy = |image: String| PullPolicy::default_for(&parse(&image));
+        for (image, expected) in [
+            ("nginx".to_owned(), PullPolicy::Always),
+            ("nginx:latest".to_owned(), PullPolicy::Always),
+            ("nginx:LATEST".to_owned(), PullPolicy::IfNotPresent),
+            (format!("nginx@sha256:{d}"), PullPolicy::IfNotPresent),
+            (format!("nginx:latest@sha256:{d}"), PullPolicy::Always),
+            (format!("nginx:1.27@sha256:{d}"), PullPolicy::IfNotPresent),
+            ("localhost:5000/kubia".to_owned(), PullPolicy::Always),
+        ] {
+            assert_eq!(policy(image.clone()), expected, "{image}");
+        }
+    }
+
+    #[test]
+    fn normalized_references_compare_as_the_runtime_resolves_them() {
+        assert!(same_image("luksa/kubia:v1", "docker.io/luksa/kubia:v1"));
+        assert!(same_image(
+            "luksa/kubia:v1",
+            "index.docker.io/luksa/kubia:v1"
+        ));
+        assert!(same_image("nginx", "docker.io/library/nginx:latest"));
+        assert!(same_image("nginx:latest", "library/nginx"));
+        assert!(!same_image("luksa/kubia:v1", "luksa/kubia:v2"));
+        assert!(!same_image("luksa/kubia:v1", "quay.io/luksa/kubia:v1"));
+        assert!(!same_image("localhost:5000/nginx", "nginx"));
+        assert_eq!(
+            parse("nginx").normalized().to_string(),
+            "docker.io/library/nginx:latest"
+        );
+    }
+
+    #[test]
+    fn one_warning_for_tags_that_can_be_pushed_again() {
+        let d = "a".repeat(64);
+        let warn = |image: &str, policy, running: Option<&str>| {
+            pull_policy_warning(&parse(image), policy, running.map(parse).as_ref())
+        };
+        let latest = warn("luksa/kubia:latest", PullPolicy::IfNotPresent, None);
+        assert!(latest.is_some_and(|w| w.contains("has a mutable tag")));
+        assert!(warn("luksa/kubia:latest", PullPolicy::Always, None).is_none());
+        assert!(warn("luksa/kubia:v2", PullPolicy::IfNotPresent, None).is_none());
+        assert!(
+            warn(
+                "luksa/kubia:v2",
+                PullPolicy::IfNotPresent,
+                Some("luksa/kubia:v1")
+            )
+            .is_none()
+        );
+        let reused = warn(
+            "docker.io/luksa/kubia:v1",
+            PullPolicy::IfNotPresent,
+            Some("luksa/kubia:v1"),
+        );
+        assert!(reused.is_some_and(|w| w.contains("reuses the tag the running pods have")));
+        let pinned = format!("luksa/kubia:latest@sha256:{d}");
+        assert!(warn(&pinned, PullPolicy::IfNotPresent, None).is_none());
     }
 
     #[test]

@@ -28,25 +28,29 @@ impl From<UnknownPullPolicy> for Error {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Warning {
     /// A mutable reference with `IfNotPresent`: nodes keep whatever they pulled first.
-    MutableTagWithIfNotPresent { image: String },
+    MutableTagWithIfNotPresent {
+        /// The image reference.
+        image: String,
+        /// The one wording shared with the engine.
+        text: String,
+    },
 }
 
 impl fmt::Display for Warning {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Warning::MutableTagWithIfNotPresent { image } => write!(
-                f,
-                "image {image} has a mutable tag but imagePullPolicy is IfNotPresent: nodes that already have it will not pull a newer push (use Always, or a new tag per build)"
-            ),
+            Warning::MutableTagWithIfNotPresent { text, .. } => f.write_str(text),
         }
     }
 }
 
-/// The warning for running `image` with `policy`, if any.
+/// The warning for running `image` with `policy`, if any, worded as the engine words it
+/// (`image_reference::pull_policy_warning`).
 pub fn pull_policy_warning(image: &ImageRef, policy: PullPolicy) -> Option<Warning> {
-    (policy == PullPolicy::IfNotPresent && image.is_mutable()).then(|| {
+    image_reference::pull_policy_warning(image, policy, None).map(|text| {
         Warning::MutableTagWithIfNotPresent {
             image: image.to_string(),
+            text,
         }
     })
 }

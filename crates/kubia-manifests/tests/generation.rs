@@ -216,11 +216,13 @@ fn explicit_pull_policy_wins_and_mutable_if_not_present_warns() {
             container(&m.objects[0]).image_pull_policy.as_deref(),
             Some("IfNotPresent")
         );
+        assert!(matches!(
+            m.warnings.as_slice(),
+            [Warning::MutableTagWithIfNotPresent { image, .. }] if image == "luksa/kubia:latest"
+        ));
         assert_eq!(
-            m.warnings,
-            [Warning::MutableTagWithIfNotPresent {
-                image: "luksa/kubia:latest".into()
-            }]
+            m.warnings[0].to_string(),
+            "image luksa/kubia:latest has a mutable tag but imagePullPolicy is IfNotPresent: nodes that already have it will not pull a newer push (use Always, or a new tag per build)"
         );
         assert!(!m.warnings[0].to_string().contains('\n'));
     }

@@ -28,6 +28,52 @@ pub struct ClusterArgs {
     /// The kubeconfig context to use.
     #[arg(long, global = true, value_name = "CONTEXT")]
     pub context: Option<String>,
+    /// The kubeconfig cluster to use (instead of the context's).
+    #[arg(long, global = true, value_name = "CLUSTER")]
+    pub cluster: Option<String>,
+    /// The kubeconfig user to use (instead of the context's).
+    #[arg(long, global = true, value_name = "USER")]
+    pub user: Option<String>,
+    /// The address and port of the Kubernetes API server.
+    #[arg(short = 's', long, global = true, value_name = "URL")]
+    pub server: Option<String>,
+    /// Bearer token for authentication to the API server.
+    #[arg(long, global = true, value_name = "TOKEN")]
+    pub token: Option<String>,
+    /// Path to a cert file for the certificate authority.
+    #[arg(long, global = true, value_name = "FILE")]
+    pub certificate_authority: Option<PathBuf>,
+    /// Path to a client certificate file for TLS.
+    #[arg(long, global = true, value_name = "FILE")]
+    pub client_certificate: Option<PathBuf>,
+    /// Path to a client key file for TLS.
+    #[arg(long, global = true, value_name = "FILE")]
+    pub client_key: Option<PathBuf>,
+    /// Username to impersonate for the operation.
+    #[arg(long = "as", global = true, value_name = "USER")]
+    pub impersonate: Option<String>,
+    /// Group to impersonate for the operation (repeat for several).
+    #[arg(long = "as-group", global = true, value_name = "GROUP")]
+    pub impersonate_groups: Vec<String>,
+    /// If true, the server's certificate will not be checked for validity (insecure).
+    #[arg(long, global = true, num_args = 0..=1, default_missing_value = "true", value_name = "BOOL")]
+    pub insecure_skip_tls_verify: Option<bool>,
+    /// The length of time to wait before giving up on a single server request (e.g. 1s,
+    /// 2m, 3h; a bare number is seconds, as in kubectl; 0 means no limit).
+    #[arg(long, global = true, value_parser = parse_request_timeout, value_name = "DURATION")]
+    pub request_timeout: Option<Duration>,
+    /// Log level verbosity, as kubectl's -v: 0 quiet, 1-3 info, 4-5 debug, 6 and up also the
+    /// HTTP requests (trace).
+    #[arg(short = 'v', long = "v", global = true, value_name = "LEVEL")]
+    pub verbosity: Option<u8>,
+}
+
+/// kubectl's `--request-timeout`: a duration, or a bare integer meaning seconds.
+fn parse_request_timeout(text: &str) -> Result<Duration, String> {
+    match text.trim().parse::<u64>() {
+        Ok(seconds) => Ok(Duration::from_secs(seconds)),
+        Err(_) => duration::parse(text),
+    }
 }
 
 /// Polling and patience.
@@ -37,6 +83,7 @@ pub struct WaitArgs {
     #[arg(long, default_value = "3s", value_parser = parse_duration, value_name = "DURATION")]
     pub poll_interval: Duration,
     /// Max time without progress before giving up (also how long API errors are retried).
+    /// kubectl 1.11-1.17 parsed this flag and ignored it; here it is honoured.
     #[arg(long, default_value = "5m0s", value_parser = parse_duration, value_name = "DURATION")]
     pub timeout: Duration,
 }
@@ -73,14 +120,29 @@ pub struct RollingUpdateArgs {
     /// Polling and timeout.
     pub wait: WaitArgs,
     /// Abort an existing rollout that is partially rolled out and go back to OLD.
+    /// kubectl's own two-name rollback ended in a NotFound error after succeeding; this one
+    /// ends with kubectl's success lines.
     #[arg(long)]
     pub rollback: bool,
     /// Only print the old and new controllers, change nothing (client; also true/false/none).
     #[arg(long, num_args = 0..=1, require_equals = true, default_missing_value = "client", value_name = "MODE")]
     pub dry_run: Option<String>,
-    /// Output format of the result: name, yaml or json.
+    /// Output format of the result: name, yaml, json, jsonpath=TEMPLATE or
+    /// jsonpath-file=FILE (Go templates are not supported).
     #[arg(short = 'o', long = "output", value_name = "FORMAT")]
     pub output: Option<String>,
+    /// The template (or template file) for -o jsonpath / -o jsonpath-file.
+    #[arg(long, value_name = "TEMPLATE")]
+    pub template: Option<String>,
+    /// If true, a template field that is missing prints nothing instead of failing.
+    #[arg(long, num_args = 0..=1, require_equals = true, default_value_t = true, default_missing_value = "true", action = clap::ArgAction::Set, value_name = "BOOL")]
+    pub allow_missing_template_keys: bool,
+    /// How the API server checks a -f file first (dry-run create, field validation):
+    /// strict (also true) refuses unknown or misspelled fields and invalid objects, warn
+    /// reports them, ignore (also false) skips the check. kubectl 1.17 checked on the
+    /// client; typed decoding here would otherwise drop a misspelled field silently.
+    #[arg(long, num_args = 0..=1, require_equals = true, default_value = "strict", default_missing_value = "strict", value_name = "MODE")]
+    pub validate: String,
     /// Pods allowed above the desired count during the update (count or percentage).
     #[arg(long, default_value = "1", value_parser = parse_int_or_percent, value_name = "N|N%")]
     pub max_surge: IntOrPercent,

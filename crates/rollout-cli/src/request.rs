@@ -4,6 +4,7 @@
 use std::io::Read;
 
 use k8s_openapi::api::core::v1::ReplicationController;
+use rollout_engine::validate::Validation;
 use rollout_engine::{
     EngineError, ImageChange, NewSource, OutputFormat, PullPolicy, RollingUpdate,
 };
@@ -45,9 +46,30 @@ pub fn dry_run(mode: Option<&str>) -> Result<bool, EngineError> {
     }
 }
 
+/// A `-f` file: the typed object and the object as written (for server-side validation).
+#[derive(Debug, Clone)]
+pub struct FileSource {
+    /// Where it came from (`stdin` or the path), for messages.
+    pub origin: String,
+    /// The object exactly as written.
+    pub raw: serde_json::Value,
+    /// How strictly the API server checks `raw`.
+    pub validation: Validation,
+}
+
 /// Parses a file's text as one ReplicationController (YAML or JSON).
 pub fn parse_rc(text: &str, origin: &str) -> Result<ReplicationController, EngineError> {
+    parse_rc_raw(text, origin).map(|(rc, _)| rc)
+}
+
+/// Parses a file's text as one ReplicationController, also returning it as written.
+fn parse_rc_raw(
+    text: &str,
+    origin: &str,
+) -> Result<(ReplicationController, serde_json::Value), EngineError> {
     let value: serde_yaml::Value = serde_yaml::from_str(text)
+        .map_err(|e| EngineError::Invalid(format!("cannot parse {origin}: {e}")))?;
+    let raw = serde_json::to_value(&value)
         .map_err(|e| EngineError::Invalid(format!("cannot parse {origin}: {e}")))?;
     let kind = value.get("kind").and_then(|k| k.as_str()).unwrap_or("");
     if kind != "ReplicationController" {
@@ -56,14 +78,17 @@ pub fn parse_rc(text: &str, origin: &str) -> Result<ReplicationController, Engin
             if kind.is_empty() { "no kind" } else { kind }
         )));
     }
-    serde_yaml::from_value(value).map_err(|e| {
+    let rc = serde_yaml::from_value(value).map_err(|e| {
         EngineError::Invalid(format!(
             "{origin} is not a valid ReplicationController: {e}"
         ))
-    })
+    })?;
+    Ok((rc, raw))
 }
 
-fn read_file(path: &str) -> Result<ReplicationController, EngineError> {
+fn read_file(
+    path: &str,
+) -> Result<(ReplicationController, serde_json::Value, String), EngineError> {
     let (text, origin) = if path == "-" {
         let mut text = String::new();
         std::io::stdin()
@@ -75,16 +100,28 @@ fn read_file(path: &str) -> Result<ReplicationController, EngineError> {
             .map_err(|e| EngineError::Invalid(format!("cannot read {path}: {e}")))?;
         (text, path.to_owned())
     };
-    parse_rc(&text, &origin)
+    let (rc, raw) = parse_rc_raw(&text, &origin)?;
+    Ok((rc, raw, origin))
 }
 
 /// Builds the rolling-update request and the output format.
 pub fn rolling_update(
     args: &RollingUpdateArgs,
-) -> Result<(RollingUpdate, OutputFormat), EngineError> {
-    let output: OutputFormat = args.output.as_deref().unwrap_or("").parse()?;
+) -> Result<(RollingUpdate, OutputFormat, Option<FileSource>), EngineError> {
+    let output = OutputFormat::from_flags(
+        args.output.as_deref(),
+        args.template.as_deref(),
+        args.allow_missing_template_keys,
+    )?;
     let dry_run = dry_run(args.dry_run.as_deref())?;
+    let validation: Validation = args.validate.parse()?;
+    let mut file_source = None;
     let source = match (&args.image, &args.filename) {
+        (Some(_), _) | (_, Some(_)) if args.rollback => {
+            return Err(EngineError::Invalid(
+                "Don't specify --filename or --image on rollback".into(),
+            ));
+        }
         (Some(_), Some(_)) => {
             return Err(EngineError::Invalid(
                 "--filename and --image can not both be specified".into(),
@@ -101,7 +138,15 @@ pub fn rolling_update(
             container: args.container.clone(),
             pull_policy: pull_policy(args.image_pull_policy.as_deref())?,
         })),
-        (None, Some(path)) => Some(NewSource::File(Box::new(read_file(path)?))),
+        (None, Some(path)) => {
+            let (rc, raw, origin) = read_file(path)?;
+            file_source = Some(FileSource {
+                origin,
+                raw,
+                validation,
+            });
+            Some(NewSource::File(Box::new(rc)))
+        }
     };
     let request = RollingUpdate {
         old_name: strip_kind(&args.old).to_owned(),
@@ -118,7 +163,7 @@ pub fn rolling_update(
         dry_run,
     };
     rollout_engine::rolling::validate(&request)?;
-    Ok((request, output))
+    Ok((request, output, file_source))
 }
 
 /// The image change of recreate, blue-green and canary.
@@ -149,6 +194,29 @@ pub fn cluster_flags(cluster: &ClusterArgs) -> String {
             rollout_engine::shell_quote(&path.to_string_lossy())
         ));
     }
+    for (flag, value) in [
+        ("--cluster", cluster.cluster.clone()),
+        ("--user", cluster.user.clone()),
+        ("--server", cluster.server.clone()),
+        (
+            "--certificate-authority",
+            cluster
+                .certificate_authority
+                .as_ref()
+                .map(|p| p.to_string_lossy().into_owned()),
+        ),
+    ] {
+        if let Some(v) = value {
+            flags.push_str(&format!(" {flag} {}", rollout_engine::shell_quote(&v)));
+        }
+    }
+    if cluster.insecure_skip_tls_verify == Some(true) {
+        flags.push_str(" --insecure-skip-tls-verify");
+    }
+    if cluster.token.is_some() {
+        // Never print the secret itself.
+        flags.push_str(" --token <TOKEN>");
+    }
     flags
 }
 
@@ -162,7 +230,9 @@ mod tests {
         let mut argv = vec!["p"];
         argv.extend_from_slice(args);
         let cli = PluginCli::try_parse_from(argv).map_err(|e| e.to_string())?;
-        rolling_update(&cli.update).map_err(|e| e.to_string())
+        rolling_update(&cli.update)
+            .map(|(r, o, _)| (r, o))
+            .map_err(|e| e.to_string())
     }
 
     #[test]
@@ -179,6 +249,15 @@ mod tests {
             Some("Must specify --filename or --image for new controller")
         );
         assert!(build(&["kubia-v1", "kubia-v2", "--rollback"]).is_ok());
+        for rollback_with_source in [
+            &["kubia-v1", "kubia-v2", "--rollback", "--image=x:v2"][..],
+            &["kubia-v1", "--rollback", "-f", "rc.yaml"][..],
+        ] {
+            assert_eq!(
+                build(rollback_with_source).err().as_deref(),
+                Some("Don't specify --filename or --image on rollback")
+            );
+        }
         assert!(
             build(&["kubia-v1", "--image=x:v2", "--image-pull-policy=sometimes"])
                 .err()
@@ -237,18 +316,69 @@ mod tests {
     }
 
     #[test]
+    fn kubectl_global_flags_parse() {
+        let cli = PluginCli::try_parse_from([
+            "p",
+            "kubia-v1",
+            "--image=x:v2",
+            "--cluster=c",
+            "--user=u",
+            "-s",
+            "https://h:6443",
+            "--token=t",
+            "--certificate-authority=/ca.crt",
+            "--insecure-skip-tls-verify",
+            "--request-timeout=30",
+            "-v=6",
+        ]);
+        let Ok(cli) = cli else { panic!("{cli:?}") };
+        let c = cli.cluster;
+        assert_eq!(
+            (c.cluster.as_deref(), c.user.as_deref(), c.server.as_deref()),
+            (Some("c"), Some("u"), Some("https://h:6443"))
+        );
+        assert_eq!(c.token.as_deref(), Some("t"));
+        assert_eq!(c.insecure_skip_tls_verify, Some(true));
+        assert_eq!(c.request_timeout, Some(std::time::Duration::from_secs(30)));
+        assert_eq!(c.verbosity, Some(6));
+        let two_minutes =
+            PluginCli::try_parse_from(["p", "a", "--image=x:v2", "--request-timeout=2m"]);
+        assert_eq!(
+            two_minutes.ok().and_then(|c| c.cluster.request_timeout),
+            Some(std::time::Duration::from_secs(120))
+        );
+        let unknown = PluginCli::try_parse_from(["p", "a", "--image=x:v2", "--bogus"]);
+        assert_eq!(
+            unknown.err().map(|e| e.kind()),
+            Some(clap::error::ErrorKind::UnknownArgument)
+        );
+    }
+
+    #[test]
     fn names_and_flags() {
         assert_eq!(strip_kind("rc/a"), "a");
         assert_eq!(strip_kind("a"), "a");
         let cluster = ClusterArgs {
             namespace: Some("dev".into()),
-            context: None,
             kubeconfig: Some("/tmp/k config".into()),
+            ..ClusterArgs::default()
         };
         assert_eq!(
             cluster_flags(&cluster),
             " -n dev --kubeconfig '/tmp/k config'"
         );
+        let flags = ClusterArgs {
+            server: Some("https://h:6443".into()),
+            token: Some("s3cret".into()),
+            insecure_skip_tls_verify: Some(true),
+            ..ClusterArgs::default()
+        };
+        let shown = cluster_flags(&flags);
+        assert_eq!(
+            shown,
+            " --server https://h:6443 --insecure-skip-tls-verify --token <TOKEN>"
+        );
+        assert!(!shown.contains("s3cret"));
         assert_eq!(dry_run(Some("true")).ok(), Some(true));
         assert_eq!(dry_run(None).ok(), Some(false));
     }

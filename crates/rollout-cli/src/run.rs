@@ -44,18 +44,37 @@ impl Invocation {
         } else {
             shell_quote(&program)
         };
+        // A bearer token is a secret: the hints printed on Ctrl-C show a placeholder.
+        let mut after_token = false;
         for arg in argv.iter().skip(1) {
+            let shown = if after_token {
+                "<TOKEN>".to_owned()
+            } else if arg.starts_with("--token=") {
+                "--token=<TOKEN>".to_owned()
+            } else {
+                shell_quote(arg)
+            };
+            after_token = arg == "--token";
             command.push(' ');
-            command.push_str(&shell_quote(arg));
+            command.push_str(&shown);
         }
         Invocation { program, command }
     }
 }
 
-/// Logging to stderr, off unless `RUST_LOG` asks for it: stderr is for errors.
-fn init_logging() {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("off"));
+/// Logging to stderr, off unless `-v` or `RUST_LOG` asks for it: stderr is for errors.
+fn init_logging(verbosity: Option<u8>) {
+    let level = match verbosity {
+        None | Some(0) => None,
+        Some(1..=3) => Some("info"),
+        Some(4 | 5) => Some("debug"),
+        Some(_) => Some("trace"),
+    };
+    let filter = match level {
+        Some(level) => tracing_subscriber::EnvFilter::new(level),
+        None => tracing_subscriber::EnvFilter::try_from_default_env()
+            .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("off")),
+    };
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
@@ -64,12 +83,12 @@ fn init_logging() {
 
 /// Builds the runtime, installs the Ctrl-C handler, runs `work`, and prints an error as one
 /// `error: ...` line.
-fn execute<F, Fut>(work: F) -> ExitCode
+fn execute<F, Fut>(verbosity: Option<u8>, work: F) -> ExitCode
 where
     F: FnOnce(Cancel, Arc<TerminalSink>) -> Fut,
     Fut: std::future::Future<Output = Result<(), EngineError>>,
 {
-    init_logging();
+    init_logging(verbosity);
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -121,6 +140,17 @@ async fn context(
         kubeconfig: cluster.kubeconfig.clone(),
         context: cluster.context.clone(),
         namespace: cluster.namespace.clone(),
+        cluster: cluster.cluster.clone(),
+        user: cluster.user.clone(),
+        server: cluster.server.clone(),
+        token: cluster.token.clone(),
+        certificate_authority: cluster.certificate_authority.clone(),
+        insecure_skip_tls_verify: cluster.insecure_skip_tls_verify.unwrap_or(false),
+        request_timeout: cluster.request_timeout,
+        client_certificate: cluster.client_certificate.clone(),
+        client_key: cluster.client_key.clone(),
+        impersonate: cluster.impersonate.clone(),
+        impersonate_groups: cluster.impersonate_groups.clone(),
     })
     .await?;
     Ok(Ctx::new(
@@ -146,18 +176,51 @@ async fn rolling_update(
     cancel: Cancel,
     sink: Arc<TerminalSink>,
 ) -> Result<(), EngineError> {
-    let (req, format) = request::rolling_update(args)?;
+    let (req, format, file) = request::rolling_update(args)?;
     let ctx = context(cluster, &args.wait, invocation, cancel, sink.clone()).await?;
+    if let Some(file) = &file
+        && !req.rollback
+    {
+        rollout_engine::validate::validate_file(&ctx, &file.raw, &file.origin, file.validation)
+            .await?;
+    }
     let outcome = rollout_engine::rolling::run(&ctx, &req).await?;
-    sink.print(&output::render(&outcome, format)?);
+    sink.print(&output::render(&outcome, &format)?);
     Ok(())
+}
+
+/// kubectl's answer to an unknown flag (`error: unknown flag: --x`, a pointer to `--help`,
+/// exit 1); clap's own handling for everything else (help, version, bad values: exit 2).
+fn kubectl_usage_error(e: clap::Error) -> ExitCode {
+    use clap::error::{ContextKind, ErrorKind};
+    if e.kind() == ErrorKind::UnknownArgument {
+        let flag = e
+            .get(ContextKind::InvalidArg)
+            .map(|v| v.to_string())
+            .unwrap_or_default();
+        let flag = flag.split('=').next().unwrap_or_default();
+        let what = if flag.starts_with("--") || !flag.starts_with('-') {
+            format!("unknown flag: {flag}")
+        } else {
+            format!(
+                "unknown shorthand flag: '{}' in {flag}",
+                flag.trim_start_matches('-')
+            )
+        };
+        eprintln!("error: {what}\nSee 'kubectl rolling-update --help' for usage.");
+        return ExitCode::from(1);
+    }
+    e.exit()
 }
 
 /// `kubectl-rolling_update`.
 pub fn plugin_main() -> ExitCode {
-    let cli = <PluginCli as clap::Parser>::parse();
+    let cli = match <PluginCli as clap::Parser>::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => return kubectl_usage_error(e),
+    };
     let invocation = Invocation::from_args(true);
-    execute(|cancel, sink| async move {
+    execute(cli.cluster.verbosity, |cancel, sink| async move {
         rolling_update(&cli.update, &cli.cluster, &invocation, cancel, sink).await
     })
 }
@@ -166,7 +229,9 @@ pub fn plugin_main() -> ExitCode {
 pub fn kubia_rollout_main() -> ExitCode {
     let cli = <KubiaRolloutCli as clap::Parser>::parse();
     let invocation = Invocation::from_args(false);
-    execute(|cancel, sink| async move { dispatch(&cli, &invocation, cancel, sink).await })
+    execute(cli.cluster.verbosity, |cancel, sink| async move {
+        dispatch(&cli, &invocation, cancel, sink).await
+    })
 }
 
 async fn dispatch(

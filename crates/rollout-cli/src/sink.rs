@@ -74,6 +74,18 @@ impl TerminalSink {
         }
     }
 
+    /// Writes `Warning: text` to stderr, above the spinner.
+    pub fn warn(&self, text: &str) {
+        let write = || {
+            let mut err = std::io::stderr().lock();
+            let _ = writeln!(err, "Warning: {text}");
+        };
+        match &self.bar {
+            Some(bar) => bar.suspend(write),
+            None => write(),
+        }
+    }
+
     /// Removes the spinner.
     pub fn finish(&self) {
         if let Some(bar) = &self.bar {
@@ -97,6 +109,7 @@ impl EventSink for TerminalSink {
                 self.redraw(|s| s.counts = counts);
             }
             Event::Waiting(what) => self.redraw(|s| s.waiting = what),
+            Event::Warning(text) => self.warn(&text),
             Event::Retrying { what, error, delay } => {
                 let text = format!(
                     "{what} failed ({error}); retrying in {}ms",

@@ -18,7 +18,7 @@ use crate::annotations::{
     SourceId,
 };
 use crate::context::Ctx;
-use crate::derive::{self, ImageChange, derive_from_image, source_id, spec_replicas};
+use crate::derive::{self, ImageChange, source_id, spec_replicas};
 use crate::error::{EngineError, Result};
 use crate::labels::{self, name_of, rc_selector, selector_string, template_labels};
 use crate::ops::{self, remove_annotations, set_annotation};
@@ -134,7 +134,7 @@ pub async fn deploy(ctx: &Ctx, req: &BlueGreen) -> Result<()> {
             check_existing(existing, &old, &req.change)?;
             None
         }
-        None => Some(derive_from_image(
+        None => Some(pre.derive_from_image(
             &old,
             &req.change,
             &req.deployment_label_key,

@@ -17,7 +17,7 @@ use rollout_plan::canary::resolve_steps;
 
 use crate::annotations::{self, CANARY_NEXT, CANARY_OF, CANARY_STEPS, ORIGINAL_REPLICAS, SourceId};
 use crate::context::Ctx;
-use crate::derive::{self, ImageChange, derive_from_image, source_id, spec_replicas};
+use crate::derive::{self, ImageChange, source_id, spec_replicas};
 use crate::error::{EngineError, Result};
 use crate::labels::{self, name_of};
 use crate::ops::{self, Scaled, remove_annotations, set_annotation};
@@ -99,7 +99,7 @@ pub async fn start(ctx: &Ctx, req: &CanaryStart) -> Result<()> {
             (None, total, steps)
         }
         None => {
-            let derived = derive_from_image(
+            let derived = ctx.derive_from_image(
                 &old,
                 &req.change,
                 &req.deployment_label_key,

@@ -22,6 +22,162 @@ pub struct ClusterOptions {
     pub context: Option<String>,
     /// The namespace (`-n`); default the context's namespace, then `default`.
     pub namespace: Option<String>,
+    /// kubectl's `--cluster`: the kubeconfig cluster to use instead of the context's.
+    pub cluster: Option<String>,
+    /// kubectl's `--user`: the kubeconfig user to use instead of the context's.
+    pub user: Option<String>,
+    /// kubectl's `--server`: the API server's URL, overriding the kubeconfig's.
+    pub server: Option<String>,
+    /// kubectl's `--token`: a bearer token, overriding the kubeconfig user's credentials.
+    pub token: Option<String>,
+    /// kubectl's `--certificate-authority`: a CA bundle file for the server's certificate.
+    pub certificate_authority: Option<PathBuf>,
+    /// kubectl's `--insecure-skip-tls-verify`.
+    pub insecure_skip_tls_verify: bool,
+    /// kubectl's `--request-timeout`: the limit for one request; `Some(ZERO)` means none.
+    pub request_timeout: Option<Duration>,
+    /// kubectl's `--client-certificate`: a client certificate file for TLS.
+    pub client_certificate: Option<PathBuf>,
+    /// kubectl's `--client-key`: the client certificate's key file.
+    pub client_key: Option<PathBuf>,
+    /// kubectl's `--as`: the user to impersonate.
+    pub impersonate: Option<String>,
+    /// kubectl's `--as-group` (repeatable): the groups to impersonate.
+    pub impersonate_groups: Vec<String>,
+}
+
+impl ClusterOptions {
+    /// Whether a flag overrides part of the kubeconfig.
+    fn overrides(&self) -> bool {
+        self.cluster.is_some()
+            || self.user.is_some()
+            || self.server.is_some()
+            || self.token.is_some()
+            || self.certificate_authority.is_some()
+            || self.insecure_skip_tls_verify
+            || self.client_certificate.is_some()
+            || self.client_key.is_some()
+            || self.impersonate.is_some()
+            || !self.impersonate_groups.is_empty()
+    }
+}
+
+/// Name of the kubeconfig entries made up for flags that name no existing one.
+const FLAGS_ENTRY: &str = "kubia-rollout-flags";
+
+/// The kubeconfig with kubectl's override flags applied, and the options that select the
+/// overridden context, cluster and user (as clientcmd's overrides do).
+fn apply_overrides(
+    mut kc: Kubeconfig,
+    options: &ClusterOptions,
+) -> Result<(Kubeconfig, KubeConfigOptions)> {
+    use kube::config::{AuthInfo, Context, NamedAuthInfo, NamedCluster, NamedContext};
+    let context_name = options.context.clone().or(kc.current_context.clone());
+    let context = context_name
+        .as_ref()
+        .and_then(|n| kc.contexts.iter().find(|c| &c.name == n))
+        .and_then(|c| c.context.clone());
+    let cluster_name = options
+        .cluster
+        .clone()
+        .or_else(|| context.as_ref().map(|c| c.cluster.clone()))
+        .unwrap_or_else(|| FLAGS_ENTRY.to_owned());
+    let user_name = options
+        .user
+        .clone()
+        .or_else(|| context.as_ref().and_then(|c| c.user.clone()))
+        .unwrap_or_else(|| FLAGS_ENTRY.to_owned());
+    if options.server.is_some()
+        || options.certificate_authority.is_some()
+        || options.insecure_skip_tls_verify
+    {
+        if !kc.clusters.iter().any(|c| c.name == cluster_name) {
+            kc.clusters.push(NamedCluster {
+                name: cluster_name.clone(),
+                cluster: Some(Default::default()),
+                ..Default::default()
+            });
+        }
+        for named in kc.clusters.iter_mut().filter(|c| c.name == cluster_name) {
+            let cluster = named.cluster.get_or_insert_with(Default::default);
+            if let Some(server) = &options.server {
+                cluster.server = Some(server.clone());
+            }
+            if let Some(ca) = &options.certificate_authority {
+                cluster.certificate_authority = Some(ca.display().to_string());
+                cluster.certificate_authority_data = None;
+            }
+            if options.insecure_skip_tls_verify {
+                cluster.insecure_skip_tls_verify = Some(true);
+                cluster.certificate_authority = None;
+                cluster.certificate_authority_data = None;
+            }
+        }
+    }
+    if let Some(token) = &options.token {
+        // The token replaces whatever credentials the user had, as kubectl's flag does.
+        let auth: AuthInfo = serde_json::from_value(serde_json::json!({ "token": token }))
+            .map_err(|e| EngineError::Config(format!("--token: {e}")))?;
+        kc.auth_infos.retain(|a| a.name != user_name);
+        kc.auth_infos.push(NamedAuthInfo {
+            name: user_name.clone(),
+            auth_info: Some(auth),
+            ..Default::default()
+        });
+    }
+    if options.client_certificate.is_some()
+        || options.client_key.is_some()
+        || options.impersonate.is_some()
+        || !options.impersonate_groups.is_empty()
+    {
+        if !kc.auth_infos.iter().any(|a| a.name == user_name) {
+            kc.auth_infos.push(NamedAuthInfo {
+                name: user_name.clone(),
+                auth_info: Some(AuthInfo::default()),
+                ..Default::default()
+            });
+        }
+        for named in kc.auth_infos.iter_mut().filter(|a| a.name == user_name) {
+            let auth = named.auth_info.get_or_insert_with(AuthInfo::default);
+            if let Some(cert) = &options.client_certificate {
+                auth.client_certificate = Some(cert.display().to_string());
+                auth.client_certificate_data = None;
+            }
+            if let Some(key) = &options.client_key {
+                auth.client_key = Some(key.display().to_string());
+                auth.client_key_data = None;
+            }
+            if let Some(user) = &options.impersonate {
+                auth.impersonate = Some(user.clone());
+            }
+            if !options.impersonate_groups.is_empty() {
+                auth.impersonate_groups = Some(options.impersonate_groups.clone());
+            }
+        }
+    }
+    let context_name = match context {
+        Some(_) => context_name,
+        None => {
+            kc.contexts.push(NamedContext {
+                name: FLAGS_ENTRY.to_owned(),
+                context: Some(Context {
+                    cluster: cluster_name.clone(),
+                    user: Some(user_name.clone()),
+                    ..Default::default()
+                }),
+                ..Default::default()
+            });
+            Some(FLAGS_ENTRY.to_owned())
+        }
+    };
+    Ok((
+        kc,
+        KubeConfigOptions {
+            context: context_name,
+            cluster: Some(cluster_name),
+            user: Some(user_name),
+        },
+    ))
 }
 
 /// A connected (well, configured) cluster.
@@ -58,6 +214,28 @@ pub async fn connect(options: &ClusterOptions) -> Result<Cluster> {
         ..KubeConfigOptions::default()
     };
     let config = match &options.kubeconfig {
+        _ if options.overrides() => {
+            let kc = match &options.kubeconfig {
+                Some(path) => Kubeconfig::read_from(path).map_err(|e| {
+                    EngineError::Config(format!(
+                        "cannot read kubeconfig {}: {}",
+                        path.display(),
+                        one_line(&e)
+                    ))
+                })?,
+                // Only flags (`--server`, `--token`): no kubeconfig needed, as with kubectl.
+                None => Kubeconfig::read().unwrap_or_default(),
+            };
+            let (kc, kube_options) = apply_overrides(kc, options)?;
+            Config::from_custom_kubeconfig(kc, &kube_options)
+                .await
+                .map_err(|e| {
+                    EngineError::Config(format!(
+                        "invalid cluster flags or kubeconfig: {}",
+                        one_line(&e)
+                    ))
+                })?
+        }
         Some(path) => {
             let kubeconfig = Kubeconfig::read_from(path).map_err(|e| {
                 EngineError::Config(format!(
@@ -88,7 +266,11 @@ pub async fn connect(options: &ClusterOptions) -> Result<Cluster> {
     };
     let mut config = config;
     config.connect_timeout = Some(CONNECT_TIMEOUT);
-    config.read_timeout = Some(READ_TIMEOUT);
+    config.read_timeout = match options.request_timeout {
+        Some(t) if t.is_zero() => None,
+        Some(t) => Some(t),
+        None => Some(READ_TIMEOUT),
+    };
     let server = config.cluster_url.to_string();
     let namespace = options
         .namespace
@@ -153,6 +335,81 @@ mod tests {
         assert_eq!(
             one_line(&Outer(Inner)),
             "client error (Connect): Connection refused (os error 111)"
+        );
+    }
+
+    fn kubeconfig() -> Kubeconfig {
+        let yaml = "apiVersion: v1\nkind: Config\ncurrent-context: lab\nclusters:\n- name: lab\n  cluster: {server: 'https://127.0.0.1:6443', certificate-authority-data: 'eA=='}\n- name: other\n  cluster: {server: 'https://10.0.0.9:6443'}\nusers:\n- name: admin\n  user: {token: 'old'}\ncontexts:\n- name: lab\n  context: {cluster: lab, user: admin, namespace: dev}\n";
+        Kubeconfig::from_yaml(yaml).unwrap_or_default()
+    }
+
+    #[tokio::test]
+    async fn kubectl_override_flags_change_what_the_client_uses() {
+        let options = ClusterOptions {
+            server: Some("https://192.0.2.7:443".into()),
+            token: Some("t0ken".into()),
+            insecure_skip_tls_verify: true,
+            ..ClusterOptions::default()
+        };
+        let (kc, opts) = apply_overrides(kubeconfig(), &options).unwrap_or_default();
+        let config = Config::from_custom_kubeconfig(kc, &opts).await;
+        let config = config.unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(config.cluster_url.to_string(), "https://192.0.2.7:443/");
+        assert!(config.accept_invalid_certs);
+        assert_eq!(config.default_namespace, "dev");
+        let token = config.auth_info.token.as_ref().map(|t| {
+            use secrecy::ExposeSecret;
+            t.expose_secret().to_owned()
+        });
+        assert_eq!(token.as_deref(), Some("t0ken"));
+
+        let acting = ClusterOptions {
+            impersonate: Some("jane".into()),
+            impersonate_groups: vec!["devs".into(), "ops".into()],
+            client_certificate: Some("/tmp/c.crt".into()),
+            client_key: Some("/tmp/c.key".into()),
+            ..ClusterOptions::default()
+        };
+        let (kc, _) = apply_overrides(kubeconfig(), &acting).unwrap_or_default();
+        let admin = kc
+            .auth_infos
+            .iter()
+            .find(|a| a.name == "admin")
+            .and_then(|a| a.auth_info.clone())
+            .unwrap_or_default();
+        assert_eq!(admin.impersonate.as_deref(), Some("jane"));
+        assert_eq!(
+            admin.impersonate_groups,
+            Some(vec!["devs".to_owned(), "ops".to_owned()])
+        );
+        assert_eq!(admin.client_certificate.as_deref(), Some("/tmp/c.crt"));
+        assert_eq!(admin.client_key.as_deref(), Some("/tmp/c.key"));
+        assert!(admin.token.is_some(), "the user's own credentials stay");
+
+        let other = ClusterOptions {
+            cluster: Some("other".into()),
+            ..ClusterOptions::default()
+        };
+        let (kc, opts) = apply_overrides(kubeconfig(), &other).unwrap_or_default();
+        let config = Config::from_custom_kubeconfig(kc, &opts).await;
+        assert_eq!(
+            config.map(|c| c.cluster_url.to_string()).ok().as_deref(),
+            Some("https://10.0.0.9:6443/")
+        );
+    }
+
+    #[tokio::test]
+    async fn server_and_token_work_without_any_kubeconfig() {
+        let options = ClusterOptions {
+            server: Some("https://192.0.2.7:6443".into()),
+            token: Some("t".into()),
+            ..ClusterOptions::default()
+        };
+        let (kc, opts) = apply_overrides(Kubeconfig::default(), &options).unwrap_or_default();
+        let config = Config::from_custom_kubeconfig(kc, &opts).await;
+        assert_eq!(
+            config.map(|c| c.cluster_url.to_string()).ok().as_deref(),
+            Some("https://192.0.2.7:6443/")
         );
     }
 

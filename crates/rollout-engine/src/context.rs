@@ -133,6 +133,31 @@ impl Ctx {
         self.sink.emit(Event::Line(line.into()));
     }
 
+    /// [`crate::derive::derive_from_image`], then the pull-policy warning for a change that
+    /// is going ahead (not for one refused).
+    pub(crate) fn derive_from_image(
+        &self,
+        old: &k8s_openapi::api::core::v1::ReplicationController,
+        change: &crate::derive::ImageChange,
+        key: &str,
+        new_name: Option<&str>,
+    ) -> crate::error::Result<crate::derive::Derived> {
+        let derived = crate::derive::derive_from_image(old, change, key, new_name)?;
+        self.warn_pull_policy(old, change);
+        Ok(derived)
+    }
+
+    /// Emits the pull-policy warning for `change`, if it has one.
+    pub(crate) fn warn_pull_policy(
+        &self,
+        old: &k8s_openapi::api::core::v1::ReplicationController,
+        change: &crate::derive::ImageChange,
+    ) {
+        if let Some(w) = crate::derive::pull_policy_warning(old, change) {
+            self.emit(Event::Warning(w));
+        }
+    }
+
     /// Emits any event.
     pub(crate) fn emit(&self, event: Event) {
         self.sink.emit(event);

@@ -101,7 +101,8 @@ pub fn effective_pull_policy(rc: &ReplicationController, index: usize) -> Option
 pub fn check_image_change(old: &ReplicationController, change: &ImageChange) -> Result<usize> {
     image::validate_reference(&change.image)?;
     let index = select_container(old, change.container.as_deref())?;
-    if container_image(old, index) == change.image {
+    // `luksa/kubia:v1` and `docker.io/luksa/kubia:v1` are one image.
+    if image_reference::same_image(container_image(old, index), &change.image) {
         match change.pull_policy {
             None => {
                 return Err(EngineError::invalid(format!(
@@ -120,6 +121,24 @@ pub fn check_image_change(old: &ReplicationController, change: &ImageChange) -> 
         }
     }
     Ok(index)
+}
+
+/// The pull-policy pitfall for this change, worded as the manifest generator words it: the
+/// new image's tag can be pushed again (`latest`, or the tag the old pods run) and the
+/// policy the new pods get is `IfNotPresent`.
+pub fn pull_policy_warning(old: &ReplicationController, change: &ImageChange) -> Option<String> {
+    let index = select_container(old, change.container.as_deref()).ok()?;
+    let image = image_reference::ImageRef::parse(&change.image).ok()?;
+    let policy = match change.pull_policy {
+        Some(p) => p,
+        // An explicit policy on the old container is copied to the new one.
+        None => match containers(old)[index].image_pull_policy.as_deref() {
+            Some(p) => p.parse().ok()?,
+            None => PullPolicy::default_for(&image),
+        },
+    };
+    let running = image_reference::ImageRef::parse(container_image(old, index)).ok();
+    image_reference::pull_policy_warning(&image, policy, running.as_ref())
 }
 
 /// md5 hex of the object's JSON, as kubectl's `HashObject`. Deterministic: k8s-openapi
@@ -226,9 +245,16 @@ pub fn derive_from_image(
     })
 }
 
-/// kubectl's `-f` path: the new RC comes from a file. Its replicas default to the old RC's;
-/// when its selector does not already differ from the old one in some shared key, the
-/// deployment hash label is added, as with `--image` (kubectl refused such files instead).
+/// kubectl's `-f` path: the new RC comes from a file; its replicas default to the old RC's
+/// and its selector to its template's labels.
+///
+/// - A file naming a different RC must give it a selector that differs from the old one's
+///   in some shared key (kubectl's rule and message): otherwise the two controllers would
+///   fight over the same pods.
+/// - A file naming the old RC itself (edit the live object, update it in place) keeps the
+///   old name at the end, as `--image` without NEW does: the new RC is `<old>-<hash>` with
+///   the deployment hash label until the final rename. kubectl refused such files with
+///   "cannot have the same name"; refusing the natural edit-and-reapply flow helps nobody.
 pub fn derive_from_file(
     old: &ReplicationController,
     file: &ReplicationController,
@@ -242,11 +268,9 @@ pub fn derive_from_file(
             "the new replicationcontroller has no name",
         ));
     }
-    if name == name_of(old) {
-        return Err(same_name(&name));
-    }
+    let keeps_old_name = name == name_of(old);
     let mut rc = file.clone();
-    rc.metadata = copied_metadata(&file.metadata, name);
+    rc.metadata = copied_metadata(&file.metadata, name.clone());
     rc.metadata.namespace = old.metadata.namespace.clone();
     rc.status = None;
     let template_labels = labels::template_labels(&rc);
@@ -258,13 +282,21 @@ pub fn derive_from_file(
         spec.selector = Some(template_labels);
     }
     labels::check_selector_matches_template(&rc)?;
-    let old_selector = rc_selector(old);
-    let differs = rc_selector(&rc)
-        .iter()
-        .any(|(k, v)| old_selector.get(k).is_some_and(|old_v| old_v != v));
-    if !differs {
+    if keeps_old_name {
         let hash = rc_hash(&rc);
+        rc.metadata.name = Some(format!("{name}-{hash}"));
         set_deployment_label(&mut rc, key, &hash);
+    } else {
+        let old_selector = rc_selector(old);
+        let differs = rc_selector(&rc)
+            .iter()
+            .any(|(k, v)| old_selector.get(k).is_some_and(|old_v| old_v != v));
+        if !differs {
+            return Err(EngineError::invalid(format!(
+                "replicationcontroller {name} must specify a matching key with non-equal value in Selector for {}",
+                name_of(old)
+            )));
+        }
     }
     Ok(Derived {
         desired: spec_replicas(&rc),
@@ -611,11 +643,17 @@ pub(crate) mod tests {
             s.replicas = None;
             s.selector = None;
         }
-        let d = derive_from_file(&old, &file, "deployment");
-        let Ok(d) = d else { panic!("{d:?}") };
-        assert_eq!(d.desired, 3);
-        assert!(rc_selector(&d.rc).contains_key("deployment"));
-        // A file whose selector already differs keeps it as it is.
+        // The same selector as the old RC: refused with kubectl's message.
+        assert_eq!(
+            derive_from_file(&old, &file, "deployment")
+                .err()
+                .map(|e| e.to_string())
+                .as_deref(),
+            Some(
+                "replicationcontroller kubia-v2 must specify a matching key with non-equal value in Selector for kubia-v1"
+            )
+        );
+        // A file whose selector differs keeps it as it is.
         let mut versioned = file.clone();
         if let Some(s) = versioned.spec.as_mut() {
             s.replicas = Some(5);
@@ -628,17 +666,18 @@ pub(crate) mod tests {
         let d = derive_from_file(&old, &versioned, "deployment");
         assert_eq!(d.as_ref().map(|d| d.desired).ok(), Some(5));
         assert_eq!(d.map(|d| sel(&d.rc)).ok().as_deref(), Some("app=other"));
+        // The old RC itself, edited: `<old>-<hash>` with the hash label, renamed at the end.
         let mut same = file;
         same.metadata.name = Some("kubia-v1".into());
-        assert_eq!(
-            derive_from_file(&old, &same, "deployment")
-                .err()
-                .map(|e| e.to_string())
-                .as_deref(),
-            Some(
-                "kubia-v1 cannot have the same name as the existing ReplicationController kubia-v1"
-            )
+        let d = derive_from_file(&old, &same, "deployment");
+        let Ok(d) = d else { panic!("{d:?}") };
+        assert!(
+            name_of(&d.rc).starts_with("kubia-v1-"),
+            "{}",
+            name_of(&d.rc)
         );
+        assert_eq!(d.desired, 3);
+        assert!(rc_selector(&d.rc).contains_key("deployment"));
     }
 
     #[test]

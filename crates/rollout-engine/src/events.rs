@@ -20,6 +20,9 @@ pub enum Event {
     Progress(Progress),
     /// What the engine is waiting for right now (a live display may show it; not for stdout).
     Waiting(String),
+    /// Something the user should know that does not stop the command, for stderr (kubectl
+    /// prints such lines as `Warning: ...`).
+    Warning(String),
     /// A transient API failure that will be retried after `delay`.
     Retrying {
         /// The operation, e.g. `getting replicationcontroller kubia-v1`.

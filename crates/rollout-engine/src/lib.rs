@@ -26,6 +26,7 @@ mod drive;
 pub mod error;
 pub mod events;
 pub mod image;
+pub mod jsonpath;
 pub mod labels;
 pub mod observe;
 mod ops;
@@ -38,6 +39,7 @@ mod rollback;
 pub mod rolling;
 pub mod selector_witness;
 pub mod status;
+pub mod validate;
 mod waits;
 mod wake;
 

@@ -70,6 +70,7 @@ pub async fn run(ctx: &Ctx, req: &Recreate) -> Result<()> {
     }
     if !already {
         check_image_change(&rc, &req.change)?;
+        ctx.warn_pull_policy(&rc, &req.change);
     }
     let previous = container_image(&rc, index).to_owned();
     let ctx =

@@ -16,9 +16,7 @@ use rollout_plan::{Limits, Strategy};
 
 use crate::annotations::{self, SourceId};
 use crate::context::Ctx;
-use crate::derive::{
-    self, Derived, ImageChange, derive_from_file, derive_from_image, prepared_old,
-};
+use crate::derive::{self, Derived, ImageChange, derive_from_file, prepared_old};
 use crate::drive::{self, Drive};
 use crate::error::{EngineError, Result};
 use crate::labels::{self, name_of};
@@ -157,7 +155,22 @@ pub async fn run(ctx: &Ctx, req: &RollingUpdate) -> Result<Outcome> {
 /// Decides the new RC (existing or derived), its name and the limits, refusing anything
 /// inconsistent before a single change.
 async fn plan(ctx: &Ctx, req: &RollingUpdate, old: &ReplicationController) -> Result<Plan> {
-    let keep_old_name = req.new_name.is_none() && matches!(req.source, Some(NewSource::Image(_)));
+    // `--image` without NEW, or a file naming OLD itself: the update ends under OLD's name.
+    let keep_old_name = req.new_name.is_none()
+        && match &req.source {
+            Some(NewSource::Image(_)) => true,
+            Some(NewSource::File(file)) => file.metadata.name.as_deref() == Some(&req.old_name),
+            None => false,
+        };
+    if let Some(NewSource::File(file)) = &req.source
+        && let Some(ns) = file.metadata.namespace.as_deref()
+        && ns != ctx.namespace()
+    {
+        return Err(EngineError::invalid(format!(
+            "the namespace from the provided object {ns:?} does not match the namespace {:?}. You must pass '--namespace={ns}' to perform this operation.",
+            ctx.namespace()
+        )));
+    }
     let next = match &req.source {
         Some(NewSource::File(file)) => file.metadata.name.clone(),
         _ => req.new_name.clone().or_else(|| {
@@ -180,7 +193,7 @@ async fn plan(ctx: &Ctx, req: &RollingUpdate, old: &ReplicationController) -> Re
         }
         None => {
             let derived = match &req.source {
-                Some(NewSource::Image(change)) => derive_from_image(
+                Some(NewSource::Image(change)) => ctx.derive_from_image(
                     old,
                     change,
                     &req.deployment_label_key,
@@ -318,6 +331,12 @@ async fn execute(
             }
         }
         Target::Existing(_) => {
+            // kubectl's --image path said so before continuing (its -f path did not).
+            if matches!(req.source, Some(NewSource::Image(_))) {
+                ctx.line(format!(
+                    "Found existing update in progress ({new_name}), resuming."
+                ));
+            }
             ctx.line(format!(
                 "Continuing update with existing controller {new_name}."
             ));
@@ -419,6 +438,7 @@ async fn finish_after_old_deleted(ctx: &Ctx, req: &RollingUpdate) -> Result<Outc
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::derive::derive_from_image;
 
     fn request() -> RollingUpdate {
         RollingUpdate {

@@ -58,7 +58,7 @@ async fn run(fake: &Fake, req: &RollingUpdate) -> Result<String, EngineError> {
     let ctx = fake.ctx(sink.clone(), Cancel::new());
     let result = rollout_engine::rolling::run(&ctx, req).await;
     let mut out: String = sink.lines().iter().map(|l| format!("{l}\n")).collect();
-    out.push_str(&output::render(&result?, OutputFormat::Default)?);
+    out.push_str(&output::render(&result?, &OutputFormat::Default)?);
     Ok(out)
 }
 
@@ -130,7 +130,8 @@ async fn interrupted_update_resumes_where_it_stopped() {
     assert_eq!(
         out.ok().as_deref(),
         Some(
-            "Continuing update with existing controller kubia-v2.
+            "Found existing update in progress (kubia-v2), resuming.
+Continuing update with existing controller kubia-v2.
 Scaling up kubia-v2 from 1 to 3, scaling down kubia-v1 from 2 to 0 (keep 3 pods available, don't exceed 4 pods)
 Scaling kubia-v2 up to 2
 Scaling kubia-v1 down to 1
@@ -247,6 +248,58 @@ async fn same_name_update_renames_at_the_end() {
                 .any(|r| Some(&r.uid) == uid.as_ref())
         }));
     });
+}
+
+#[tokio::test]
+async fn a_file_naming_the_old_rc_updates_it_in_place_and_keeps_its_name() {
+    let fake = tutorial_cluster();
+    // The live object, edited: same name, new image (what `kubectl get -o yaml` + edit gives).
+    let mut edited = fake.with(|s| s.rc("kubia-v1").cloned()).unwrap_or_default();
+    edited.metadata.resource_version = None;
+    edited.metadata.uid = None;
+    edited.status = None;
+    if let Some(c) = edited
+        .spec
+        .as_mut()
+        .and_then(|s| s.template.as_mut())
+        .and_then(|t| t.spec.as_mut())
+        .and_then(|s| s.containers.first_mut())
+    {
+        c.image = Some("luksa/kubia:v2".into());
+    }
+    let mut req = request(None, "unused");
+    req.source = Some(NewSource::File(Box::new(edited)));
+    let out = run(&fake, &req).await.unwrap_or_else(|e| e.to_string());
+    let lines: Vec<&str> = out.lines().collect();
+    assert!(lines[0].starts_with("Created kubia-v1-"), "{out}");
+    assert_eq!(
+        lines[lines.len() - 1],
+        "replicationcontroller/kubia-v1 rolling updated",
+        "{out}"
+    );
+    fake.with(|s| {
+        assert_eq!(s.rcs.keys().collect::<Vec<_>>(), vec!["kubia-v1"]);
+        assert_eq!(s.pod_images(), vec!["luksa/kubia:v2".to_owned(); 3]);
+    });
+}
+
+#[tokio::test]
+async fn a_file_in_another_namespace_is_refused_before_any_change() {
+    let fake = tutorial_cluster();
+    let before = fake.with(|s| s.rcs.clone());
+    let mut file = fake.with(|s| s.rc("kubia-v1").cloned()).unwrap_or_default();
+    file.metadata.name = Some("kubia-v2".into());
+    file.metadata.namespace = Some("elsewhere".into());
+    let mut req = request(None, "unused");
+    req.source = Some(NewSource::File(Box::new(file)));
+    let err = run(&fake, &req).await.err().map(|e| e.to_string());
+    assert!(
+        err.as_deref().is_some_and(|e| e.starts_with(
+            "the namespace from the provided object \"elsewhere\" does not match the namespace"
+        )),
+        "{err:?}"
+    );
+    fake.with(|s| assert_eq!(s.rcs, before));
 }
 
 #[tokio::test]
@@ -390,12 +443,7 @@ async fn dry_run_changes_nothing() {
     let mut req = request(Some("kubia-v2"), "luksa/kubia:v2");
     req.dry_run = true;
     let out = run(&fake, &req).await.unwrap_or_else(|e| e.to_string());
-    assert!(
-        out.starts_with("Rolling from:\napiVersion: v1\nkind: ReplicationController\n"),
-        "{out}"
-    );
-    assert!(out.contains("\nTo:\n"));
-    assert!(out.contains("image: luksa/kubia:v2"));
+    assert_eq!(out, "Rolling from:\nkubia-v1\nTo:\nkubia-v2\n");
     fake.with(|s| assert_eq!(s.rcs, before));
 }
 
@@ -688,7 +736,9 @@ async fn outcome_render_for_name_output() {
         panic!("{outcome:?}")
     };
     assert_eq!(
-        output::render(&outcome, OutputFormat::Name).ok().as_deref(),
+        output::render(&outcome, &OutputFormat::Name)
+            .ok()
+            .as_deref(),
         Some("replicationcontroller/kubia-v2\n")
     );
 }
@@ -738,7 +788,7 @@ fn ctx_polling(fake: &Fake, poll: Duration) -> (rollout_engine::Ctx, Arc<Recordi
 fn rendered(sink: &RecordingSink, result: Result<Outcome, EngineError>) -> String {
     let mut out: String = sink.lines().iter().map(|l| format!("{l}\n")).collect();
     let outcome = result.unwrap_or_else(|e| panic!("{e}"));
-    out.push_str(&output::render(&outcome, OutputFormat::Default).unwrap_or_default());
+    out.push_str(&output::render(&outcome, &OutputFormat::Default).unwrap_or_default());
     out
 }
 
@@ -819,7 +869,9 @@ async fn refused_watches_fall_back_to_polling_and_resume() {
     let result = rollout_engine::rolling::run(&ctx, &req).await;
     let out = rendered(&sink, result);
     assert!(
-        out.starts_with("Continuing update with existing controller kubia-v2.\n"),
+        out.starts_with(
+            "Found existing update in progress (kubia-v2), resuming.\nContinuing update with existing controller kubia-v2.\n"
+        ),
         "{out}"
     );
     assert!(out.ends_with("replicationcontroller/kubia-v2 rolling updated to \"kubia-v2\"\n"));

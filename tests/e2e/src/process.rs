@@ -21,6 +21,17 @@ impl Output {
     pub fn success(&self) -> bool {
         self.code == Some(0)
     }
+    /// The output of a command that had to succeed; else an error naming `what` and its
+    /// stderr.
+    pub fn ok(self, what: &str) -> anyhow::Result<Self> {
+        anyhow::ensure!(
+            self.success(),
+            "{what} failed (exit {:?}): {}",
+            self.code,
+            self.stderr.trim()
+        );
+        Ok(self)
+    }
     pub fn stdout_lines(&self) -> Vec<&str> {
         self.stdout.lines().collect()
     }

@@ -46,6 +46,32 @@ spec:
         &same_name,
         "apiVersion: v1\nkind: ReplicationController\nmetadata: {name: kubia-v1}\nspec:\n  replicas: 3\n  selector: {app: kubia}\n  template:\n    metadata: {labels: {app: kubia}}\n    spec:\n      containers: [{name: nodejs, image: \"luksa/kubia:v2\"}]\n",
     )?;
+    // A file with a misspelled field (kept by --validate, dropped by typed decoding), one in
+    // another namespace, and one whose selector does not differ from kubia-v1's.
+    let typo = env.report_dir.join("bad-input-typo.yaml");
+    std::fs::write(
+        &typo,
+        format!(
+            "apiVersion: v1\nkind: ReplicationController\nmetadata: {{name: kubia-v2}}\nspec:\n  replicas: 3\n  selector: {{app: kubia, version: v2}}\n  template:\n    metadata: {{labels: {{app: kubia, version: v2}}}}\n    spec:\n      containers: [{{name: nodejs, image: \"{}\", imagePullPolicey: Always}}]\n",
+            env.image("v2")
+        ),
+    )?;
+    let elsewhere = env.report_dir.join("bad-input-namespace.yaml");
+    std::fs::write(
+        &elsewhere,
+        format!(
+            "apiVersion: v1\nkind: ReplicationController\nmetadata: {{name: kubia-v2, namespace: elsewhere}}\nspec:\n  replicas: 3\n  selector: {{app: kubia, version: v2}}\n  template:\n    metadata: {{labels: {{app: kubia, version: v2}}}}\n    spec:\n      containers: [{{name: nodejs, image: \"{}\"}}]\n",
+            env.image("v2")
+        ),
+    )?;
+    let same_selector = env.report_dir.join("bad-input-same-selector.yaml");
+    std::fs::write(
+        &same_selector,
+        format!(
+            "apiVersion: v1\nkind: ReplicationController\nmetadata: {{name: kubia-v2}}\nspec:\n  replicas: 3\n  selector: {{app: kubia}}\n  template:\n    metadata: {{labels: {{app: kubia}}}}\n    spec:\n      containers: [{{name: nodejs, image: \"{}\"}}]\n",
+            env.image("v2")
+        ),
+    )?;
     // The scenario's kubeconfig, with its cluster's server moved to a closed port.
     let unreachable = env.report_dir.join("kubeconfig-unreachable");
     std::fs::copy(&ns.kubeconfig, &unreachable)?;
@@ -124,7 +150,7 @@ spec:
         ),
         (
             "new name equal to the old one",
-            plugin(&["kubia-v1", "-f", &same_name.display().to_string()]),
+            plugin(&["kubia-v1", "kubia-v1", &env.image_arg("v2")]),
             None,
         ),
         (
@@ -185,7 +211,105 @@ spec:
             plugin(&["kubia-v1", "kubia-v2", &env.image_arg("v2")]),
             Some(unreachable.as_path()),
         ),
+        (
+            "misspelled field in -f (server-side --validate)",
+            plugin(&["kubia-v1", "-f", &typo.display().to_string()]),
+            None,
+        ),
+        (
+            "-f file in another namespace",
+            plugin(&["kubia-v1", "-f", &elsewhere.display().to_string()]),
+            None,
+        ),
+        (
+            "-f file whose selector does not differ",
+            plugin(&["kubia-v1", "-f", &same_selector.display().to_string()]),
+            None,
+        ),
+        (
+            "--rollback with --image",
+            plugin(&["kubia-v1", "kubia-v2", "--rollback", &env.image_arg("v2")]),
+            None,
+        ),
+        (
+            "duration without a unit",
+            plugin(&[
+                "kubia-v1",
+                "kubia-v2",
+                &env.image_arg("v2"),
+                "--update-period=30",
+            ]),
+            None,
+        ),
+        (
+            "unknown flag",
+            plugin(&["kubia-v1", "kubia-v2", &env.image_arg("v2"), "--bogus"]),
+            None,
+        ),
+        (
+            "--as a user without rights",
+            plugin(&[
+                "kubia-v1",
+                "kubia-v2",
+                &env.image_arg("v2"),
+                "--as=e2e-nobody",
+                "--as-group=e2e-nobodies",
+            ]),
+            None,
+        ),
     ];
+    // What each refusal must name: the cause, in our plugin's words (a missing plugin, or
+    // kubectl refusing for another reason, fails here).
+    let causes: BTreeMap<&str, &str> = [
+        ("missing RC", "\"kubia-nope\" not found"),
+        ("no image change", "--image-pull-policy"),
+        ("invalid image", "invalid image reference"),
+        ("several containers without --container", "use --container"),
+        (
+            "--container naming no container",
+            "container \"nope\" not found",
+        ),
+        ("new name equal to the old one", "cannot have the same name"),
+        (
+            "--image together with -f",
+            "--filename and --image can not both be specified",
+        ),
+        (
+            "empty --deployment-label-key",
+            "--deployment-label-key can not be empty",
+        ),
+        ("bad --max-surge", "--max-surge"),
+        (
+            "Service selector that does not match the RC",
+            "does not select the pods of kubia-v1",
+        ),
+        ("canary step larger than the RC", "more than the total of 3"),
+        (
+            "unreachable cluster",
+            "cannot reach the Kubernetes API server",
+        ),
+        (
+            "misspelled field in -f (server-side --validate)",
+            "unknown field \"spec.template.spec.containers[0].imagePullPolicey\"",
+        ),
+        (
+            "-f file in another namespace",
+            "does not match the namespace",
+        ),
+        (
+            "-f file whose selector does not differ",
+            "must specify a matching key with non-equal value in Selector for kubia-v1",
+        ),
+        (
+            "--rollback with --image",
+            "Don't specify --filename or --image on rollback",
+        ),
+        ("duration without a unit", "missing unit in duration"),
+        ("unknown flag", "unknown flag: --bogus"),
+        ("--as a user without rights", "User \"e2e-nobody\" cannot"),
+    ]
+    .into_iter()
+    .collect();
     let mut failures = Vec::new();
     for (what, (program, args), kubeconfig) in cases {
         let args: Vec<&str> = args.iter().map(String::as_str).collect();
@@ -198,9 +322,17 @@ spec:
         let out = process::run(cmd, Duration::from_secs(120)).await?;
         let first = out.stderr.lines().next().unwrap_or_default().to_owned();
         let lines = out.stderr.trim().lines().count();
-        if out.success() || !first.starts_with("error: ") || !out.stdout.trim().is_empty() {
+        let cause = causes
+            .get(what)
+            .copied()
+            .unwrap_or("(no expected cause listed)");
+        if out.success()
+            || !first.starts_with("error: ")
+            || !first.contains(cause)
+            || !out.stdout.trim().is_empty()
+        {
             failures.push(format!(
-                "{what}: exit {:?}, stdout {:?}, stderr {:?}",
+                "{what}: exit {:?}, stdout {:?}, stderr {:?} (expected an error naming {cause:?})",
                 out.code, out.stdout, out.stderr
             ));
         } else {

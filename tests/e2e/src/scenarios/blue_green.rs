@@ -39,7 +39,7 @@ pub async fn run(env: &Env, o: &mut Outcome) -> Result<()> {
         Duration::from_secs(300),
     )
     .await?;
-    ensure!(out.success(), "blue-green failed: {}", out.stderr.trim());
+    let out = out.ok("blue-green")?;
     ensure!(
         out.stdout.contains("service/kubia selector updated"),
         "no selector update reported: {}",
@@ -59,7 +59,7 @@ pub async fn run(env: &Env, o: &mut Outcome) -> Result<()> {
         Duration::from_secs(120),
     )
     .await?;
-    ensure!(back.success(), "switch-back failed: {}", back.stderr.trim());
+    let back = back.ok("switch-back")?;
     tokio::time::sleep(Duration::from_secs(4)).await;
     stop.stop();
     let samples = running.await.context("probe")?;
@@ -100,11 +100,7 @@ pub async fn run(env: &Env, o: &mut Outcome) -> Result<()> {
         Duration::from_secs(120),
     )
     .await?;
-    ensure!(
-        cleanup.success(),
-        "cleanup failed: {}",
-        cleanup.stderr.trim()
-    );
+    cleanup.ok("cleanup")?;
     ns.delete().await
 }
 

@@ -40,7 +40,7 @@ pub async fn run(env: &Env, o: &mut Outcome) -> Result<()> {
     // 1. Canary, measured, then aborted.
     o.marks.push(("canary".into(), origin.elapsed()));
     let out = process::run(rollout(&start_canary), Duration::from_secs(300)).await?;
-    ensure!(out.success(), "canary failed: {}", out.stderr.trim());
+    let out = out.ok("canary")?;
     ns.wait_ready("app=kubia", 4, Duration::from_secs(60))
         .await?;
     let counts = versions_of_pods(&ns).await?;
@@ -55,11 +55,7 @@ pub async fn run(env: &Env, o: &mut Outcome) -> Result<()> {
     let measure_to = origin.elapsed();
     o.marks.push(("abort".into(), measure_to));
     let abort = process::run(rollout(&["canary", "abort"]), Duration::from_secs(300)).await?;
-    ensure!(
-        abort.success(),
-        "canary abort failed: {}",
-        abort.stderr.trim()
-    );
+    let abort = abort.ok("canary abort")?;
     ns.wait_ready("app=kubia", 4, Duration::from_secs(60))
         .await?;
     ensure!(
@@ -79,11 +75,7 @@ pub async fn run(env: &Env, o: &mut Outcome) -> Result<()> {
     // 2. Canary again, promoted.
     o.marks.push(("canary".into(), after_abort));
     let out2 = process::run(rollout(&start_canary), Duration::from_secs(300)).await?;
-    ensure!(
-        out2.success(),
-        "second canary failed: {}",
-        out2.stderr.trim()
-    );
+    out2.ok("second canary")?;
     tokio::time::sleep(Duration::from_secs(3)).await;
     o.marks.push(("promote".into(), origin.elapsed()));
     let promote = process::run(
@@ -91,11 +83,7 @@ pub async fn run(env: &Env, o: &mut Outcome) -> Result<()> {
         Duration::from_secs(300),
     )
     .await?;
-    ensure!(
-        promote.success(),
-        "canary promote failed: {}",
-        promote.stderr.trim()
-    );
+    let promote = promote.ok("canary promote")?;
     ns.wait_ready("app=kubia", 4, Duration::from_secs(60))
         .await?;
     ensure!(

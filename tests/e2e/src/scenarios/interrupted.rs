@@ -80,9 +80,9 @@ async fn steps(env: &Env, ns: &Namespace, o: &mut Outcome, origin: Instant) -> R
         );
         ensure!(
             out.stdout.contains(&format!(
-                "Continuing update with existing controller {new}."
+                "Found existing update in progress ({new}), resuming.\nContinuing update with existing controller {new}."
             )),
-            "the rerun did not say it continues: {}",
+            "the rerun did not say, as kubectl did, that it found the update and continues: {}",
             out.stdout
         );
         ensure!(
@@ -141,7 +141,7 @@ async fn steps(env: &Env, ns: &Namespace, o: &mut Outcome, origin: Instant) -> R
         Duration::from_secs(300),
     )
     .await?;
-    ensure!(out.success(), "--rollback failed: {}", out.stderr.trim());
+    let out = out.ok("--rollback")?;
     let rcs = ns.api::<ReplicationController>();
     ensure!(
         rcs.get_opt(new).await?.is_none(),

@@ -5,7 +5,9 @@ mod blue_green;
 mod canary;
 mod deployment;
 mod interrupted;
+mod kubectl_forms;
 mod manifests;
+mod pull_policy;
 mod recreate;
 mod stale_conntrack;
 mod tutorial;
@@ -22,7 +24,7 @@ use crate::{Env, Outcome};
 type Run = for<'a> fn(&'a Env, &'a mut Outcome) -> Pin<Box<dyn Future<Output = Result<()>> + 'a>>;
 
 /// Every scenario, in the order they run.
-pub const ALL: [(&str, Run); 9] = [
+pub const ALL: [(&str, Run); 11] = [
     ("tutorial-rolling-update", |e, o| {
         Box::pin(tutorial::run(e, o))
     }),
@@ -33,6 +35,8 @@ pub const ALL: [(&str, Run); 9] = [
     ("blue-green", |e, o| Box::pin(blue_green::run(e, o))),
     ("canary", |e, o| Box::pin(canary::run(e, o))),
     ("deployment", |e, o| Box::pin(deployment::run(e, o))),
+    ("kubectl-forms", |e, o| Box::pin(kubectl_forms::run(e, o))),
+    ("pull-policy", |e, o| Box::pin(pull_policy::run(e, o))),
     ("bad-input", |e, o| Box::pin(bad_input::run(e, o))),
     ("stale-conntrack", |e, o| {
         Box::pin(stale_conntrack::run(e, o))
@@ -42,21 +46,29 @@ pub const ALL: [(&str, Run); 9] = [
     }),
 ];
 
-/// Scenarios that assert what only one provider's host shows, with the provider and why.
-const PROVIDER_SPECIFIC: [(&str, &str, &str); 1] = [(
-    "stale-conntrack",
-    "local",
-    "it asserts how this host's kernel keeps the conntrack entry of a SYN that kube-proxy \
-     REJECTed on 127.0.0.1; on kind, 127.0.0.1:30002 is Docker's port forward into the node \
-     container, so the host never sees kube-proxy's rules",
-)];
+/// Scenarios that need what only some providers give, with those providers and why.
+const PROVIDER_SPECIFIC: [(&str, &[&str], &str); 2] = [
+    (
+        "stale-conntrack",
+        &["local"],
+        "it asserts how this host's kernel keeps the conntrack entry of a SYN that kube-proxy \
+         REJECTed on 127.0.0.1; on kind, 127.0.0.1:30002 is Docker's port forward into the node \
+         container, so the host never sees kube-proxy's rules",
+    ),
+    (
+        "pull-policy",
+        &["local", "kind"],
+        "it pushes to the local registry on 127.0.0.1:5000 (`cargo xtask registry up`), which \
+         only the clusters `cargo xtask` brings up pull from",
+    ),
+];
 
 /// Why scenario `name` does not apply to `provider`, if it does not.
 pub fn not_applicable(name: &str, provider: &str) -> Option<String> {
     PROVIDER_SPECIFIC
         .iter()
-        .find(|(n, only, _)| *n == name && *only != provider)
-        .map(|(_, only, why)| format!("runs on the {only} provider only: {why}"))
+        .find(|(n, only, _)| *n == name && !only.contains(&provider))
+        .map(|(_, only, why)| format!("runs on {} only: {why}", only.join(" and ")))
 }
 
 /// Runs one scenario, catching its error into the outcome.

@@ -39,7 +39,7 @@ pub async fn run(env: &Env, o: &mut Outcome) -> Result<()> {
     stop.stop();
     let samples = running.await.context("probe")?;
     o.add_samples(&samples);
-    ensure!(out.success(), "recreate failed: {}", out.stderr.trim());
+    let out = out.ok("recreate")?;
     for l in out.stdout.lines() {
         o.note(format!("kubia-rollout: {l}"));
     }

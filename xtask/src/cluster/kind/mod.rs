@@ -25,6 +25,8 @@ use crate::{images, setup, util};
 pub const CLUSTER_NAME: &str = "kubia-lab";
 /// The node container kind names after the cluster.
 const NODE_CONTAINER: &str = "kubia-lab-control-plane";
+/// The taint on the cluster's second node: only pods that tolerate it run there.
+pub const SECOND_NODE_TAINT: &str = "kubia-lab/second-node";
 /// Selects the node image: unset for ours, `kind-default` for kind's, or a reference.
 const NODE_IMAGE_ENV: &str = "KUBIA_KIND_NODE_IMAGE";
 
@@ -71,24 +73,36 @@ pub fn running_kubeconfig() -> Result<PathBuf> {
 /// The kind config for the node image: the NodePort mapping always; with our image, no
 /// default CNI, no CoreDNS, and the etcd we build.
 pub fn config(image: &NodeImage, reference: Option<&str>) -> String {
+    let ours = *image == NodeImage::Ours;
     let mut c = String::from("kind: Cluster\napiVersion: kind.x-k8s.io/v1alpha4\n");
-    if *image == NodeImage::Ours {
+    if ours {
         c.push_str("networking:\n  disableDefaultCNI: true\n  kubeProxyMode: iptables\n");
     }
+    let image_line = reference
+        .map(|r| format!("  image: {r}\n"))
+        .unwrap_or_default();
+    // The control plane takes every workload (kind would keep its NoSchedule taint once a
+    // worker exists).
     c.push_str("nodes:\n- role: control-plane\n");
-    if let Some(r) = reference {
-        c.push_str(&format!("  image: {r}\n"));
-    }
+    c.push_str(&image_line);
     c.push_str(
         "  extraPortMappings:\n  - containerPort: 30002\n    hostPort: 30002\n    listenAddress: \"127.0.0.1\"\n    protocol: TCP\n",
     );
-    if *image != NodeImage::Ours {
+    c.push_str("  kubeadmConfigPatches:\n  - |\n    kind: InitConfiguration\n    nodeRegistration:\n      taints: []\n");
+    // The second node only takes pods that tolerate its taint (the pull-policy scenario's
+    // mixed-version RC): every other scenario runs on one node, as before.
+    c.push_str("- role: worker\n");
+    c.push_str(&image_line);
+    c.push_str(&format!(
+        "  kubeadmConfigPatches:\n  - |\n    kind: JoinConfiguration\n    nodeRegistration:\n      taints:\n      - key: {SECOND_NODE_TAINT}\n        effect: NoSchedule\n"
+    ));
+    if !ours {
         // kind's documented way to let a registry's hosts.toml take effect.
         c.push_str("containerdConfigPatches:\n- |-\n  [plugins.\"io.containerd.grpc.v1.cri\".registry]\n    config_path = \"/etc/containerd/certs.d\"\n");
     }
-    if *image == NodeImage::Ours {
+    if ours {
         c.push_str(&format!(
-            "kubeadmConfigPatches:\n- |\n  kind: InitConfiguration\n  skipPhases: [preflight, addon/coredns]\n- |\n  kind: ClusterConfiguration\n  etcd:\n    local:\n      imageTag: \"{}\"\n- |\n  kind: KubeletConfiguration\n  failCgroupV1: false\n",
+            "kubeadmConfigPatches:\n- |\n  kind: InitConfiguration\n  skipPhases: [preflight, addon/coredns]\n- |\n  kind: JoinConfiguration\n  skipPhases: [preflight]\n- |\n  kind: ClusterConfiguration\n  etcd:\n    local:\n      imageTag: \"{}\"\n- |\n  kind: KubeletConfiguration\n  failCgroupV1: false\n",
             node_image::etcd_image_tag()
         ));
     }
@@ -273,6 +287,9 @@ pub fn up() -> Result<Created> {
         args.extend(built.iter().map(|b| b.reference.as_str()));
         kind.run(&args)?;
     }
+    if image == NodeImage::Ours {
+        pod_network(&kc)?;
+    }
     crate::cluster::wait_default_service_account(&kc, "default")?;
     if crate::registry::running() {
         connect_registry(&kc)?;
@@ -287,6 +304,84 @@ pub fn up() -> Result<Created> {
         kc.display()
     );
     Ok(created)
+}
+
+/// The pod network between our nodes, which kindnet provides on kind's own image: each
+/// node's bridge conflist gets the node's `podCIDR`, and each node routes the others'
+/// pod CIDRs to their addresses. Idempotent; run again after a restart of the node
+/// containers (their routes do not survive it).
+fn pod_network(kubeconfig: &std::path::Path) -> Result<()> {
+    let nodes = crate::cluster::kubectl(
+        kubeconfig,
+        &[
+            "get",
+            "nodes",
+            "-o",
+            "jsonpath={range .items[*]}{.metadata.name} {.spec.podCIDR} {.status.addresses[?(@.type==\"InternalIP\")].address}{\"\\n\"}{end}",
+        ],
+    )?;
+    let nodes: Vec<[&str; 3]> = nodes
+        .lines()
+        .filter_map(|l| {
+            let f: Vec<&str> = l.split_whitespace().collect();
+            <[&str; 3]>::try_from(f).ok()
+        })
+        .collect();
+    ensure!(
+        !nodes.is_empty(),
+        "no node of {CLUSTER_NAME} has a podCIDR and an address yet"
+    );
+    let template = std::fs::read_to_string(
+        util::root().join("images/kind-node/files/etc/cni/net.d/10-kubia-lab.conflist"),
+    )?;
+    for [name, cidr, _] in &nodes {
+        let mut script = String::from(
+            "cat > /etc/cni/net.d/10-kubia-lab.conflist.tmp && mv /etc/cni/net.d/10-kubia-lab.conflist.tmp /etc/cni/net.d/10-kubia-lab.conflist",
+        );
+        for [other, other_cidr, address] in &nodes {
+            if other != name {
+                script.push_str(&format!(" && ip route replace {other_cidr} via {address}"));
+            }
+        }
+        docker_exec_stdin(name, &script, &template.replace("10.244.0.0/16", cidr))
+            .with_context(|| format!("pod network on {name} ({cidr})"))?;
+    }
+    Ok(())
+}
+
+/// Runs `sh -c script` in a node container with `input` on its stdin.
+fn docker_exec_stdin(node: &str, script: &str, input: &str) -> Result<()> {
+    let mut child = Command::new("docker")
+        .args(["exec", "-i", node, "sh", "-c", script])
+        .stdin(std::process::Stdio::piped())
+        .spawn()?;
+    if let Some(mut stdin) = child.stdin.take() {
+        use std::io::Write;
+        stdin.write_all(input.as_bytes())?;
+    }
+    ensure!(
+        child.wait()?.success(),
+        "docker exec {node} sh -c {script:?} failed"
+    );
+    Ok(())
+}
+
+/// The cluster's node containers.
+fn node_containers() -> Result<Vec<String>> {
+    let out = Command::new("docker")
+        .args([
+            "ps",
+            "--filter",
+            &format!("label=io.x-k8s.kind.cluster={CLUSTER_NAME}"),
+            "--format",
+            "{{.Names}}",
+        ])
+        .output()?;
+    ensure!(out.status.success(), "docker ps failed");
+    Ok(String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(str::to_owned)
+        .collect())
 }
 
 /// Lets the node's containerd resolve docker.io images through the local registry: a
@@ -308,22 +403,14 @@ pub fn connect_registry(kubeconfig: &std::path::Path) -> Result<()> {
         .find(|g| g.parse::<std::net::Ipv4Addr>().is_ok())
         .context("the kind network has no IPv4 gateway")?;
     let mirror = crate::registry::forward_for_kind(gateway)?;
-    for (dir, toml) in crate::registry::hosts_files(&mirror) {
-        let script = format!(
-            "mkdir -p '/etc/containerd/certs.d/{dir}' && cat > '/etc/containerd/certs.d/{dir}/hosts.toml'"
-        );
-        let mut child = Command::new("docker")
-            .args(["exec", "-i", NODE_CONTAINER, "sh", "-c", &script])
-            .stdin(std::process::Stdio::piped())
-            .spawn()?;
-        if let Some(mut stdin) = child.stdin.take() {
-            use std::io::Write;
-            stdin.write_all(toml.as_bytes())?;
+    for node in node_containers()? {
+        for (dir, toml) in crate::registry::hosts_files(&mirror) {
+            let script = format!(
+                "mkdir -p '/etc/containerd/certs.d/{dir}' && cat > '/etc/containerd/certs.d/{dir}/hosts.toml'"
+            );
+            docker_exec_stdin(&node, &script, &toml)
+                .with_context(|| format!("writing {dir}/hosts.toml into {node}"))?;
         }
-        ensure!(
-            child.wait()?.success(),
-            "writing {dir}/hosts.toml into the kind node"
-        );
     }
     crate::registry::publish(kubeconfig, &mirror)?;
     eprintln!("docker.io images resolve through the local registry (node: {mirror})");
@@ -380,7 +467,10 @@ mod tests {
         assert!(c.contains("disableDefaultCNI: true"));
         assert!(c.contains("skipPhases: [preflight, addon/coredns]"));
         assert!(c.contains(&format!("imageTag: \"{}\"", node_image::etcd_image_tag())));
-        assert!(c.contains("image: kubia-lab/kind-node:v1.34.4-abc"));
+        assert_eq!(
+            c.matches("image: kubia-lab/kind-node:v1.34.4-abc").count(),
+            2
+        );
         assert!(c.contains("hostPort: 30002"));
     }
 
@@ -388,8 +478,10 @@ mod tests {
     fn a_stock_image_keeps_kinds_defaults() {
         let c = config(&NodeImage::Stock(None), None);
         assert!(!c.contains("disableDefaultCNI"));
-        assert!(!c.contains("kubeadmConfigPatches"));
+        assert!(!c.contains("skipPhases"));
         assert!(!c.contains("image:"));
+        assert!(c.contains("- role: worker"));
+        assert!(c.contains(&format!("- key: {SECOND_NODE_TAINT}")));
         assert!(c.contains("containerPort: 30002"));
         assert!(c.contains("listenAddress: \"127.0.0.1\""));
     }
