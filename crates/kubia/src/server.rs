@@ -49,6 +49,37 @@ struct Shared {
     responder: Responder,
     log: Log,
     draining: AtomicBool,
+    answered: Answered,
+}
+
+/// Application requests answered, by status code: what `/metrics` exposes so that a rollout
+/// can judge a new version by its error rate without any other component.
+#[derive(Debug, Default)]
+struct Answered(std::sync::Mutex<std::collections::BTreeMap<u16, u64>>);
+
+/// The counter's name in `/metrics` (Prometheus text format), with a `code` label.
+pub const REQUESTS_METRIC: &str = "kubia_http_requests_total";
+
+impl Answered {
+    fn count(&self, status: StatusCode) {
+        if let Ok(mut m) = self.0.lock() {
+            *m.entry(status.as_u16()).or_default() += 1;
+        }
+    }
+
+    /// The Prometheus text exposition: 200 and 500 always, other codes once seen.
+    fn exposition(&self) -> String {
+        let mut counts = self.0.lock().map(|m| m.clone()).unwrap_or_default();
+        counts.entry(200).or_default();
+        counts.entry(500).or_default();
+        let mut out = format!(
+            "# HELP {REQUESTS_METRIC} Application requests answered, by status code (not /healthz or /metrics).\n# TYPE {REQUESTS_METRIC} counter\n"
+        );
+        for (code, n) in counts {
+            out.push_str(&format!("{REQUESTS_METRIC}{{code=\"{code}\"}} {n}\n"));
+        }
+        out
+    }
 }
 
 /// A bound, not yet serving, kubia server.
@@ -94,6 +125,7 @@ impl Server {
                 responder,
                 log,
                 draining: AtomicBool::new(false),
+                answered: Answered::default(),
             }),
             config,
         }
@@ -193,6 +225,26 @@ async fn handle(
 }
 
 async fn route(shared: &Shared, remote: IpAddr, req: &Request<Incoming>) -> Response<Full<Bytes>> {
+    // Probes and scrapes are neither counted nor logged (v3 fails from its 5th application
+    // request; a probe once a second per pod would flood the log).
+    match req.uri().path() {
+        "/healthz" => return text(StatusCode::OK, "ok\n".into()),
+        "/metrics" => {
+            let mut r = text(StatusCode::OK, shared.answered.exposition());
+            r.headers_mut().insert(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),
+            );
+            return r;
+        }
+        _ => {}
+    }
+    let response = answer(shared, remote, req).await;
+    shared.answered.count(response.status());
+    response
+}
+
+async fn answer(shared: &Shared, remote: IpAddr, req: &Request<Incoming>) -> Response<Full<Bytes>> {
     if req.method() != Method::GET && req.method() != Method::HEAD {
         let mut r = text(
             StatusCode::METHOD_NOT_ALLOWED,
@@ -201,11 +253,6 @@ async fn route(shared: &Shared, remote: IpAddr, req: &Request<Incoming>) -> Resp
         r.headers_mut()
             .insert(header::ALLOW, HeaderValue::from_static("GET, HEAD"));
         return r;
-    }
-    // Probes must not count as application requests (v3 fails from its 5th) and would
-    // flood the log once a second per pod, so they are answered without either.
-    if req.uri().path() == "/healthz" {
-        return text(StatusCode::OK, "ok\n".into());
     }
     let sleep = match requested_sleep(req.uri().query()) {
         Ok(d) => d,
@@ -257,6 +304,23 @@ fn text(status: StatusCode, body: String) -> Response<Full<Bytes>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn metrics_count_answers_by_code() {
+        let a = Answered::default();
+        assert!(a.exposition().ends_with(
+            "kubia_http_requests_total{code=\"200\"} 0\nkubia_http_requests_total{code=\"500\"} 0\n"
+        ));
+        a.count(StatusCode::OK);
+        a.count(StatusCode::OK);
+        a.count(StatusCode::INTERNAL_SERVER_ERROR);
+        a.count(StatusCode::METHOD_NOT_ALLOWED);
+        let text = a.exposition();
+        assert!(text.contains("# TYPE kubia_http_requests_total counter\n"));
+        assert!(text.contains("kubia_http_requests_total{code=\"200\"} 2\n"));
+        assert!(text.contains("kubia_http_requests_total{code=\"405\"} 1\n"));
+        assert!(text.contains("kubia_http_requests_total{code=\"500\"} 1\n"));
+    }
 
     #[test]
     fn sleep_query() {

@@ -64,10 +64,12 @@ async fn every_version_answers_its_body() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn v3_fails_from_exactly_the_fifth_request_under_concurrency() {
     let s = start(Config::ephemeral(Variant::V3, "p")).await;
-    // Health checks do not count.
+    // Health checks and metric scrapes do not count.
     for _ in 0..3 {
         let r = fetch(s.addr, "/healthz", T).await.unwrap();
         assert_eq!((r.status, r.body.as_str()), (200, "ok\n"));
+        let r = fetch(s.addr, "/metrics", T).await.unwrap();
+        assert_eq!(r.status, 200);
     }
     let requests: Vec<_> = (0..40)
         .map(|_| tokio::spawn(fetch(s.addr, "/", T)))
@@ -89,6 +91,16 @@ async fn v3_fails_from_exactly_the_fifth_request_under_concurrency() {
         }
     }
     assert_eq!((ok, failed), (4, 36));
+    // /metrics reports exactly what the clients saw.
+    let m = fetch(s.addr, "/metrics", T).await.unwrap();
+    assert!(
+        m.body
+            .contains("kubia_http_requests_total{code=\"200\"} 4\n")
+            && m.body
+                .contains("kubia_http_requests_total{code=\"500\"} 36\n"),
+        "{}",
+        m.body
+    );
     s.stop().await;
 }
 

@@ -4,7 +4,9 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
+use rollout_engine::FailurePolicy;
 use rollout_plan::IntOrPercent;
+use rollout_plan::health::{OnFailure, Thresholds};
 
 use crate::duration;
 
@@ -152,6 +154,9 @@ pub struct RollingUpdateArgs {
     /// Seconds a new pod must be ready before it counts as available.
     #[arg(long, default_value_t = 0, value_name = "SECONDS")]
     pub min_ready_seconds: u32,
+    #[command(flatten)]
+    /// Failure signals.
+    pub failure: FailureArgs,
 }
 
 /// The kubectl plugin `kubectl-rolling_update`: kubectl rolling-update's arguments directly.
@@ -171,12 +176,31 @@ pub struct PluginCli {
     pub cluster: ClusterArgs,
 }
 
+/// How every method stops a bad version, for `--help`.
+const BAD_VERSIONS_HELP: &str = "\
+Bad versions are stopped automatically, by every method:
+  - an image that cannot be pulled (ErrImagePull, ImagePullBackOff, ErrImageNeverPull,
+    InvalidImageName) stops the update at once, quoting the kubelet's reason;
+  - a new pod restarting more than --max-restarts times (default 2);
+  - a new pod not Ready for longer than --progress-deadline (default 10m0s);
+  - canary and blue-green with --max-error-rate (e.g. 1%): the new pods' own counter
+    kubia_http_requests_total{code=...} on /metrics (Prometheus text format), read through
+    the API server's pod proxy, once --min-requests answers are in. Canary judges each step
+    by its live traffic; blue-green asks the new pods itself before switching the Service.
+    Any image that exposes that counter works.
+--on-failure=stop (default, kubectl's behaviour) leaves everything as it is and prints how to
+resume or roll back; --on-failure=rollback returns to the old version within the same bounds.
+Either way the exit is non-zero with one line naming the signal, e.g. with the book's v3,
+which answers 500 from its 5th request on:
+  error: kubia-v3 answered 5xx to 23 of 27 requests (85.2%), above 1%; canary aborted, all pods back on kubia-v2";
+
 /// `kubia-rollout`: the four upgrade methods of the tutorial, and status.
 #[derive(Debug, Clone, Parser)]
 #[command(
     name = "kubia-rollout",
     version,
-    about = "Upgrade apps running in ReplicationControllers: rolling update, recreate, blue-green, canary. Every method is resumable."
+    about = "Upgrade apps running in ReplicationControllers: rolling update, recreate, blue-green, canary. Every method is resumable.",
+    after_help = BAD_VERSIONS_HELP
 )]
 pub struct KubiaRolloutCli {
     #[command(subcommand)]
@@ -200,6 +224,69 @@ pub enum Command {
     Canary(CanaryArgs),
     /// Show updates in progress.
     Status(StatusArgs),
+}
+
+/// The failure signals every method watches in the new version's pods, and what to do when
+/// one fires.
+#[derive(Debug, Clone, Args)]
+pub struct FailureArgs {
+    /// A new pod not Ready for this long (since it was created or last became unready) stops
+    /// the update: the Deployment controller's progress deadline, per pod. An image that
+    /// cannot be pulled (ErrImagePull, ImagePullBackOff, ErrImageNeverPull,
+    /// InvalidImageName) stops it at once, with no deadline.
+    #[arg(long, default_value = "10m0s", value_parser = parse_duration, value_name = "DURATION")]
+    pub progress_deadline: Duration,
+    /// Container restarts allowed per new pod (crash loops) before the update stops.
+    #[arg(long, default_value_t = 2, value_name = "N")]
+    pub max_restarts: u32,
+    /// What to do when a signal fires: stop (kubectl's behaviour: the old version keeps
+    /// serving, and the commands to resume or roll back are printed) or rollback (return to
+    /// the old version within the same bounds). Either way the exit is non-zero, with one
+    /// line naming the signal and its numbers.
+    #[arg(long, default_value = "stop", value_parser = parse_on_failure, value_name = "stop|rollback")]
+    pub on_failure: OnFailure,
+}
+
+impl FailureArgs {
+    /// With the error-rate analysis of `analysis`, if any.
+    pub fn policy(&self, analysis: Option<&AnalysisArgs>) -> FailurePolicy {
+        FailurePolicy {
+            thresholds: Thresholds {
+                progress_deadline: self.progress_deadline,
+                max_restarts: self.max_restarts,
+                max_error_rate: analysis.and_then(|a| a.max_error_rate),
+                min_requests: analysis
+                    .map_or(Thresholds::default().min_requests, |a| a.min_requests),
+            },
+            on_failure: self.on_failure,
+        }
+    }
+}
+
+/// The error-rate analysis of canary and blue-green.
+#[derive(Debug, Clone, Args)]
+pub struct AnalysisArgs {
+    /// Highest share of 5xx answers the new version may give (e.g. 1%), judged on the
+    /// counter `kubia_http_requests_total{code="..."}` that each new pod exposes on
+    /// /metrics (Prometheus text format), read through the API server's pod proxy; any
+    /// pod exposing that counter works. Example: the tutorial's v3 answers 500 from its 5th
+    /// request on, so `--max-error-rate=1%` stops it at the first step. Off when not given.
+    #[arg(long, value_parser = parse_rate, value_name = "RATE")]
+    pub max_error_rate: Option<f64>,
+    /// Answers needed before the error rate is judged.
+    #[arg(long, default_value_t = 20, value_name = "N")]
+    pub min_requests: u64,
+    /// The pods' port serving /metrics.
+    #[arg(long, default_value_t = 8080, value_name = "PORT")]
+    pub metrics_port: u16,
+}
+
+fn parse_on_failure(text: &str) -> Result<OnFailure, String> {
+    text.parse()
+}
+
+fn parse_rate(text: &str) -> Result<f64, String> {
+    rollout_plan::health::parse_rate(text)
 }
 
 /// The image change of recreate, blue-green and canary.
@@ -231,6 +318,9 @@ pub struct RecreateArgs {
     #[command(flatten)]
     /// Polling and timeout.
     pub wait: WaitArgs,
+    #[command(flatten)]
+    /// Failure signals.
+    pub failure: FailureArgs,
 }
 
 /// `blue-green OLD NEW --image=X [--service SVC] [--cleanup]`, or an action.
@@ -264,6 +354,12 @@ pub struct BlueGreenArgs {
     #[command(flatten)]
     /// Polling and timeout.
     pub wait: WaitArgs,
+    #[command(flatten)]
+    /// Failure signals.
+    pub failure: FailureArgs,
+    #[command(flatten)]
+    /// Error-rate analysis.
+    pub analysis: AnalysisArgs,
 }
 
 /// What to do with a blue-green update in progress.
@@ -324,6 +420,12 @@ pub struct CanaryArgs {
     #[command(flatten)]
     /// Polling and timeout.
     pub wait: WaitArgs,
+    #[command(flatten)]
+    /// Failure signals.
+    pub failure: FailureArgs,
+    #[command(flatten)]
+    /// Error-rate analysis.
+    pub analysis: AnalysisArgs,
 }
 
 /// What to do with a canary in progress.

@@ -161,6 +161,7 @@ pub fn rolling_update(
         update_period: args.update_period,
         rollback: args.rollback,
         dry_run,
+        failure: args.failure.policy(None),
     };
     rollout_engine::rolling::validate(&request)?;
     Ok((request, output, file_source))

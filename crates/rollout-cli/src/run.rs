@@ -250,6 +250,7 @@ async fn dispatch(
                 rc_name: request::strip_kind(&args.rc).to_owned(),
                 change: request::image_change(&args.image, &args.image_args)?,
                 min_ready_seconds: args.image_args.min_ready_seconds,
+                failure: args.failure.policy(None),
             };
             let ctx = context(cluster, &args.wait, invocation, cancel, sink).await?;
             recreate::run(&ctx, &req).await
@@ -321,6 +322,8 @@ async fn blue_green(
                 deployment_label_key: args.deployment_label_key.clone(),
                 cleanup: args.cleanup,
                 min_ready_seconds: args.image_args.min_ready_seconds,
+                failure: args.failure.policy(Some(&args.analysis)),
+                metrics_port: args.analysis.metrics_port,
             };
             let ctx = context(cluster, &args.wait, invocation, cancel, sink).await?;
             blue_green::deploy(&ctx, &req).await
@@ -364,6 +367,8 @@ async fn canary(
                 step_period: args.step_period,
                 deployment_label_key: args.deployment_label_key.clone(),
                 min_ready_seconds: args.image_args.min_ready_seconds,
+                failure: args.failure.policy(Some(&args.analysis)),
+                metrics_port: args.analysis.metrics_port,
             };
             let ctx = context(cluster, &args.wait, invocation, cancel, sink).await?;
             canary::start(&ctx, &req).await

@@ -12,6 +12,7 @@ use std::collections::BTreeMap;
 
 use k8s_openapi::api::core::v1::{ReplicationController, Service};
 use kube::api::PropagationPolicy;
+use rollout_plan::health::{OnFailure, Signal};
 
 use crate::annotations::{
     self, BLUE_GREEN_ACTIVE, BLUE_GREEN_OF, BLUE_GREEN_ORIGINAL_SELECTOR, BLUE_GREEN_STANDBY,
@@ -20,12 +21,13 @@ use crate::annotations::{
 use crate::context::Ctx;
 use crate::derive::{self, ImageChange, source_id, spec_replicas};
 use crate::error::{EngineError, Result};
+use crate::health::{self, FailurePolicy};
 use crate::labels::{self, name_of, rc_selector, selector_string, template_labels};
 use crate::ops::{self, remove_annotations, set_annotation};
-use crate::{image, relabel, selector_witness, waits};
+use crate::{image, observe, relabel, selector_witness, waits};
 
 /// `blue-green OLD NEW --image=X [--service SVC] [--cleanup]`.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct BlueGreen {
     /// The RC serving now ("blue").
     pub old_name: String,
@@ -41,6 +43,10 @@ pub struct BlueGreen {
     pub cleanup: bool,
     /// Seconds a pod must be Ready to count.
     pub min_ready_seconds: u32,
+    /// Failure signals, the error-rate analysis before the switch, and `--on-failure`.
+    pub failure: FailurePolicy,
+    /// The pods' port serving `/` and `/metrics`.
+    pub metrics_port: u16,
 }
 
 /// Which blue-green update `switch-back` or `cleanup` is about.
@@ -185,10 +191,68 @@ pub async fn deploy(ctx: &Ctx, req: &BlueGreen) -> Result<()> {
         )),
     }
 
-    waits::until_all_available(ctx, &req.new_name, req.min_ready_seconds).await?;
+    if let Err(signal) = waits::until_available_unless_failed(
+        ctx,
+        &req.new_name,
+        req.min_ready_seconds,
+        &req.failure,
+    )
+    .await?
+    {
+        return Err(failed(ctx, req, &svc, &signal).await);
+    }
+    if let Some(signal) = analysis_before_switch(ctx, req).await? {
+        return Err(failed(ctx, req, &svc, &signal).await);
+    }
     let new = ops::get_rc(ctx, &req.new_name).await?;
     switch(ctx, &svc, &new, &req.old_name).await?;
     after_switch(ctx, req, &svc).await
+}
+
+/// With `--max-error-rate`: no client reaches green before the switch, so the engine asks
+/// each green pod `--min-requests` times itself (through the pod proxy), then judges the
+/// answers green's pods counted.
+async fn analysis_before_switch(ctx: &Ctx, req: &BlueGreen) -> Result<Option<Signal>> {
+    let t = &req.failure.thresholds;
+    if t.max_error_rate.is_none() {
+        return Ok(None);
+    }
+    let Some(state) = observe::observe(ctx, &req.new_name, req.min_ready_seconds).await? else {
+        return Err(EngineError::RcNotFound(req.new_name.clone()));
+    };
+    let per_pod = t.min_requests.div_ceil(state.pods.len().max(1) as u64);
+    ctx.line(format!(
+        "Analysing {} before the switch: {per_pod} requests to each of its {} pods",
+        req.new_name,
+        state.pods.len()
+    ));
+    health::exercise(ctx, &state.pods, req.metrics_port, per_pod).await?;
+    health::analyse(ctx, &req.new_name, &req.failure, req.metrics_port, None).await
+}
+
+/// `--on-failure` before the switch: the Service still selects blue. Stop leaves green as
+/// it is; rollback deletes it.
+async fn failed(ctx: &Ctx, req: &BlueGreen, svc: &str, signal: &Signal) -> EngineError {
+    let (old, new) = (&req.old_name, &req.new_name);
+    match req.failure.on_failure {
+        OnFailure::Stop => EngineError::BadVersion(format!(
+            "{signal}; not switched: service/{svc} still selects {old}; {}; or remove {new} with: kubectl delete rc {new}",
+            ctx.recovery()
+        )),
+        OnFailure::Rollback => {
+            match ops::delete_rc(ctx, new, PropagationPolicy::Background).await {
+                Ok(()) => {
+                    ctx.line(format!("replicationcontroller \"{new}\" deleted"));
+                    EngineError::BadVersion(format!(
+                        "{signal}; not switched: service/{svc} still selects {old}, and {new} is deleted"
+                    ))
+                }
+                Err(e) => EngineError::BadVersion(format!(
+                    "{signal}; not switched: service/{svc} still selects {old}; deleting {new} failed: {e}"
+                )),
+            }
+        }
+    }
 }
 
 /// After the switch: clean up now, or say how to switch back and clean up later.

@@ -14,17 +14,19 @@ use k8s_openapi::api::core::v1::ReplicationController;
 use kube::api::PropagationPolicy;
 use rollout_plan::IntOrPercent;
 use rollout_plan::canary::resolve_steps;
+use rollout_plan::health::{OnFailure, Signal};
 
 use crate::annotations::{self, CANARY_NEXT, CANARY_OF, CANARY_STEPS, ORIGINAL_REPLICAS, SourceId};
 use crate::context::Ctx;
 use crate::derive::{self, ImageChange, source_id, spec_replicas};
 use crate::error::{EngineError, Result};
+use crate::health::{self, FailurePolicy};
 use crate::labels::{self, name_of};
 use crate::ops::{self, Scaled, remove_annotations, set_annotation};
 use crate::{image, relabel, waits};
 
 /// `canary OLD NEW --image=X --steps 1,2,3 [--step-period D]`.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct CanaryStart {
     /// The stable RC.
     pub old_name: String,
@@ -41,6 +43,10 @@ pub struct CanaryStart {
     pub deployment_label_key: String,
     /// Seconds a pod must be Ready to count.
     pub min_ready_seconds: u32,
+    /// Failure signals, the error-rate analysis at each step, and `--on-failure`.
+    pub failure: FailurePolicy,
+    /// The pods' port serving `/metrics`.
+    pub metrics_port: u16,
 }
 
 /// Which canary `promote` or `abort` is about: `[OLD] [NEW]`, either, or none if there is
@@ -180,6 +186,8 @@ pub async fn start(ctx: &Ctx, req: &CanaryStart) -> Result<()> {
         new: new_name,
         total,
         min_ready_seconds: req.min_ready_seconds,
+        failure: Some(&req.failure),
+        metrics_port: req.metrics_port,
     };
     match req.step_period {
         Some(period) => {
@@ -210,6 +218,8 @@ pub async fn promote(ctx: &Ctx, r: &CanaryRef) -> Result<()> {
         new: &new_name,
         total,
         min_ready_seconds: r.min_ready_seconds,
+        failure: None,
+        metrics_port: 0,
     };
     let ctx = &ctx.with_undo(
         ctx.hints
@@ -269,6 +279,9 @@ struct Pair<'a> {
     new: &'a str,
     total: u32,
     min_ready_seconds: u32,
+    /// Failure signals and analysis (not for a promote: the user judged the canary).
+    failure: Option<&'a FailurePolicy>,
+    metrics_port: u16,
 }
 
 /// Goes through `all[..upto]`, skipping steps already reached.
@@ -296,6 +309,21 @@ async fn walk(
         go_to(ctx, pair, target).await?;
         let last = index + 1 == upto.min(count);
         if !reached
+            && let Some(policy) = pair.failure
+            && policy.thresholds.max_error_rate.is_some()
+        {
+            // The step's window (the step period; without one, until enough answers).
+            let window = period.filter(|_| !last);
+            if let Some(signal) =
+                health::analyse(ctx, pair.new, policy, pair.metrics_port, window).await?
+            {
+                return Err(failed(ctx, pair, policy, &signal).await);
+            }
+            if window.is_some() {
+                continue;
+            }
+        }
+        if !reached
             && !last
             && let Some(period) = period
         {
@@ -313,7 +341,19 @@ async fn go_to(ctx: &Ctx, pair: &Pair<'_>, target: u32) -> Result<()> {
     {
         ctx.line(format!("Scaling {} up to {target}", pair.new));
     }
-    waits::until_all_available(ctx, pair.new, pair.min_ready_seconds).await?;
+    match pair.failure {
+        Some(policy) => {
+            if let Err(signal) =
+                waits::until_available_unless_failed(ctx, pair.new, pair.min_ready_seconds, policy)
+                    .await?
+            {
+                return Err(failed(ctx, pair, policy, &signal).await);
+            }
+        }
+        None => {
+            waits::until_all_available(ctx, pair.new, pair.min_ready_seconds).await?;
+        }
+    }
     let old = ops::get_rc(ctx, pair.old).await?;
     let replicas = spec_replicas(&old);
     let stable = pair.total.saturating_sub(target);
@@ -323,6 +363,40 @@ async fn go_to(ctx: &Ctx, pair: &Pair<'_>, target: u32) -> Result<()> {
     }
     waits::until_settled(ctx, pair.old).await?;
     Ok(())
+}
+
+/// `--on-failure` for a canary: stop where it is, or abort it (everything back on the
+/// stable RC); either way an error quoting the signal.
+async fn failed(
+    ctx: &Ctx,
+    pair: &Pair<'_>,
+    policy: &FailurePolicy,
+    signal: &Signal,
+) -> EngineError {
+    match policy.on_failure {
+        OnFailure::Stop => EngineError::BadVersion(format!(
+            "{signal}; canary stopped, {} still serves; {}",
+            pair.old,
+            ctx.recovery()
+        )),
+        OnFailure::Rollback => {
+            ctx.line(format!("{signal}: aborting the canary"));
+            let back = CanaryRef {
+                names: vec![pair.old.to_owned(), pair.new.to_owned()],
+                step_period: None,
+                min_ready_seconds: pair.min_ready_seconds,
+            };
+            match abort(ctx, &back).await {
+                Ok(()) => EngineError::BadVersion(format!(
+                    "{signal}; canary aborted, all pods back on {}",
+                    pair.old
+                )),
+                Err(e) => {
+                    EngineError::BadVersion(format!("{signal}; aborting the canary failed: {e}"))
+                }
+            }
+        }
+    }
 }
 
 async fn promote_finish(ctx: &Ctx, pair: &Pair<'_>) -> Result<()> {

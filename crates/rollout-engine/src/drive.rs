@@ -9,12 +9,14 @@
 
 use std::time::Duration;
 
+use rollout_plan::health::{Signal, assess};
 use rollout_plan::{Limits, Observed, Step, WaitReason, describe_start, next_step};
 use tokio::time::Instant;
 
 use crate::context::Ctx;
 use crate::error::{EngineError, Result};
 use crate::events::{Event, Progress};
+use crate::health::{self, FailurePolicy};
 use crate::observe::{self, RcState};
 use crate::ops::{self, Scaled};
 use crate::wake::{self, Wake};
@@ -32,10 +34,23 @@ pub(crate) struct Drive<'a> {
     pub min_ready_seconds: u32,
     /// Pause after each scale-up (kubectl's `--update-period`).
     pub update_period: Duration,
+    /// The failure signals to watch in the new RC's pods (none for a rollback: going back
+    /// is never stopped by the version it returns to).
+    pub health: Option<&'a FailurePolicy>,
 }
 
-/// Runs the loop until the new RC has `desired` replicas and the old one none.
-pub(crate) async fn run(ctx: &Ctx, drive: &Drive<'_>) -> Result<()> {
+/// How the loop ended.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) enum End {
+    /// The new RC has `desired` replicas and the old one none.
+    Done,
+    /// A failure signal fired in the new RC's pods; nothing was changed after it.
+    Failed(Signal),
+}
+
+/// Runs the loop until the new RC has `desired` replicas and the old one none, or a
+/// failure signal fires.
+pub(crate) async fn run(ctx: &Ctx, drive: &Drive<'_>) -> Result<End> {
     let mut last_progress = Instant::now();
     let mut announced = false;
     let mut wake = Wake::new();
@@ -65,9 +80,15 @@ pub(crate) async fn run(ctx: &Ctx, drive: &Drive<'_>) -> Result<()> {
             ));
             announced = true;
         }
+        if let Some(policy) = drive.health {
+            let pods = health::new_pods(&new.pods, observe::now_seconds());
+            if let Some(signal) = assess(drive.new, &pods, None, &policy.thresholds) {
+                return Ok(End::Failed(signal));
+            }
+        }
         let step = next_step(&drive.limits, &observed);
         match step {
-            Step::Done => return Ok(()),
+            Step::Done => return Ok(End::Done),
             Step::ScaleNew { from, to } | Step::ScaleOld { from, to } => {
                 let name = if matches!(step, Step::ScaleNew { .. }) {
                     drive.new

@@ -59,6 +59,12 @@ pub enum EngineError {
     #[error("{0}")]
     Stuck(String),
 
+    /// A failure signal fired for the new version: the message quotes it with its numbers,
+    /// then says what was done (stopped, with the commands to resume or roll back; or
+    /// rolled back).
+    #[error("{0}")]
+    BadVersion(String),
+
     /// The user pressed Ctrl-C; the message says how to resume or roll back.
     #[error("interrupted; {0}")]
     Interrupted(String),

@@ -13,13 +13,15 @@ use crate::annotations::{self, RECREATE_IMAGE};
 use crate::context::Ctx;
 use crate::derive::{self, ImageChange, check_image_change, container_image, containers};
 use crate::error::{EngineError, Result};
+use crate::health::{self, FailurePolicy};
 use crate::labels::{self, pod_name, rc_selector};
 use crate::observe::live_owned_pods;
 use crate::ops::{self, remove_annotations, set_annotation};
 use crate::{image, waits};
+use rollout_plan::health::{OnFailure, assess};
 
 /// A recreate request.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Recreate {
     /// The RC to update in place.
     pub rc_name: String,
@@ -27,6 +29,8 @@ pub struct Recreate {
     pub change: ImageChange,
     /// Seconds a new pod must be Ready to count.
     pub min_ready_seconds: u32,
+    /// Failure signals in the new pods, and `--on-failure`.
+    pub failure: FailurePolicy,
 }
 
 /// The image of container `name` in a pod (`""` if absent).
@@ -48,6 +52,10 @@ fn template_done(rc: &ReplicationController, index: usize, change: &ImageChange)
 
 /// Runs the recreate.
 pub async fn run(ctx: &Ctx, req: &Recreate) -> Result<()> {
+    Box::pin(run_inner(ctx, req)).await
+}
+
+async fn run_inner(ctx: &Ctx, req: &Recreate) -> Result<()> {
     image::validate_reference(&req.change.image)?;
     let pre = ctx.preflight();
     let name = req.rc_name.as_str();
@@ -134,10 +142,52 @@ pub async fn run(ctx: &Ctx, req: &Recreate) -> Result<()> {
     }
     let goal = format!("the new pods of {name} to become available");
     let image = req.change.image.as_str();
-    waits::until(ctx, name, req.min_ready_seconds, &goal, |state| {
-        waits::all_available(state) && state.pods.iter().all(|p| pod_image(p, &container) == image)
+    let signal = |state: &crate::observe::RcState| {
+        let new: Vec<Pod> = state
+            .pods
+            .iter()
+            .filter(|p| pod_image(p, &container) == image)
+            .cloned()
+            .collect();
+        let now = crate::observe::now_seconds();
+        assess(
+            name,
+            &health::new_pods(&new, now),
+            None,
+            &req.failure.thresholds,
+        )
+    };
+    let state = waits::until(ctx, name, req.min_ready_seconds, &goal, |state| {
+        signal(state).is_some()
+            || (waits::all_available(state)
+                && state.pods.iter().all(|p| pod_image(p, &container) == image))
     })
     .await?;
+    if let Some(signal) = signal(&state) {
+        return Err(match req.failure.on_failure {
+            OnFailure::Rollback if previous != image => {
+                ctx.line(format!("{signal}: recreating {name} with {previous}"));
+                let back = Recreate {
+                    change: ImageChange {
+                        image: previous.clone(),
+                        pull_policy: None,
+                        ..req.change.clone()
+                    },
+                    failure: FailurePolicy::default(),
+                    ..req.clone()
+                };
+                match run(ctx, &back).await {
+                    Ok(()) => EngineError::BadVersion(format!(
+                        "{signal}; rolled back: {name} runs {previous} again"
+                    )),
+                    Err(e) => EngineError::BadVersion(format!(
+                        "{signal}; recreating {name} with {previous} failed: {e}"
+                    )),
+                }
+            }
+            _ => EngineError::BadVersion(format!("{signal}; stopped; {}", ctx.recovery())),
+        });
+    }
     ops::update_rc(ctx, name, |rc| {
         Ok(remove_annotations(&mut rc.metadata, &[RECREATE_IMAGE]))
     })

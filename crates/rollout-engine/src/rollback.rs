@@ -111,6 +111,7 @@ pub(crate) async fn run(ctx: &Ctx, req: &RollingUpdate) -> Result<Outcome> {
             limits,
             min_ready_seconds: req.strategy.min_ready_seconds,
             update_period: req.update_period,
+            health: None,
         },
     )
     .await?;

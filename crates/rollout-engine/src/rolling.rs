@@ -12,6 +12,7 @@ use std::time::Duration;
 
 use k8s_openapi::api::core::v1::ReplicationController;
 use kube::api::PropagationPolicy;
+use rollout_plan::health::OnFailure;
 use rollout_plan::{Limits, Strategy};
 
 use crate::annotations::{self, SourceId};
@@ -19,6 +20,7 @@ use crate::context::Ctx;
 use crate::derive::{self, Derived, ImageChange, derive_from_file, prepared_old};
 use crate::drive::{self, Drive};
 use crate::error::{EngineError, Result};
+use crate::health::FailurePolicy;
 use crate::labels::{self, name_of};
 use crate::ops::{self, remove_annotations, set_annotation};
 use crate::{image, relabel, rename, rollback};
@@ -52,6 +54,8 @@ pub struct RollingUpdate {
     pub rollback: bool,
     /// Compute and return both RCs without changing anything.
     pub dry_run: bool,
+    /// The failure signals watched in the new RC's pods, and `--on-failure`.
+    pub failure: FailurePolicy,
 }
 
 /// What a rolling update ended with.
@@ -354,7 +358,7 @@ async fn execute(
     })
     .await?;
 
-    drive::run(
+    let end = drive::run(
         ctx,
         &Drive {
             old: old_name,
@@ -362,9 +366,13 @@ async fn execute(
             limits: plan.limits,
             min_ready_seconds: req.strategy.min_ready_seconds,
             update_period: req.update_period,
+            health: Some(&req.failure),
         },
     )
     .await?;
+    if let drive::End::Failed(signal) = end {
+        return Err(after_failure(ctx, req, new_name, &signal).await);
+    }
 
     if plan.keep_old_name {
         rename::start(ctx, old_name, new_name, plan.limits.desired).await
@@ -372,6 +380,39 @@ async fn execute(
         ctx.line(format!("Update succeeded. Deleting {old_name}"));
         ops::delete_rc(ctx, old_name, PropagationPolicy::Background).await?;
         finish_new(ctx, new_name).await
+    }
+}
+
+/// `--on-failure`: stop where the update is (kubectl's behaviour: the old pods still serve,
+/// resume or roll back by hand), or roll back within the same bounds; either way an error
+/// that quotes the signal.
+async fn after_failure(
+    ctx: &Ctx,
+    req: &RollingUpdate,
+    new_name: &str,
+    signal: &rollout_plan::health::Signal,
+) -> EngineError {
+    let old_name = req.old_name.as_str();
+    match req.failure.on_failure {
+        OnFailure::Stop => EngineError::BadVersion(format!(
+            "{signal}; stopped, {old_name} still serves; {}",
+            ctx.recovery()
+        )),
+        OnFailure::Rollback => {
+            ctx.line(format!("{signal}: rolling back to {old_name}"));
+            let back = RollingUpdate {
+                new_name: Some(new_name.to_owned()),
+                source: None,
+                rollback: true,
+                ..req.clone()
+            };
+            match rollback::run(ctx, &back).await {
+                Ok(_) => EngineError::BadVersion(format!("{signal}; rolled back to {old_name}")),
+                Err(e) => EngineError::BadVersion(format!(
+                    "{signal}; rolling back to {old_name} failed: {e}"
+                )),
+            }
+        }
     }
 }
 
@@ -454,6 +495,7 @@ mod tests {
             update_period: Duration::from_secs(60),
             rollback: false,
             dry_run: false,
+            failure: Default::default(),
         }
     }
 

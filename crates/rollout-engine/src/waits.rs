@@ -4,12 +4,14 @@
 //! pods that hold things up.
 
 use rollout_plan::Side;
+use rollout_plan::health::{Signal, assess};
 use tokio::time::Instant;
 
 use crate::context::Ctx;
 use crate::drive::humanize;
 use crate::error::{EngineError, Result};
 use crate::events::Event;
+use crate::health::{self, FailurePolicy};
 use crate::observe::{self, RcState};
 use crate::wake::{self, Wake};
 
@@ -70,6 +72,33 @@ pub(crate) async fn until_all_available(
 ) -> Result<RcState> {
     let goal = format!("the pods of {name} to become available");
     until(ctx, name, min_ready_seconds, &goal, all_available).await
+}
+
+/// [`until_all_available`], unless a failure signal of `policy` fires in the RC's pods
+/// first (then `Err(signal)` inside `Ok`).
+pub(crate) async fn until_available_unless_failed(
+    ctx: &Ctx,
+    name: &str,
+    min_ready_seconds: u32,
+    policy: &FailurePolicy,
+) -> Result<std::result::Result<RcState, Signal>> {
+    let goal = format!("the pods of {name} to become available");
+    let check = |s: &RcState| {
+        assess(
+            name,
+            &health::new_pods(&s.pods, observe::now_seconds()),
+            None,
+            &policy.thresholds,
+        )
+    };
+    let state = until(ctx, name, min_ready_seconds, &goal, |s| {
+        all_available(s) || check(s).is_some()
+    })
+    .await?;
+    Ok(match check(&state) {
+        Some(signal) => Err(signal),
+        None => Ok(state),
+    })
 }
 
 /// Waits until RC `name` is settled at its spec (pods created or deleted), ready or not.

@@ -49,6 +49,7 @@ fn request(new_name: Option<&str>, img: &str) -> RollingUpdate {
         update_period: Duration::ZERO,
         rollback: false,
         dry_run: false,
+        failure: Default::default(),
     }
 }
 
@@ -344,6 +345,46 @@ async fn rename_interrupted_after_orphaning_is_finished_by_a_rerun() {
     });
 }
 
+/// An image that cannot be pulled stops the update at once (no deadline, no timeout) and,
+/// with `--on-failure=rollback`, the old RC is whole again and the new one gone.
+#[tokio::test]
+async fn an_unpullable_image_is_rolled_back_at_once() {
+    let fake = tutorial_cluster();
+    fake.with(|s| s.unpullable_images.insert("luksa/kubia:v9".into()));
+    let mut req = request(Some("kubia-v9"), "luksa/kubia:v9");
+    req.failure.on_failure = rollout_plan::health::OnFailure::Rollback;
+    let message = run(&fake, &req)
+        .await
+        .err()
+        .map(|e| e.to_string())
+        .unwrap_or_default();
+    assert!(
+        message.starts_with("pod kubia-v9-")
+            && message.contains("cannot pull its image (ErrImagePull: luksa/kubia:v9: not found)")
+            && message.ends_with("; rolled back to kubia-v1"),
+        "{message}"
+    );
+    fake.with(|s| {
+        assert_eq!(s.replicas("kubia-v1"), Some(3));
+        assert_eq!(s.rc("kubia-v9"), None);
+        assert_eq!(s.pod_images(), vec!["luksa/kubia:v1".to_owned(); 3]);
+    });
+    // With the default (stop), nothing is rolled back and the commands are printed.
+    let fake = tutorial_cluster();
+    fake.with(|s| s.unpullable_images.insert("luksa/kubia:v9".into()));
+    let message = run(&fake, &request(Some("kubia-v9"), "luksa/kubia:v9"))
+        .await
+        .err()
+        .map(|e| e.to_string())
+        .unwrap_or_default();
+    assert!(
+        message.contains("; stopped, kubia-v1 still serves; resume with: ")
+            && message.contains("--rollback"),
+        "{message}"
+    );
+    fake.with(|s| assert_eq!(s.replicas("kubia-v9"), Some(1)));
+}
+
 #[tokio::test]
 async fn a_never_ready_image_stops_at_the_safety_bound() {
     let fake = tutorial_cluster();
@@ -475,6 +516,7 @@ async fn recreate_replaces_all_pods() {
         rc_name: "kubia-v1".into(),
         change: image("luksa/kubia:v2"),
         min_ready_seconds: 0,
+        failure: Default::default(),
     };
     let result = recreate::run(&ctx, &req).await;
     assert!(result.is_ok(), "{result:?}");
@@ -507,6 +549,8 @@ fn v1_to_v2_blue_green() -> BlueGreen {
         deployment_label_key: "deployment".into(),
         cleanup: false,
         min_ready_seconds: 0,
+        failure: Default::default(),
+        metrics_port: 8080,
     }
 }
 
@@ -662,6 +706,8 @@ async fn canary_pauses_then_promotes_or_aborts() {
         step_period: None,
         deployment_label_key: "deployment".into(),
         min_ready_seconds: 0,
+        failure: Default::default(),
+        metrics_port: 8080,
     };
     let result = canary::start(&ctx, &start).await;
     assert!(result.is_ok(), "{result:?}");
@@ -837,6 +883,7 @@ async fn watch_events_wake_recreate_and_blue_green_waits() {
         rc_name: "kubia-v1".into(),
         change: image("luksa/kubia:v2"),
         min_ready_seconds: 0,
+        failure: Default::default(),
     };
     let result = tokio::time::timeout(Duration::from_secs(10), recreate::run(&ctx, &req))
         .await

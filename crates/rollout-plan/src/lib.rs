@@ -16,6 +16,7 @@
 
 pub mod canary;
 mod error;
+pub mod health;
 mod int_or_percent;
 mod limits;
 mod messages;

@@ -26,8 +26,9 @@ use tokio::sync::Notify;
 
 use http::{Method, Request, Response, StatusCode};
 use k8s_openapi::api::core::v1::{
-    Container, Pod, PodCondition, PodSpec, PodStatus, PodTemplateSpec, ReplicationController,
-    ReplicationControllerSpec, ReplicationControllerStatus, Service, ServiceSpec,
+    Container, ContainerState, ContainerStateWaiting, ContainerStatus, Pod, PodCondition, PodSpec,
+    PodStatus, PodTemplateSpec, ReplicationController, ReplicationControllerSpec,
+    ReplicationControllerStatus, Service, ServiceSpec,
 };
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, OwnerReference, Time};
 use k8s_openapi::jiff::Timestamp;
@@ -47,6 +48,8 @@ pub struct State {
     serial: u64,
     /// Pods of these images never become ready.
     pub unready_images: BTreeSet<String>,
+    /// Pods of these images cannot pull them: never ready, waiting with `ErrImagePull`.
+    pub unpullable_images: BTreeSet<String>,
     /// Answer the next N requests with 503.
     pub fail_next: u32,
     /// Answer the next N PUTs with 409 Conflict.
@@ -221,7 +224,8 @@ impl State {
                 if delayed {
                     self.pending_ready.push(pod_name.clone());
                 }
-                let ready = !self.unready_images.contains(&image) && !delayed;
+                let unpullable = self.unpullable_images.contains(&image);
+                let ready = !self.unready_images.contains(&image) && !unpullable && !delayed;
                 let rv = self.next_rv();
                 let pod = Pod {
                     metadata: ObjectMeta {
@@ -240,11 +244,23 @@ impl State {
                         conditions: Some(vec![PodCondition {
                             type_: "Ready".into(),
                             status: if ready { "True" } else { "False" }.into(),
-                            last_transition_time: Some(Time(
-                                Timestamp::from_second(1_000_000).unwrap_or(Timestamp::UNIX_EPOCH),
-                            )),
+                            last_transition_time: Some(Time(Timestamp::now())),
                             ..PodCondition::default()
                         }]),
+                        container_statuses: unpullable.then(|| {
+                            vec![ContainerStatus {
+                                name: "nodejs".into(),
+                                image: image.clone(),
+                                state: Some(ContainerState {
+                                    waiting: Some(ContainerStateWaiting {
+                                        reason: Some("ErrImagePull".into()),
+                                        message: Some(format!("{image}: not found")),
+                                    }),
+                                    ..ContainerState::default()
+                                }),
+                                ..ContainerStatus::default()
+                            }]
+                        }),
                         ..PodStatus::default()
                     }),
                 };

@@ -3,5 +3,6 @@
 
 mod cluster;
 mod driver;
+mod health;
 mod properties;
 mod sequences;

@@ -1,6 +1,7 @@
 //! The scenarios, each a function from the environment to an [`Outcome`].
 
 mod bad_input;
+mod bad_version;
 mod blue_green;
 mod canary;
 mod deployment;
@@ -24,7 +25,7 @@ use crate::{Env, Outcome};
 type Run = for<'a> fn(&'a Env, &'a mut Outcome) -> Pin<Box<dyn Future<Output = Result<()>> + 'a>>;
 
 /// Every scenario, in the order they run.
-pub const ALL: [(&str, Run); 11] = [
+pub const ALL: [(&str, Run); 12] = [
     ("tutorial-rolling-update", |e, o| {
         Box::pin(tutorial::run(e, o))
     }),
@@ -38,6 +39,7 @@ pub const ALL: [(&str, Run); 11] = [
     ("kubectl-forms", |e, o| Box::pin(kubectl_forms::run(e, o))),
     ("pull-policy", |e, o| Box::pin(pull_policy::run(e, o))),
     ("bad-input", |e, o| Box::pin(bad_input::run(e, o))),
+    ("bad-version", |e, o| Box::pin(bad_version::run(e, o))),
     ("stale-conntrack", |e, o| {
         Box::pin(stale_conntrack::run(e, o))
     }),
