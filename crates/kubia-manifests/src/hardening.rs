@@ -7,6 +7,10 @@
 //!   cannot starve its node.
 //! - Readiness and liveness probes on `/healthz`, so traffic only reaches ready pods and a
 //!   hung server is restarted, without counting as application requests.
+//! - The server's `/metrics` (requests by status code) announced on the pod with the usual
+//!   `prometheus.io/*` annotations, on the pod's own port: no Service port is added, so it is
+//!   never published through the NodePort by design. `kubia-rollout` reads it through the
+//!   API server's pod proxy to judge a canary's error rate.
 //! - A shutdown delay (`KUBIA_SHUTDOWN_DELAY`): after SIGTERM the server keeps answering
 //!   while the endpoints controller removes the pod from the Service, so a rolling update
 //!   drops no request; the grace period leaves room for the delay plus draining.
@@ -38,6 +42,15 @@ pub const SHUTDOWN_DELAY_ENV: &str = "KUBIA_SHUTDOWN_DELAY";
 pub const SHUTDOWN_DELAY: &str = "15s";
 /// The shutdown delay (15 s), plus the server's 10 s drain timeout, plus headroom.
 pub const TERMINATION_GRACE_PERIOD_SECONDS: i64 = 30;
+
+/// The pod template's annotations announcing `/metrics` on the container port.
+pub fn metrics_annotations() -> BTreeMap<String, String> {
+    BTreeMap::from([
+        ("prometheus.io/path".to_owned(), "/metrics".to_owned()),
+        ("prometheus.io/port".to_owned(), CONTAINER_PORT.to_string()),
+        ("prometheus.io/scrape".to_owned(), "true".to_owned()),
+    ])
+}
 
 /// Applies the pod-level settings.
 pub fn harden_pod(spec: &mut PodSpec) {

@@ -57,6 +57,7 @@ pub fn pod_template(input: &PodInput<'_>) -> PodTemplateSpec {
         metadata: Some(ObjectMeta {
             name: Some(input.template_name.to_owned()),
             labels: Some(input.labels.clone()),
+            annotations: input.hardened.then(crate::hardening::metrics_annotations),
             ..ObjectMeta::default()
         }),
         spec: Some(spec),

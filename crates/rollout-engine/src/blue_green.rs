@@ -240,6 +240,7 @@ async fn failed(ctx: &Ctx, req: &BlueGreen, svc: &str, signal: &Signal) -> Engin
             ctx.recovery()
         )),
         OnFailure::Rollback => {
+            ctx.line(format!("{signal}: deleting {new}"));
             match ops::delete_rc(ctx, new, PropagationPolicy::Background).await {
                 Ok(()) => {
                     ctx.line(format!("replicationcontroller \"{new}\" deleted"));

@@ -72,6 +72,38 @@ fn rollout(env: &Env, ns: &Namespace, args: &[&str]) -> tokio::process::Command 
     )
 }
 
+/// What the engine prints at the moment a signal fires, before it rolls back.
+const SIGNAL_LINES: [&str; 3] = [": rolling back to ", ": aborting the canary", ": deleting "];
+
+/// Runs `cmd` to its end, marking on the timeline (as `label`) the moment it printed that a
+/// failure signal fired.
+async fn run_marking(
+    cmd: tokio::process::Command,
+    o: &mut Outcome,
+    origin: Instant,
+    label: &str,
+) -> Result<Output> {
+    let mut running = process::spawn(cmd)?;
+    let deadline = Instant::now() + Duration::from_secs(400);
+    let mut marked = false;
+    while let Some(line) = running
+        .next_line(deadline.saturating_duration_since(Instant::now()))
+        .await
+    {
+        if !marked && SIGNAL_LINES.iter().any(|s| line.contains(s)) {
+            o.marks.push((label.to_owned(), origin.elapsed()));
+            marked = true;
+        }
+    }
+    let out = running.finish(Duration::from_secs(60)).await?;
+    ensure!(
+        marked,
+        "{label}: the command never printed that a signal fired; stdout {:?}",
+        out.stdout
+    );
+    Ok(out)
+}
+
 /// The command failed with one `error:` line containing `expected`; returns that line.
 fn refused(out: &Output, what: &str, expected: &str) -> Result<String> {
     let error = out.stderr.trim();
@@ -123,7 +155,7 @@ async fn rolling_with_readiness(env: &Env, o: &mut Outcome) -> Result<()> {
     tokio::time::sleep(Duration::from_secs(2)).await;
     let start = origin.elapsed();
     o.marks.push(("rolling-update to v3".into(), start));
-    let out = process::run(
+    let out = run_marking(
         plugin(
             env,
             &ns,
@@ -139,7 +171,9 @@ async fn rolling_with_readiness(env: &Env, o: &mut Outcome) -> Result<()> {
                 "--on-failure=rollback",
             ],
         ),
-        Duration::from_secs(300),
+        o,
+        origin,
+        "deadline fired",
     )
     .await?;
     o.marks.push(("rolled back".into(), origin.elapsed()));
@@ -190,7 +224,7 @@ async fn canary_blue_green_typo(env: &Env, o: &mut Outcome) -> Result<()> {
     // 2. Canary with the error-rate analysis.
     let canary_from = origin.elapsed();
     o.marks.push(("canary v3".into(), canary_from));
-    let out = process::run(
+    let out = run_marking(
         rollout(
             env,
             &ns,
@@ -207,7 +241,9 @@ async fn canary_blue_green_typo(env: &Env, o: &mut Outcome) -> Result<()> {
                 "--on-failure=rollback",
             ],
         ),
-        Duration::from_secs(300),
+        o,
+        origin,
+        "error rate fired",
     )
     .await?;
     let canary_to = origin.elapsed();
@@ -226,7 +262,7 @@ async fn canary_blue_green_typo(env: &Env, o: &mut Outcome) -> Result<()> {
     // 3. Blue-green, analysed before the switch.
     let bg_from = origin.elapsed();
     o.marks.push(("blue-green v3".into(), bg_from));
-    let out = process::run(
+    let out = run_marking(
         rollout(
             env,
             &ns,
@@ -241,7 +277,9 @@ async fn canary_blue_green_typo(env: &Env, o: &mut Outcome) -> Result<()> {
                 "--on-failure=rollback",
             ],
         ),
-        Duration::from_secs(300),
+        o,
+        origin,
+        "error rate fired",
     )
     .await?;
     let bg_to = origin.elapsed();
@@ -266,7 +304,7 @@ async fn canary_blue_green_typo(env: &Env, o: &mut Outcome) -> Result<()> {
     let typo_from = origin.elapsed();
     o.marks.push(("typo'd tag".into(), typo_from));
     let started = Instant::now();
-    let out = process::run(
+    let out = run_marking(
         plugin(
             env,
             &ns,
@@ -280,7 +318,9 @@ async fn canary_blue_green_typo(env: &Env, o: &mut Outcome) -> Result<()> {
                 "--on-failure=rollback",
             ],
         ),
-        Duration::from_secs(400),
+        o,
+        origin,
+        "pull failure fired",
     )
     .await?;
     let took = started.elapsed();

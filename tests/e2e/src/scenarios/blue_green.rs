@@ -100,7 +100,39 @@ pub async fn run(env: &Env, o: &mut Outcome) -> Result<()> {
         Duration::from_secs(120),
     )
     .await?;
-    cleanup.ok("cleanup")?;
+    let cleanup = cleanup.ok("cleanup")?;
+    // What cleanup promises: the standby RC gone, the Service's own selector back, no
+    // bookkeeping left.
+    let rcs: Vec<String> = ns
+        .api::<k8s_openapi::api::core::v1::ReplicationController>()
+        .list(&Default::default())
+        .await?
+        .items
+        .into_iter()
+        .filter_map(|rc| rc.metadata.name)
+        .collect();
+    ensure!(
+        rcs == ["kubia-v1"],
+        "after cleanup expected only kubia-v1, found {rcs:?}"
+    );
+    let service = ns.api::<Service>().get("kubia").await?;
+    let selector = service.spec.and_then(|s| s.selector).unwrap_or_default();
+    ensure!(
+        selector == [("app".to_owned(), "kubia".to_owned())].into(),
+        "after cleanup the Service selects {selector:?}, not its original app=kubia"
+    );
+    let left: Vec<String> = service
+        .metadata
+        .annotations
+        .unwrap_or_default()
+        .into_keys()
+        .filter(|k| k.contains("blue-green"))
+        .collect();
+    ensure!(left.is_empty(), "bookkeeping left on the Service: {left:?}");
+    o.note(format!(
+        "cleanup: {}; only kubia-v1 is left and service/kubia selects app=kubia again",
+        cleanup.stdout.trim().replace('\n', "; ")
+    ));
     ns.delete().await
 }
 
