@@ -14,6 +14,16 @@ fn parse_duration(text: &str) -> Result<Duration, String> {
     duration::parse(text)
 }
 
+/// A duration that must be above zero (a zero poll interval would spin on the API server; a
+/// zero timeout or deadline would give up before the first observation).
+fn parse_positive_duration(text: &str) -> Result<Duration, String> {
+    let d = duration::parse(text)?;
+    if d.is_zero() {
+        return Err(format!("{text:?} must be greater than 0"));
+    }
+    Ok(d)
+}
+
 fn parse_int_or_percent(text: &str) -> Result<IntOrPercent, String> {
     text.parse::<IntOrPercent>().map_err(|e| e.to_string())
 }
@@ -82,11 +92,11 @@ fn parse_request_timeout(text: &str) -> Result<Duration, String> {
 #[derive(Debug, Clone, Args)]
 pub struct WaitArgs {
     /// Time delay between polling for replication controller status.
-    #[arg(long, default_value = "3s", value_parser = parse_duration, value_name = "DURATION")]
+    #[arg(long, default_value = "3s", value_parser = parse_positive_duration, value_name = "DURATION")]
     pub poll_interval: Duration,
     /// Max time without progress before giving up (also how long API errors are retried).
     /// kubectl 1.11-1.17 parsed this flag and ignored it; here it is honoured.
-    #[arg(long, default_value = "5m0s", value_parser = parse_duration, value_name = "DURATION")]
+    #[arg(long, default_value = "5m0s", value_parser = parse_positive_duration, value_name = "DURATION")]
     pub timeout: Duration,
 }
 
@@ -157,6 +167,10 @@ pub struct RollingUpdateArgs {
     #[command(flatten)]
     /// Failure signals.
     pub failure: FailureArgs,
+    /// Update an old RC even if another controller owns it (ownerReferences); that
+    /// controller may undo the update.
+    #[arg(long)]
+    pub force: bool,
 }
 
 /// The kubectl plugin `kubectl-rolling_update`: kubectl rolling-update's arguments directly.
@@ -234,7 +248,7 @@ pub struct FailureArgs {
     /// the update: the Deployment controller's progress deadline, per pod. An image that
     /// cannot be pulled (ErrImagePull, ImagePullBackOff, ErrImageNeverPull,
     /// InvalidImageName) stops it at once, with no deadline.
-    #[arg(long, default_value = "10m0s", value_parser = parse_duration, value_name = "DURATION")]
+    #[arg(long, default_value = "10m0s", value_parser = parse_positive_duration, value_name = "DURATION")]
     pub progress_deadline: Duration,
     /// Container restarts allowed per new pod (crash loops) before the update stops.
     #[arg(long, default_value_t = 2, value_name = "N")]
@@ -321,6 +335,10 @@ pub struct RecreateArgs {
     #[command(flatten)]
     /// Failure signals.
     pub failure: FailureArgs,
+    /// Update an old RC even if another controller owns it (ownerReferences); that
+    /// controller may undo the update.
+    #[arg(long)]
+    pub force: bool,
 }
 
 /// `blue-green OLD NEW --image=X [--service SVC] [--cleanup]`, or an action.
@@ -357,6 +375,10 @@ pub struct BlueGreenArgs {
     #[command(flatten)]
     /// Failure signals.
     pub failure: FailureArgs,
+    /// Update an old RC even if another controller owns it (ownerReferences); that
+    /// controller may undo the update.
+    #[arg(long)]
+    pub force: bool,
     #[command(flatten)]
     /// Error-rate analysis.
     pub analysis: AnalysisArgs,
@@ -423,6 +445,10 @@ pub struct CanaryArgs {
     #[command(flatten)]
     /// Failure signals.
     pub failure: FailureArgs,
+    /// Update an old RC even if another controller owns it (ownerReferences); that
+    /// controller may undo the update.
+    #[arg(long)]
+    pub force: bool,
     #[command(flatten)]
     /// Error-rate analysis.
     pub analysis: AnalysisArgs,

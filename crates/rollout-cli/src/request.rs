@@ -162,6 +162,7 @@ pub fn rolling_update(
         rollback: args.rollback,
         dry_run,
         failure: args.failure.policy(None),
+        force: args.force,
     };
     rollout_engine::rolling::validate(&request)?;
     Ok((request, output, file_source))

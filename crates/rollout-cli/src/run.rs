@@ -251,6 +251,7 @@ async fn dispatch(
                 change: request::image_change(&args.image, &args.image_args)?,
                 min_ready_seconds: args.image_args.min_ready_seconds,
                 failure: args.failure.policy(None),
+                force: args.force,
             };
             let ctx = context(cluster, &args.wait, invocation, cancel, sink).await?;
             recreate::run(&ctx, &req).await
@@ -324,6 +325,7 @@ async fn blue_green(
                 min_ready_seconds: args.image_args.min_ready_seconds,
                 failure: args.failure.policy(Some(&args.analysis)),
                 metrics_port: args.analysis.metrics_port,
+                force: args.force,
             };
             let ctx = context(cluster, &args.wait, invocation, cancel, sink).await?;
             blue_green::deploy(&ctx, &req).await
@@ -369,6 +371,7 @@ async fn canary(
                 min_ready_seconds: args.image_args.min_ready_seconds,
                 failure: args.failure.policy(Some(&args.analysis)),
                 metrics_port: args.analysis.metrics_port,
+                force: args.force,
             };
             let ctx = context(cluster, &args.wait, invocation, cancel, sink).await?;
             canary::start(&ctx, &req).await

@@ -47,6 +47,8 @@ pub struct BlueGreen {
     pub failure: FailurePolicy,
     /// The pods' port serving `/` and `/metrics`.
     pub metrics_port: u16,
+    /// Update an old RC that another controller owns.
+    pub force: bool,
 }
 
 /// Which blue-green update `switch-back` or `cleanup` is about.
@@ -114,6 +116,7 @@ pub async fn deploy(ctx: &Ctx, req: &BlueGreen) -> Result<()> {
     let pre = ctx.preflight();
     let old = ops::get_rc(&pre, &req.old_name).await?;
     labels::check_selector_matches_template(&old)?;
+    labels::check_not_owned(&old, req.force)?;
     let service = find_for_deploy(&pre, req, &old).await?;
     let svc = service_name(&service).to_owned();
     if let Some(state) = SwitchState::of(&service) {

@@ -47,6 +47,8 @@ pub struct CanaryStart {
     pub failure: FailurePolicy,
     /// The pods' port serving `/metrics`.
     pub metrics_port: u16,
+    /// Update an old RC that another controller owns.
+    pub force: bool,
 }
 
 /// Which canary `promote` or `abort` is about: `[OLD] [NEW]`, either, or none if there is
@@ -89,6 +91,7 @@ pub async fn start(ctx: &Ctx, req: &CanaryStart) -> Result<()> {
     let pre = ctx.preflight();
     let old = ops::get_rc(&pre, &req.old_name).await?;
     labels::check_selector_matches_template(&old)?;
+    labels::check_not_owned(&old, req.force)?;
     if let Some(other) = annotations::get(old.metadata.annotations.as_ref(), CANARY_NEXT)
         && other != req.new_name
     {

@@ -53,6 +53,21 @@ pub fn pod_name(pod: &Pod) -> &str {
     pod.metadata.name.as_deref().unwrap_or("")
 }
 
+/// Refuses an RC that another controller owns (`ownerReferences` with `controller: true`,
+/// or any owner): that controller would fight the update or undo it. `force` overrides.
+pub fn check_not_owned(rc: &ReplicationController, force: bool) -> Result<()> {
+    let owners = rc.metadata.owner_references.as_deref().unwrap_or_default();
+    match owners.first() {
+        Some(owner) if !force => Err(EngineError::invalid(format!(
+            "replicationcontroller {} is owned by {}/{}, which may undo this update; pass --force to update it anyway",
+            name_of(rc),
+            owner.kind,
+            owner.name
+        ))),
+        _ => Ok(()),
+    }
+}
+
 /// Refuses an RC whose selector does not select its own pods: updating it would create pods
 /// that no controller counts.
 pub fn check_selector_matches_template(rc: &ReplicationController) -> Result<()> {

@@ -31,6 +31,8 @@ pub struct Recreate {
     pub min_ready_seconds: u32,
     /// Failure signals in the new pods, and `--on-failure`.
     pub failure: FailurePolicy,
+    /// Update an RC that another controller owns.
+    pub force: bool,
 }
 
 /// The image of container `name` in a pod (`""` if absent).
@@ -61,6 +63,7 @@ async fn run_inner(ctx: &Ctx, req: &Recreate) -> Result<()> {
     let name = req.rc_name.as_str();
     let rc = ops::get_rc(&pre, name).await?;
     labels::check_selector_matches_template(&rc)?;
+    labels::check_not_owned(&rc, req.force)?;
     let index = derive::select_container(&rc, req.change.container.as_deref())?;
     let container = containers(&rc)
         .get(index)

@@ -56,6 +56,8 @@ pub struct RollingUpdate {
     pub dry_run: bool,
     /// The failure signals watched in the new RC's pods, and `--on-failure`.
     pub failure: FailurePolicy,
+    /// Update an old RC that another controller owns.
+    pub force: bool,
 }
 
 /// What a rolling update ended with.
@@ -143,6 +145,7 @@ pub async fn run(ctx: &Ctx, req: &RollingUpdate) -> Result<Outcome> {
         return rename::finish(ctx, &req.old_name).await;
     }
     labels::check_selector_matches_template(&old)?;
+    labels::check_not_owned(&old, req.force)?;
     let plan = plan(&pre, req, &old).await?;
     if req.dry_run {
         return Ok(dry_run(req, &old, &plan));
@@ -186,6 +189,9 @@ async fn plan(ctx: &Ctx, req: &RollingUpdate, old: &ReplicationController) -> Re
         }),
     }
     .filter(|name| *name != req.old_name);
+    if let Some(next) = &next {
+        refuse_other_update_in_progress(ctx, old, next, req).await?;
+    }
     let existing = match &next {
         Some(name) => ops::get_rc_opt(ctx, name).await?,
         None => None,
@@ -247,6 +253,52 @@ async fn plan(ctx: &Ctx, req: &RollingUpdate, old: &ReplicationController) -> Re
         target,
         keep_old_name,
     })
+}
+
+/// One update per old RC: if `old` records an update to another RC that still exists and
+/// belongs to it, a request for a different target is refused (it would leave two new RCs
+/// competing for the old one's pods), naming the update in progress and how to finish or
+/// roll it back.
+async fn refuse_other_update_in_progress(
+    ctx: &Ctx,
+    old: &ReplicationController,
+    requested: &str,
+    req: &RollingUpdate,
+) -> Result<()> {
+    let Some(recorded) = annotations::get(
+        old.metadata.annotations.as_ref(),
+        annotations::NEXT_CONTROLLER_ID,
+    ) else {
+        return Ok(());
+    };
+    if recorded == requested || recorded == req.old_name {
+        return Ok(());
+    }
+    let Some(other) = ops::get_rc_opt(ctx, recorded).await? else {
+        return Ok(());
+    };
+    let belongs = annotations::get(
+        other.metadata.annotations.as_ref(),
+        annotations::UPDATE_SOURCE_ID,
+    )
+    .and_then(SourceId::parse)
+    .is_some_and(|id| id == derive::source_id(old));
+    if !belongs {
+        return Ok(());
+    }
+    let image = derive::target_image(&other, None);
+    Err(EngineError::invalid(format!(
+        "replicationcontroller {} is being updated to {recorded} ({image}), an update in progress; finish it with: {} or roll it back with: {}",
+        req.old_name,
+        ctx.hints.command(&[
+            "rolling-update",
+            &req.old_name,
+            recorded,
+            &format!("--image={image}")
+        ]),
+        ctx.hints
+            .command(&["rolling-update", &req.old_name, recorded, "--rollback"]),
+    )))
 }
 
 /// An existing new RC may only be continued if it is this update's (kubectl's
@@ -496,6 +548,7 @@ mod tests {
             rollback: false,
             dry_run: false,
             failure: Default::default(),
+            force: false,
         }
     }
 

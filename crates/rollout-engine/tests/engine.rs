@@ -50,6 +50,7 @@ fn request(new_name: Option<&str>, img: &str) -> RollingUpdate {
         rollback: false,
         dry_run: false,
         failure: Default::default(),
+        force: false,
     }
 }
 
@@ -92,6 +93,80 @@ async fn tutorial_output_line_for_line() {
             s.min_ready_seen
         );
     });
+}
+
+/// An RC owned by another controller is refused (nothing changes) unless `--force`.
+#[tokio::test]
+async fn an_owned_rc_is_refused_unless_forced() {
+    let fake = tutorial_cluster();
+    fake.with(|s| {
+        if let Some(rc) = s.rcs.get_mut("kubia-v1") {
+            rc.metadata.owner_references = Some(vec![
+                k8s_openapi::apimachinery::pkg::apis::meta::v1::OwnerReference {
+                    api_version: "example.com/v1".into(),
+                    kind: "App".into(),
+                    name: "kubia".into(),
+                    uid: "app-uid".into(),
+                    controller: Some(true),
+                    ..Default::default()
+                },
+            ]);
+        }
+    });
+    let message = run(&fake, &request(Some("kubia-v2"), "luksa/kubia:v2"))
+        .await
+        .err()
+        .map(|e| e.to_string())
+        .unwrap_or_default();
+    assert_eq!(
+        message,
+        "replicationcontroller kubia-v1 is owned by App/kubia, which may undo this update; pass --force to update it anyway"
+    );
+    fake.with(|s| assert!(s.rc("kubia-v2").is_none()));
+    let forced = RollingUpdate {
+        force: true,
+        ..request(Some("kubia-v2"), "luksa/kubia:v2")
+    };
+    assert_eq!(run(&fake, &forced).await.ok().as_deref(), Some(TUTORIAL));
+}
+
+/// `kubia-v1 → kubia-v2` interrupted, then `kubia-v1 → kubia-v3`: refused, naming the update
+/// in progress, and nothing changes; the first update can still be finished.
+#[tokio::test]
+async fn another_target_is_refused_while_an_update_is_in_progress() {
+    let fake = tutorial_cluster();
+    let cancel = Cancel::new();
+    let sink = Arc::new(CancelAfter {
+        lines: Mutex::new(Vec::new()),
+        after: "Scaling kubia-v1 down to 2".into(),
+        cancel: cancel.clone(),
+    });
+    let ctx = fake.ctx(sink, cancel);
+    let first = rollout_engine::rolling::run(&ctx, &request(Some("kubia-v2"), "luksa/kubia:v2"))
+        .await
+        .err();
+    assert!(first.as_ref().is_some_and(EngineError::is_interrupted));
+    let before = fake.with(|s| (s.replicas("kubia-v1"), s.replicas("kubia-v2"), s.rcs.len()));
+    let message = run(&fake, &request(Some("kubia-v3"), "luksa/kubia:v3"))
+        .await
+        .err()
+        .map(|e| e.to_string())
+        .unwrap_or_default();
+    assert!(
+        message.starts_with(
+            "replicationcontroller kubia-v1 is being updated to kubia-v2 (luksa/kubia:v2), an update in progress; finish it with: kubia-rollout rolling-update kubia-v1 kubia-v2 --image=luksa/kubia:v2"
+        ) && message.contains("kubia-v1 kubia-v2 --rollback"),
+        "{message}"
+    );
+    let after = fake.with(|s| (s.replicas("kubia-v1"), s.replicas("kubia-v2"), s.rcs.len()));
+    assert_eq!(before, after, "the refused request changed something");
+    let out = run(&fake, &request(Some("kubia-v2"), "luksa/kubia:v2")).await;
+    assert!(
+        out.as_ref().is_ok_and(
+            |o| o.ends_with("replicationcontroller/kubia-v2 rolling updated to \"kubia-v2\"\n")
+        ),
+        "{out:?}"
+    );
 }
 
 #[tokio::test]
@@ -519,6 +594,7 @@ async fn recreate_replaces_all_pods() {
         change: image("luksa/kubia:v2"),
         min_ready_seconds: 0,
         failure: Default::default(),
+        force: false,
     };
     let result = recreate::run(&ctx, &req).await;
     assert!(result.is_ok(), "{result:?}");
@@ -552,6 +628,7 @@ fn v1_to_v2_blue_green() -> BlueGreen {
         cleanup: false,
         min_ready_seconds: 0,
         failure: Default::default(),
+        force: false,
         metrics_port: 8080,
     }
 }
@@ -709,6 +786,7 @@ async fn canary_pauses_then_promotes_or_aborts() {
         deployment_label_key: "deployment".into(),
         min_ready_seconds: 0,
         failure: Default::default(),
+        force: false,
         metrics_port: 8080,
     };
     let result = canary::start(&ctx, &start).await;
@@ -886,6 +964,7 @@ async fn watch_events_wake_recreate_and_blue_green_waits() {
         change: image("luksa/kubia:v2"),
         min_ready_seconds: 0,
         failure: Default::default(),
+        force: false,
     };
     let result = tokio::time::timeout(Duration::from_secs(10), recreate::run(&ctx, &req))
         .await

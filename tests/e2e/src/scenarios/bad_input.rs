@@ -41,6 +41,28 @@ spec:
         Mode::Create,
     )
     .await?;
+    // An RC owned by another object (a ConfigMap standing in for an operator's resource).
+    let owner: k8s_openapi::api::core::v1::ConfigMap = ns
+        .api()
+        .create(
+            &Default::default(),
+            &serde_json::from_value(serde_json::json!({"metadata": {"name": "owner"}}))?,
+        )
+        .await?;
+    let owned: k8s_openapi::api::core::v1::ReplicationController =
+        serde_json::from_value(serde_json::json!({
+            "metadata": {"name": "kubia-owned", "ownerReferences": [{
+                "apiVersion": "v1", "kind": "ConfigMap", "name": "owner",
+                "uid": owner.metadata.uid.unwrap_or_default()
+            }]},
+            "spec": {"replicas": 0, "selector": {"app": "owned"}, "template": {
+                "metadata": {"labels": {"app": "owned"}},
+                "spec": {"containers": [{"name": "nodejs", "image": env.image("v1")}]}
+            }}
+        }))?;
+    ns.api::<k8s_openapi::api::core::v1::ReplicationController>()
+        .create(&Default::default(), &owned)
+        .await?;
     let same_name = env.report_dir.join("bad-input-same-name.yaml");
     std::fs::write(
         &same_name,
@@ -247,6 +269,21 @@ spec:
             None,
         ),
         (
+            "zero --poll-interval",
+            plugin(&[
+                "kubia-v1",
+                "kubia-v2",
+                &env.image_arg("v2"),
+                "--poll-interval=0s",
+            ]),
+            None,
+        ),
+        (
+            "RC owned by another controller",
+            plugin(&["kubia-owned", "kubia-owned-v2", &env.image_arg("v2")]),
+            None,
+        ),
+        (
             "--as a user without rights",
             plugin(&[
                 "kubia-v1",
@@ -307,6 +344,11 @@ spec:
         ("duration without a unit", "missing unit in duration"),
         ("unknown flag", "unknown flag: --bogus"),
         ("--as a user without rights", "User \"e2e-nobody\" cannot"),
+        ("zero --poll-interval", "\"0s\" must be greater than 0"),
+        (
+            "RC owned by another controller",
+            "is owned by ConfigMap/owner, which may undo this update; pass --force",
+        ),
     ]
     .into_iter()
     .collect();
