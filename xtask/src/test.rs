@@ -77,30 +77,28 @@ fn checks(args: &Args, t: &mut Timings) -> Result<()> {
     if args.no_cluster {
         return Ok(());
     }
-    if cluster::kind::node_running() {
-        // Left by an interrupted run (perhaps of another checkout); it holds 127.0.0.1:30002,
-        // which the local cluster needs. The kind phase below creates it again.
+    // A kind cluster this run did not create (the user's, or one left by another checkout)
+    // holds 127.0.0.1:30002, which the local cluster needs: its nodes are stopped for the
+    // local phase and started again afterwards; it is never deleted.
+    let paused = if cluster::kind::node_running() {
         eprintln!(
-            "A kind cluster {} from an earlier run is up; taking it down first.",
+            "A kind cluster {} is up (not created by this run): stopping its nodes while the local cluster needs 127.0.0.1:30002; they start again afterwards.",
             cluster::kind::CLUSTER_NAME
         );
-        t.run("leftover kind cluster down", || {
-            cluster::down(Provider::Kind)
-        })?;
-    }
-    t.run("local registry up, images pushed", || {
-        crate::registry::up()?;
-        images::run(&images::Args {
-            repo: "luksa/kubia".into(),
-            save: None,
-            push: true,
+        cluster::kind::pause()?
+    } else {
+        Vec::new()
+    };
+    let local = local_phase(t);
+    let resumed = if paused.is_empty() {
+        Ok(())
+    } else {
+        t.run("kind cluster nodes started again", || {
+            cluster::kind::resume(&paused)
         })
-        .map(drop)
-    })?;
-    t.run("local cluster smoke test", cluster_smoke)?;
-    t.run("e2e on the local cluster", || {
-        e2e::run(&e2e::Args::for_ci(Provider::Local))
-    })?;
+    };
+    local?;
+    resumed?;
     if args.no_kind {
         return Ok(());
     }
@@ -136,6 +134,24 @@ fn checks(args: &Args, t: &mut Timings) -> Result<()> {
         Ok(())
     };
     result.and(down)
+}
+
+/// The registry, the local cluster's smoke test and its e2e scenarios.
+fn local_phase(t: &mut Timings) -> Result<()> {
+    t.run("local registry up, images pushed", || {
+        crate::registry::up()?;
+        images::run(&images::Args {
+            repo: "luksa/kubia".into(),
+            save: None,
+            push: true,
+        })
+        .map(drop)
+    })?;
+    t.run("local cluster smoke test", cluster_smoke)?;
+    t.run("e2e on the local cluster", || {
+        e2e::run(&e2e::Args::for_ci(Provider::Local))
+    })?;
+    Ok(())
 }
 
 /// kind: two Ready nodes at the pinned version (kind up already saw a pod answer on 30002).

@@ -366,7 +366,40 @@ fn docker_exec_stdin(node: &str, script: &str, input: &str) -> Result<()> {
     Ok(())
 }
 
-/// The cluster's node containers.
+/// Stops the running node containers of `kubia-lab` (the cluster survives, as across a
+/// Docker restart) and returns their names, for [`resume`].
+pub fn pause() -> Result<Vec<String>> {
+    let nodes = node_containers()?;
+    if !nodes.is_empty() {
+        let status = Command::new("docker").arg("stop").args(&nodes).status()?;
+        ensure!(status.success(), "docker stop {}", nodes.join(" "));
+    }
+    Ok(nodes)
+}
+
+/// Starts the containers [`pause`] stopped and waits until the API server is ready again.
+pub fn resume(nodes: &[String]) -> Result<()> {
+    if nodes.is_empty() {
+        return Ok(());
+    }
+    let _p = util::Phase::start(format!("docker start {}", nodes.join(" ")));
+    let status = Command::new("docker").arg("start").args(nodes).status()?;
+    ensure!(status.success(), "docker start {}", nodes.join(" "));
+    let kc = running_kubeconfig()?;
+    let deadline = Instant::now() + std::time::Duration::from_secs(180);
+    loop {
+        if crate::cluster::kubectl(&kc, &["get", "--raw=/readyz"]).is_ok() {
+            return Ok(());
+        }
+        ensure!(
+            Instant::now() < deadline,
+            "the API server of kind cluster {CLUSTER_NAME} is not ready 180s after its nodes were started again"
+        );
+        std::thread::sleep(std::time::Duration::from_secs(1));
+    }
+}
+
+/// The cluster's running node containers.
 fn node_containers() -> Result<Vec<String>> {
     let out = Command::new("docker")
         .args([
