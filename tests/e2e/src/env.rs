@@ -173,6 +173,33 @@ impl Namespace {
         delete_namespace(&api, &self.name).await
     }
 
+    /// The names of the namespace's ReplicationControllers, sorted.
+    pub async fn rc_names(&self) -> Result<Vec<String>> {
+        let rcs: Api<k8s_openapi::api::core::v1::ReplicationController> = self.api();
+        Ok(rcs
+            .list(&ListParams::default())
+            .await?
+            .items
+            .into_iter()
+            .filter_map(|rc| rc.metadata.name)
+            .collect())
+    }
+
+    /// `kubia-rollout ARGS` against this namespace (PATH and KUBECONFIG set).
+    pub fn kubia_rollout(&self, env: &Env, args: &[&str]) -> tokio::process::Command {
+        crate::process::command(
+            &env.bin_dir.join("kubia-rollout"),
+            args,
+            &env.bin_dir,
+            &self.kubeconfig,
+        )
+    }
+
+    /// `kubectl ARGS` (so `kubectl rolling-update` finds our plugin) against this namespace.
+    pub fn kubectl(&self, env: &Env, args: &[&str]) -> tokio::process::Command {
+        crate::process::command(&env.kubectl, args, &env.bin_dir, &self.kubeconfig)
+    }
+
     /// Pods matching a label selector that are Ready and not terminating.
     pub async fn ready_pods(&self, selector: &str) -> Result<Vec<Pod>> {
         let pods: Api<Pod> = self.api();

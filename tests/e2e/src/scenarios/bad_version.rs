@@ -14,7 +14,7 @@
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, ensure};
-use k8s_openapi::api::core::v1::{Pod, ReplicationController, Service};
+use k8s_openapi::api::core::v1::{Pod, Service};
 
 use super::{probe, versions, wait_serving};
 use crate::monitor::{Monitor, check_bounds};
@@ -57,19 +57,6 @@ async fn setup_v2(
         .await?;
     wait_serving(env, "v2", Duration::from_secs(60)).await?;
     Ok(ns)
-}
-
-fn plugin(env: &Env, ns: &Namespace, args: &[&str]) -> tokio::process::Command {
-    process::command(&env.kubectl, args, &env.bin_dir, &ns.kubeconfig)
-}
-
-fn rollout(env: &Env, ns: &Namespace, args: &[&str]) -> tokio::process::Command {
-    process::command(
-        &env.bin_dir.join("kubia-rollout"),
-        args,
-        &env.bin_dir,
-        &ns.kubeconfig,
-    )
 }
 
 /// What the engine prints at the moment a signal fires, before it rolls back.
@@ -120,14 +107,7 @@ fn refused(out: &Output, what: &str, expected: &str) -> Result<String> {
 async fn only_v2_left(ns: &Namespace, what: &str) -> Result<()> {
     ns.wait_ready("app=kubia", 3, Duration::from_secs(60))
         .await?;
-    let rcs: Vec<String> = ns
-        .api::<ReplicationController>()
-        .list(&Default::default())
-        .await?
-        .items
-        .into_iter()
-        .filter_map(|rc| rc.metadata.name)
-        .collect();
+    let rcs = ns.rc_names().await?;
     ensure!(
         rcs == ["kubia-v2"],
         "{what}: expected only kubia-v2 afterwards, found {rcs:?}"
@@ -156,9 +136,8 @@ async fn rolling_with_readiness(env: &Env, o: &mut Outcome) -> Result<()> {
     let start = origin.elapsed();
     o.marks.push(("rolling-update to v3".into(), start));
     let out = run_marking(
-        plugin(
+        ns.kubectl(
             env,
-            &ns,
             &[
                 "rolling-update",
                 "kubia-v2",
@@ -225,9 +204,8 @@ async fn canary_blue_green_typo(env: &Env, o: &mut Outcome) -> Result<()> {
     let canary_from = origin.elapsed();
     o.marks.push(("canary v3".into(), canary_from));
     let out = run_marking(
-        rollout(
+        ns.kubia_rollout(
             env,
-            &ns,
             &[
                 "canary",
                 "kubia-v2",
@@ -263,9 +241,8 @@ async fn canary_blue_green_typo(env: &Env, o: &mut Outcome) -> Result<()> {
     let bg_from = origin.elapsed();
     o.marks.push(("blue-green v3".into(), bg_from));
     let out = run_marking(
-        rollout(
+        ns.kubia_rollout(
             env,
-            &ns,
             &[
                 "blue-green",
                 "kubia-v2",
@@ -305,9 +282,8 @@ async fn canary_blue_green_typo(env: &Env, o: &mut Outcome) -> Result<()> {
     o.marks.push(("typo'd tag".into(), typo_from));
     let started = Instant::now();
     let out = run_marking(
-        plugin(
+        ns.kubectl(
             env,
-            &ns,
             &[
                 "rolling-update",
                 "kubia-v2",

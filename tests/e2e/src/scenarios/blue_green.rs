@@ -15,14 +15,7 @@ const MAX_MIXED: Duration = Duration::from_secs(1);
 
 pub async fn run(env: &Env, o: &mut Outcome) -> Result<()> {
     let ns = setup_v1(env, "e2e-blue-green", 3).await?;
-    let rollout = |args: &[&str]| {
-        process::command(
-            &env.bin_dir.join("kubia-rollout"),
-            args,
-            &env.bin_dir,
-            &ns.kubeconfig,
-        )
-    };
+    let rollout = |args: &[&str]| ns.kubia_rollout(env, args);
     let origin = Instant::now();
     let (stop, running) = probe(env, false);
     tokio::time::sleep(Duration::from_secs(2)).await;
@@ -103,14 +96,7 @@ pub async fn run(env: &Env, o: &mut Outcome) -> Result<()> {
     let cleanup = cleanup.ok("cleanup")?;
     // What cleanup promises: the standby RC gone, the Service's own selector back, no
     // bookkeeping left.
-    let rcs: Vec<String> = ns
-        .api::<k8s_openapi::api::core::v1::ReplicationController>()
-        .list(&Default::default())
-        .await?
-        .items
-        .into_iter()
-        .filter_map(|rc| rc.metadata.name)
-        .collect();
+    let rcs = ns.rc_names().await?;
     ensure!(
         rcs == ["kubia-v1"],
         "after cleanup expected only kubia-v1, found {rcs:?}"

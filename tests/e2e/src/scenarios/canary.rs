@@ -18,14 +18,7 @@ const TOLERANCE: f64 = 0.10;
 
 pub async fn run(env: &Env, o: &mut Outcome) -> Result<()> {
     let ns = setup_v1(env, "e2e-canary", 4).await?;
-    let rollout = |args: &[&str]| {
-        process::command(
-            &env.bin_dir.join("kubia-rollout"),
-            args,
-            &env.bin_dir,
-            &ns.kubeconfig,
-        )
-    };
+    let rollout = |args: &[&str]| ns.kubia_rollout(env, args);
     let start_canary = [
         "canary",
         "kubia-v1",

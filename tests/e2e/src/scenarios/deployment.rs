@@ -16,8 +16,7 @@ use crate::{Env, Outcome, process};
 
 pub async fn run(env: &Env, o: &mut Outcome) -> Result<()> {
     let ns = env.namespace("e2e-deployment", &[]).await?;
-    let kubectl =
-        |args: &[&str]| process::command(&env.kubectl, args, &env.bin_dir, &ns.kubeconfig);
+    let kubectl = |args: &[&str]| ns.kubectl(env, args);
     let v1 = crate::env::read(&env.manifest("kubia-deployment-v1.yaml"))?;
     create_all(&ns, &v1, Mode::Create).await?;
     ns.wait_ready("app=kubia", 3, Duration::from_secs(120))

@@ -68,11 +68,7 @@ async fn steps(env: &Env, ns: &Namespace, o: &mut Outcome, origin: Instant) -> R
             old = new;
             continue;
         }
-        let out = process::run(
-            process::command(&env.kubectl, &args, &env.bin_dir, &ns.kubeconfig),
-            Duration::from_secs(300),
-        )
-        .await?;
+        let out = process::run(ns.kubectl(env, &args), Duration::from_secs(300)).await?;
         ensure!(
             out.success(),
             "resuming after a kill at step {k} failed: {}",
@@ -132,11 +128,9 @@ async fn steps(env: &Env, ns: &Namespace, o: &mut Outcome, origin: Instant) -> R
         interrupted.stderr.trim()
     );
     let out = process::run(
-        process::command(
-            &env.kubectl,
+        ns.kubectl(
+            env,
             &["rolling-update", old.as_str(), new, "--rollback", PERIOD],
-            &env.bin_dir,
-            &ns.kubeconfig,
         ),
         Duration::from_secs(300),
     )
@@ -196,12 +190,7 @@ async fn run_until_step(
     args: &[&str],
     k: usize,
 ) -> Result<(process::Running, String)> {
-    let mut running = process::spawn(process::command(
-        &env.kubectl,
-        args,
-        &env.bin_dir,
-        &ns.kubeconfig,
-    ))?;
+    let mut running = process::spawn(ns.kubectl(env, args))?;
     let mut steps = 0;
     while let Some(line) = running.next_line(Duration::from_secs(120)).await {
         if is_scaling_step(&line) {

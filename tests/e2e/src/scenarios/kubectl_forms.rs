@@ -47,16 +47,8 @@ pub async fn run(env: &Env, o: &mut Outcome) -> Result<()> {
 }
 
 async fn forms(env: &Env, ns: &Namespace, o: &mut Outcome, origin: Instant) -> Result<()> {
-    let kubectl =
-        |args: &[&str]| process::command(&env.kubectl, args, &env.bin_dir, &ns.kubeconfig);
-    let rollout = |args: &[&str]| {
-        process::command(
-            &env.bin_dir.join("kubia-rollout"),
-            args,
-            &env.bin_dir,
-            &ns.kubeconfig,
-        )
-    };
+    let kubectl = |args: &[&str]| ns.kubectl(env, args);
+    let rollout = |args: &[&str]| ns.kubia_rollout(env, args);
     let rcs = ns.api::<ReplicationController>();
     let v2_file = env.manifest("kubia-v2-rc.yaml").display().to_string();
 

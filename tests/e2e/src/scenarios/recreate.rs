@@ -16,16 +16,14 @@ pub async fn run(env: &Env, o: &mut Outcome) -> Result<()> {
     let start = origin.elapsed();
     o.marks.push(("recreate".into(), start));
     let out = process::run(
-        process::command(
-            &env.bin_dir.join("kubia-rollout"),
+        ns.kubia_rollout(
+            env,
             &[
                 "recreate",
                 "kubia-v1",
                 &env.image_arg("v2"),
                 "--poll-interval=1s",
             ],
-            &env.bin_dir,
-            &ns.kubeconfig,
         ),
         Duration::from_secs(300),
     )

@@ -60,7 +60,7 @@ pub async fn run(env: &Env, o: &mut Outcome) -> Result<()> {
         None => o.note("the tutorial's command verbatim (kubectl's default --update-period=1m)"),
     }
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
-    let cmd = process::command(&env.kubectl, &args, &env.bin_dir, &ns.kubeconfig);
+    let cmd = ns.kubectl(env, &args);
     let out = process::run(cmd, Duration::from_secs(600)).await?;
     let update_end = origin.elapsed();
     o.marks.push(("done".into(), update_end));
