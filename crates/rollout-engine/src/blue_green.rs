@@ -156,6 +156,11 @@ pub async fn deploy(ctx: &Ctx, req: &BlueGreen) -> Result<()> {
             .command(&["blue-green", "cleanup", "--service", &svc]),
     );
     let orig = derive::orig_label_value(&old);
+    let mut needs = [crate::access::ROLLING, crate::access::BLUE_GREEN_EXTRA].concat();
+    if req.failure.thresholds.max_error_rate.is_some() {
+        needs.extend_from_slice(crate::access::ANALYSIS);
+    }
+    crate::access::check(ctx, &needs).await?;
     let old = relabel::prepare_old(ctx, &req.old_name, &req.deployment_label_key, &orig, |_| {
         false
     })

@@ -135,6 +135,11 @@ pub async fn start(ctx: &Ctx, req: &CanaryStart) -> Result<()> {
         ctx.hints
             .command(&["canary", "abort", &req.old_name, &req.new_name]),
     );
+    let mut needs = crate::access::ROLLING.to_vec();
+    if req.failure.thresholds.max_error_rate.is_some() {
+        needs.extend_from_slice(crate::access::ANALYSIS);
+    }
+    crate::access::check(ctx, &needs).await?;
     let orig = derive::orig_label_value(&old);
     let total_text = total.to_string();
     let new_name = req.new_name.as_str();

@@ -83,6 +83,7 @@ async fn run_inner(ctx: &Ctx, req: &Recreate) -> Result<()> {
         check_image_change(&rc, &req.change)?;
         ctx.warn_pull_policy(&rc, &req.change);
     }
+    crate::access::check(&pre, crate::access::RECREATE).await?;
     let previous = container_image(&rc, index).to_owned();
     let ctx =
         &ctx.with_undo(

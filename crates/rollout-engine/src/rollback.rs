@@ -76,6 +76,7 @@ pub(crate) async fn run(ctx: &Ctx, req: &RollingUpdate) -> Result<Outcome> {
             new: Box::new(old),
         });
     }
+    crate::access::check(&pre, crate::access::ROLLING).await?;
 
     ctx.line(format!("Setting \"{old_name}\" replicas to {original}"));
     let source = derive::source_id(&new).to_string();

@@ -150,6 +150,7 @@ pub async fn run(ctx: &Ctx, req: &RollingUpdate) -> Result<Outcome> {
     if req.dry_run {
         return Ok(dry_run(req, &old, &plan));
     }
+    crate::access::check(&pre, crate::access::ROLLING).await?;
     let ctx = &ctx.with_undo(ctx.hints.command(&[
         "rolling-update",
         &req.old_name,

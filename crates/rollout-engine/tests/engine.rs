@@ -95,6 +95,40 @@ async fn tutorial_output_line_for_line() {
     });
 }
 
+/// A user without `patch` on pods gets one error naming it, and the cluster is untouched.
+#[tokio::test]
+async fn missing_permissions_are_found_before_the_first_write() {
+    let fake = tutorial_cluster();
+    fake.with(|s| {
+        s.denied.insert("patch pods".into());
+        s.denied.insert("delete replicationcontrollers".into());
+    });
+    let before = fake.with(|s| {
+        s.log.clear();
+        (s.rcs.clone(), s.pods.clone())
+    });
+    let message = run(&fake, &request(Some("kubia-v2"), "luksa/kubia:v2"))
+        .await
+        .err()
+        .map(|e| e.to_string())
+        .unwrap_or_default();
+    assert_eq!(
+        message,
+        "missing permissions in namespace test: delete replicationcontrollers, patch pods; nothing was changed"
+    );
+    let after = fake.with(|s| (s.rcs.clone(), s.pods.clone()));
+    assert!(before == after, "the refused update changed something");
+    fake.with(|s| {
+        assert!(
+            !s.log.iter().any(|l| l.starts_with("PUT ")
+                || l.starts_with("PATCH ")
+                || (l.starts_with("POST ") && !l.contains("selfsubjectaccessreviews"))),
+            "writes: {:?}",
+            s.log
+        );
+    });
+}
+
 /// An RC owned by another controller is refused (nothing changes) unless `--force`.
 #[tokio::test]
 async fn an_owned_rc_is_refused_unless_forced() {

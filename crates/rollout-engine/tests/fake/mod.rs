@@ -48,6 +48,9 @@ pub struct State {
     serial: u64,
     /// Pods of these images never become ready.
     pub unready_images: BTreeSet<String>,
+    /// Permissions the user lacks, as `verb resource` (`patch pods`): SelfSubjectAccessReviews
+    /// for them answer not allowed. Without any, reviews are not served at all (404).
+    pub denied: BTreeSet<String>,
     /// Pods of these images cannot pull them: never ready, waiting with `ErrImagePull`.
     pub unpullable_images: BTreeSet<String>,
     /// Answer the next N requests with 503.
@@ -407,6 +410,26 @@ fn handle(
         );
     }
     let parts: Vec<&str> = path.trim_matches('/').split('/').collect();
+    if parts
+        == [
+            "apis",
+            "authorization.k8s.io",
+            "v1",
+            "selfsubjectaccessreviews",
+        ]
+        && *method == Method::POST
+        && !state.denied.is_empty()
+    {
+        let mut review: Value = serde_json::from_slice(body).unwrap_or(Value::Null);
+        let attrs = &review["spec"]["resourceAttributes"];
+        let asked = format!(
+            "{} {}",
+            attrs["verb"].as_str().unwrap_or_default(),
+            attrs["resource"].as_str().unwrap_or_default()
+        );
+        review["status"] = json!({"allowed": !state.denied.contains(&asked)});
+        return (201, review);
+    }
     let (kind, name) = match parts.as_slice() {
         ["api", "v1", "namespaces", _, kind] => (*kind, None),
         ["api", "v1", "namespaces", _, kind, name] => (*kind, Some(*name)),

@@ -41,6 +41,40 @@ spec:
         Mode::Create,
     )
     .await?;
+    // A ServiceAccount whose Role lacks `patch` on pods (the relabelling step needs it).
+    create_all(
+        &ns,
+        r#"apiVersion: v1
+kind: ServiceAccount
+metadata: {name: limited}
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: Role
+metadata: {name: limited}
+rules:
+- {apiGroups: [""], resources: [replicationcontrollers], verbs: [get, list, watch, create, update, patch, delete]}
+- {apiGroups: [""], resources: [pods], verbs: [get, list, watch, delete]}
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: RoleBinding
+metadata: {name: limited}
+roleRef: {apiGroup: rbac.authorization.k8s.io, kind: Role, name: limited}
+subjects:
+- {kind: ServiceAccount, name: limited}
+"#,
+        Mode::Create,
+    )
+    .await?;
+    let token = process::run(
+        ns.kubectl(env, &["create", "token", "limited", "--duration=1h"]),
+        Duration::from_secs(30),
+    )
+    .await?
+    .ok("kubectl create token")?
+    .stdout
+    .trim()
+    .to_owned();
+    let token_arg = format!("--token={token}");
     // An RC owned by another object (a ConfigMap standing in for an operator's resource).
     let owner: k8s_openapi::api::core::v1::ConfigMap = ns
         .api()
@@ -269,6 +303,11 @@ spec:
             None,
         ),
         (
+            "a ServiceAccount without patch on pods",
+            plugin(&["kubia-v1", "kubia-v2", &env.image_arg("v2"), &token_arg]),
+            None,
+        ),
+        (
             "zero --poll-interval",
             plugin(&[
                 "kubia-v1",
@@ -345,6 +384,10 @@ spec:
         ("unknown flag", "unknown flag: --bogus"),
         ("--as a user without rights", "User \"e2e-nobody\" cannot"),
         ("zero --poll-interval", "\"0s\" must be greater than 0"),
+        (
+            "a ServiceAccount without patch on pods",
+            "missing permissions in namespace e2e-bad-input: patch pods; nothing was changed",
+        ),
         (
             "RC owned by another controller",
             "is owned by ConfigMap/owner, which may undo this update; pass --force",
