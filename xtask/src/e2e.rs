@@ -122,6 +122,14 @@ pub fn run(args: &Args) -> Result<()> {
         }
         only.push(format!("--image-repo={r}"));
     }
+    // The local provider owns its components' processes: the fault scenarios stop and
+    // start them through this binary (`cluster stop|start COMPONENT`).
+    if provider == Some(Provider::Local) {
+        only.push(format!(
+            "--cluster-hooks={}",
+            std::env::current_exe()?.display()
+        ));
+    }
     let e2e = bin_dir.join("e2e");
     let result = {
         let _p = util::Phase::start("end-to-end scenarios");

@@ -39,9 +39,10 @@ const fn need(verb: &'static str, group: &'static str, resource: &'static str) -
 }
 
 const RC: &str = "replicationcontrollers";
+const COORDINATION: &str = "coordination.k8s.io";
 
 /// A rolling update (and its rollback, rename and canary): RCs created, scaled, deleted;
-/// the old RC's pods relabelled.
+/// the old RC's pods relabelled; the Lease that keeps a second engine away (see `lease`).
 pub const ROLLING: &[Need] = &[
     need("get", "", RC),
     need("list", "", RC),
@@ -50,6 +51,10 @@ pub const ROLLING: &[Need] = &[
     need("delete", "", RC),
     need("list", "", "pods"),
     need("patch", "", "pods"),
+    need("get", COORDINATION, "leases"),
+    need("create", COORDINATION, "leases"),
+    need("update", COORDINATION, "leases"),
+    need("delete", COORDINATION, "leases"),
 ];
 
 /// Recreate: the template updated in place, the old pods deleted.
@@ -58,6 +63,10 @@ pub const RECREATE: &[Need] = &[
     need("update", "", RC),
     need("list", "", "pods"),
     need("delete", "", "pods"),
+    need("get", COORDINATION, "leases"),
+    need("create", COORDINATION, "leases"),
+    need("update", COORDINATION, "leases"),
+    need("delete", COORDINATION, "leases"),
 ];
 
 /// What blue-green adds to [`ROLLING`]: the Service switched, the selector witness.

@@ -161,60 +161,64 @@ pub async fn deploy(ctx: &Ctx, req: &BlueGreen) -> Result<()> {
         needs.extend_from_slice(crate::access::ANALYSIS);
     }
     crate::access::check(ctx, &needs).await?;
-    let old = relabel::prepare_old(ctx, &req.old_name, &req.deployment_label_key, &orig, |_| {
-        false
-    })
-    .await?;
-    if service_selector(&service) != rc_selector(&old) {
-        selector_witness::until_endpoints_follow(ctx, &service, &rc_selector(&old)).await?;
-    }
-    pin(ctx, &svc, &old, &req.new_name).await?;
-
-    match derived {
-        Some(derived) => {
-            let mut rc = derived.rc;
-            rc.spec.get_or_insert_with(Default::default).replicas =
-                Some(i32::try_from(spec_replicas(&old)).unwrap_or(i32::MAX));
-            set_annotation(
-                &mut rc.metadata,
-                BLUE_GREEN_OF,
-                &source_id(&old).to_string(),
-            );
-            match ops::create_rc(ctx, &rc).await {
-                Ok(_) => ctx.line(format!("Created {}", req.new_name)),
-                Err(e) if e.is_already_exists() => {
-                    let existing = ops::get_rc(ctx, &req.new_name).await?;
-                    check_existing(&existing, &old, &req.change)?;
-                    ctx.line(format!(
-                        "Continuing with existing controller {}.",
-                        req.new_name
-                    ));
-                }
-                Err(e) => return Err(e),
-            }
+    crate::lease::holding(ctx, &req.old_name, async {
+        let old =
+            relabel::prepare_old(ctx, &req.old_name, &req.deployment_label_key, &orig, |_| {
+                false
+            })
+            .await?;
+        if service_selector(&service) != rc_selector(&old) {
+            selector_witness::until_endpoints_follow(ctx, &service, &rc_selector(&old)).await?;
         }
-        None => ctx.line(format!(
-            "Continuing with existing controller {}.",
-            req.new_name
-        )),
-    }
+        pin(ctx, &svc, &old, &req.new_name).await?;
 
-    if let Err(signal) = waits::until_available_unless_failed(
-        ctx,
-        &req.new_name,
-        req.min_ready_seconds,
-        &req.failure,
-    )
-    .await?
-    {
-        return Err(failed(ctx, req, &svc, &signal).await);
-    }
-    if let Some(signal) = analysis_before_switch(ctx, req).await? {
-        return Err(failed(ctx, req, &svc, &signal).await);
-    }
-    let new = ops::get_rc(ctx, &req.new_name).await?;
-    switch(ctx, &svc, &new, &req.old_name).await?;
-    after_switch(ctx, req, &svc).await
+        match derived {
+            Some(derived) => {
+                let mut rc = derived.rc;
+                rc.spec.get_or_insert_with(Default::default).replicas =
+                    Some(i32::try_from(spec_replicas(&old)).unwrap_or(i32::MAX));
+                set_annotation(
+                    &mut rc.metadata,
+                    BLUE_GREEN_OF,
+                    &source_id(&old).to_string(),
+                );
+                match ops::create_rc(ctx, &rc).await {
+                    Ok(_) => ctx.line(format!("Created {}", req.new_name)),
+                    Err(e) if e.is_already_exists() => {
+                        let existing = ops::get_rc(ctx, &req.new_name).await?;
+                        check_existing(&existing, &old, &req.change)?;
+                        ctx.line(format!(
+                            "Continuing with existing controller {}.",
+                            req.new_name
+                        ));
+                    }
+                    Err(e) => return Err(e),
+                }
+            }
+            None => ctx.line(format!(
+                "Continuing with existing controller {}.",
+                req.new_name
+            )),
+        }
+
+        if let Err(signal) = waits::until_available_unless_failed(
+            ctx,
+            &req.new_name,
+            req.min_ready_seconds,
+            &req.failure,
+        )
+        .await?
+        {
+            return Err(failed(ctx, req, &svc, &signal).await);
+        }
+        if let Some(signal) = analysis_before_switch(ctx, req).await? {
+            return Err(failed(ctx, req, &svc, &signal).await);
+        }
+        let new = ops::get_rc(ctx, &req.new_name).await?;
+        switch(ctx, &svc, &new, &req.old_name).await?;
+        after_switch(ctx, req, &svc).await
+    })
+    .await
 }
 
 /// With `--max-error-rate`: no client reaches green before the switch, so the engine asks

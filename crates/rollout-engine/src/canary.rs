@@ -140,73 +140,76 @@ pub async fn start(ctx: &Ctx, req: &CanaryStart) -> Result<()> {
         needs.extend_from_slice(crate::access::ANALYSIS);
     }
     crate::access::check(ctx, &needs).await?;
-    let orig = derive::orig_label_value(&old);
-    let total_text = total.to_string();
-    let new_name = req.new_name.as_str();
-    relabel::prepare_old(
-        ctx,
-        &req.old_name,
-        &req.deployment_label_key,
-        &orig,
-        |meta| {
-            let next = set_annotation(meta, CANARY_NEXT, new_name);
-            let original =
-                if annotations::get(meta.annotations.as_ref(), ORIGINAL_REPLICAS).is_none() {
-                    set_annotation(meta, ORIGINAL_REPLICAS, &total_text)
-                } else {
-                    false
-                };
-            next || original
-        },
-    )
-    .await?;
+    crate::lease::holding(ctx, &req.old_name, async {
+        let orig = derive::orig_label_value(&old);
+        let total_text = total.to_string();
+        let new_name = req.new_name.as_str();
+        relabel::prepare_old(
+            ctx,
+            &req.old_name,
+            &req.deployment_label_key,
+            &orig,
+            |meta| {
+                let next = set_annotation(meta, CANARY_NEXT, new_name);
+                let original =
+                    if annotations::get(meta.annotations.as_ref(), ORIGINAL_REPLICAS).is_none() {
+                        set_annotation(meta, ORIGINAL_REPLICAS, &total_text)
+                    } else {
+                        false
+                    };
+                next || original
+            },
+        )
+        .await?;
 
-    match derived {
-        Some(derived) => {
-            let mut rc = derived.rc;
-            rc.spec.get_or_insert_with(Default::default).replicas = Some(0);
-            set_annotation(&mut rc.metadata, CANARY_OF, &source_id(&old).to_string());
-            set_annotation(
-                &mut rc.metadata,
-                CANARY_STEPS,
-                &annotations::format_counts(&steps),
-            );
-            match ops::create_rc(ctx, &rc).await {
-                Ok(_) => ctx.line(format!("Created {new_name}")),
-                Err(e) if e.is_already_exists() => {
-                    let existing = ops::get_rc(ctx, new_name).await?;
-                    check_existing(&existing, &old, &req.change)?;
-                    ctx.line(format!(
-                        "Continuing canary with existing controller {new_name}."
-                    ));
+        match derived {
+            Some(derived) => {
+                let mut rc = derived.rc;
+                rc.spec.get_or_insert_with(Default::default).replicas = Some(0);
+                set_annotation(&mut rc.metadata, CANARY_OF, &source_id(&old).to_string());
+                set_annotation(
+                    &mut rc.metadata,
+                    CANARY_STEPS,
+                    &annotations::format_counts(&steps),
+                );
+                match ops::create_rc(ctx, &rc).await {
+                    Ok(_) => ctx.line(format!("Created {new_name}")),
+                    Err(e) if e.is_already_exists() => {
+                        let existing = ops::get_rc(ctx, new_name).await?;
+                        check_existing(&existing, &old, &req.change)?;
+                        ctx.line(format!(
+                            "Continuing canary with existing controller {new_name}."
+                        ));
+                    }
+                    Err(e) => return Err(e),
                 }
-                Err(e) => return Err(e),
+            }
+            None => ctx.line(format!(
+                "Continuing canary with existing controller {new_name}."
+            )),
+        }
+
+        let all = targets(&steps, total);
+        let pair = Pair {
+            old: &req.old_name,
+            new: new_name,
+            total,
+            min_ready_seconds: req.min_ready_seconds,
+            failure: Some(&req.failure),
+            metrics_port: req.metrics_port,
+        };
+        match req.step_period {
+            Some(period) => {
+                walk(ctx, &pair, &all, all.len(), Some(period)).await?;
+                promote_finish(ctx, &pair).await
+            }
+            None => {
+                walk(ctx, &pair, &all, 1, None).await?;
+                pause_message(ctx, &pair, &all).await
             }
         }
-        None => ctx.line(format!(
-            "Continuing canary with existing controller {new_name}."
-        )),
-    }
-
-    let all = targets(&steps, total);
-    let pair = Pair {
-        old: &req.old_name,
-        new: new_name,
-        total,
-        min_ready_seconds: req.min_ready_seconds,
-        failure: Some(&req.failure),
-        metrics_port: req.metrics_port,
-    };
-    match req.step_period {
-        Some(period) => {
-            walk(ctx, &pair, &all, all.len(), Some(period)).await?;
-            promote_finish(ctx, &pair).await
-        }
-        None => {
-            walk(ctx, &pair, &all, 1, None).await?;
-            pause_message(ctx, &pair, &all).await
-        }
-    }
+    })
+    .await
 }
 
 /// Finishes the canary: the remaining steps, then the stable RC is deleted.

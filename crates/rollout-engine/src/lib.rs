@@ -30,6 +30,7 @@ pub mod health;
 pub mod image;
 pub mod jsonpath;
 pub mod labels;
+pub mod lease;
 pub mod observe;
 mod ops;
 pub mod output;

@@ -84,122 +84,125 @@ async fn run_inner(ctx: &Ctx, req: &Recreate) -> Result<()> {
         ctx.warn_pull_policy(&rc, &req.change);
     }
     crate::access::check(&pre, crate::access::RECREATE).await?;
-    let previous = container_image(&rc, index).to_owned();
-    let ctx =
-        &ctx.with_undo(
-            ctx.hints
-                .command(&["recreate", name, &format!("--image={previous}")]),
-        );
+    crate::lease::holding(&pre, name, async {
+        let previous = container_image(&rc, index).to_owned();
+        let ctx =
+            &ctx.with_undo(
+                ctx.hints
+                    .command(&["recreate", name, &format!("--image={previous}")]),
+            );
 
-    if !already {
-        ops::update_rc(ctx, name, |rc| {
-            let Some(c) = rc
-                .spec
-                .as_mut()
-                .and_then(|s| s.template.as_mut())
-                .and_then(|t| t.spec.as_mut())
-                .and_then(|s| s.containers.iter_mut().find(|c| c.name == container))
-            else {
-                return Err(EngineError::Inconsistent(format!(
-                    "container {container} disappeared from replicationcontroller {name}"
-                )));
-            };
-            c.image = Some(req.change.image.clone());
-            if let Some(policy) = req.change.pull_policy {
-                c.image_pull_policy = Some(policy.as_str().to_owned());
+        if !already {
+            ops::update_rc(ctx, name, |rc| {
+                let Some(c) = rc
+                    .spec
+                    .as_mut()
+                    .and_then(|s| s.template.as_mut())
+                    .and_then(|t| t.spec.as_mut())
+                    .and_then(|s| s.containers.iter_mut().find(|c| c.name == container))
+                else {
+                    return Err(EngineError::Inconsistent(format!(
+                        "container {container} disappeared from replicationcontroller {name}"
+                    )));
+                };
+                c.image = Some(req.change.image.clone());
+                if let Some(policy) = req.change.pull_policy {
+                    c.image_pull_policy = Some(policy.as_str().to_owned());
+                }
+                set_annotation(&mut rc.metadata, RECREATE_IMAGE, &req.change.image);
+                Ok(true)
+            })
+            .await?;
+            ctx.line(format!(
+                "replicationcontroller/{name} image updated to {}",
+                req.change.image
+            ));
+        } else if recorded.is_none() {
+            let rc = ops::get_rc(ctx, name).await?;
+            let stale = stale_pods(ctx, &rc, &container, &req.change.image).await?;
+            if stale.is_empty() {
+                ctx.line(format!(
+                    "replicationcontroller/{name} unchanged: it already runs {}",
+                    req.change.image
+                ));
+                return Ok(());
             }
-            set_annotation(&mut rc.metadata, RECREATE_IMAGE, &req.change.image);
-            Ok(true)
+        }
+
+        // The controller must know the new template before it replaces deleted pods.
+        waits::until_settled(ctx, name).await?;
+        let rc = ops::get_rc(ctx, name).await?;
+        let stale = stale_pods(ctx, &rc, &container, &req.change.image).await?;
+        if !stale.is_empty() {
+            let names: Vec<&str> = stale.iter().map(pod_name).collect();
+            ctx.line(format!(
+                "Deleting {} old pod{} of {name}: {}",
+                stale.len(),
+                if stale.len() == 1 { "" } else { "s" },
+                names.join(", ")
+            ));
+            for pod in &stale {
+                ops::delete_pod(ctx, pod_name(pod)).await?;
+            }
+        }
+        let goal = format!("the new pods of {name} to become available");
+        let image = req.change.image.as_str();
+        let signal = |state: &crate::observe::RcState| {
+            let new: Vec<Pod> = state
+                .pods
+                .iter()
+                .filter(|p| pod_image(p, &container) == image)
+                .cloned()
+                .collect();
+            let now = crate::observe::now_seconds();
+            assess(
+                name,
+                &health::new_pods(&new, now),
+                None,
+                &req.failure.thresholds,
+            )
+        };
+        let state = waits::until(ctx, name, req.min_ready_seconds, &goal, |state| {
+            signal(state).is_some()
+                || (waits::all_available(state)
+                    && state.pods.iter().all(|p| pod_image(p, &container) == image))
+        })
+        .await?;
+        if let Some(signal) = signal(&state) {
+            return Err(match req.failure.on_failure {
+                OnFailure::Rollback if previous != image => {
+                    ctx.line(format!("{signal}: recreating {name} with {previous}"));
+                    let back = Recreate {
+                        change: ImageChange {
+                            image: previous.clone(),
+                            pull_policy: None,
+                            ..req.change.clone()
+                        },
+                        failure: FailurePolicy::default(),
+                        ..req.clone()
+                    };
+                    match run(ctx, &back).await {
+                        Ok(()) => EngineError::BadVersion(format!(
+                            "{signal}; rolled back: {name} runs {previous} again"
+                        )),
+                        Err(e) => EngineError::BadVersion(format!(
+                            "{signal}; recreating {name} with {previous} failed: {e}"
+                        )),
+                    }
+                }
+                _ => EngineError::BadVersion(format!("{signal}; stopped; {}", ctx.recovery())),
+            });
+        }
+        ops::update_rc(ctx, name, |rc| {
+            Ok(remove_annotations(&mut rc.metadata, &[RECREATE_IMAGE]))
         })
         .await?;
         ctx.line(format!(
-            "replicationcontroller/{name} image updated to {}",
-            req.change.image
+            "replicationcontroller/{name} recreated with image {image}"
         ));
-    } else if recorded.is_none() {
-        let rc = ops::get_rc(ctx, name).await?;
-        let stale = stale_pods(ctx, &rc, &container, &req.change.image).await?;
-        if stale.is_empty() {
-            ctx.line(format!(
-                "replicationcontroller/{name} unchanged: it already runs {}",
-                req.change.image
-            ));
-            return Ok(());
-        }
-    }
-
-    // The controller must know the new template before it replaces deleted pods.
-    waits::until_settled(ctx, name).await?;
-    let rc = ops::get_rc(ctx, name).await?;
-    let stale = stale_pods(ctx, &rc, &container, &req.change.image).await?;
-    if !stale.is_empty() {
-        let names: Vec<&str> = stale.iter().map(pod_name).collect();
-        ctx.line(format!(
-            "Deleting {} old pod{} of {name}: {}",
-            stale.len(),
-            if stale.len() == 1 { "" } else { "s" },
-            names.join(", ")
-        ));
-        for pod in &stale {
-            ops::delete_pod(ctx, pod_name(pod)).await?;
-        }
-    }
-    let goal = format!("the new pods of {name} to become available");
-    let image = req.change.image.as_str();
-    let signal = |state: &crate::observe::RcState| {
-        let new: Vec<Pod> = state
-            .pods
-            .iter()
-            .filter(|p| pod_image(p, &container) == image)
-            .cloned()
-            .collect();
-        let now = crate::observe::now_seconds();
-        assess(
-            name,
-            &health::new_pods(&new, now),
-            None,
-            &req.failure.thresholds,
-        )
-    };
-    let state = waits::until(ctx, name, req.min_ready_seconds, &goal, |state| {
-        signal(state).is_some()
-            || (waits::all_available(state)
-                && state.pods.iter().all(|p| pod_image(p, &container) == image))
+        Ok(())
     })
-    .await?;
-    if let Some(signal) = signal(&state) {
-        return Err(match req.failure.on_failure {
-            OnFailure::Rollback if previous != image => {
-                ctx.line(format!("{signal}: recreating {name} with {previous}"));
-                let back = Recreate {
-                    change: ImageChange {
-                        image: previous.clone(),
-                        pull_policy: None,
-                        ..req.change.clone()
-                    },
-                    failure: FailurePolicy::default(),
-                    ..req.clone()
-                };
-                match run(ctx, &back).await {
-                    Ok(()) => EngineError::BadVersion(format!(
-                        "{signal}; rolled back: {name} runs {previous} again"
-                    )),
-                    Err(e) => EngineError::BadVersion(format!(
-                        "{signal}; recreating {name} with {previous} failed: {e}"
-                    )),
-                }
-            }
-            _ => EngineError::BadVersion(format!("{signal}; stopped; {}", ctx.recovery())),
-        });
-    }
-    ops::update_rc(ctx, name, |rc| {
-        Ok(remove_annotations(&mut rc.metadata, &[RECREATE_IMAGE]))
-    })
-    .await?;
-    ctx.line(format!(
-        "replicationcontroller/{name} recreated with image {image}"
-    ));
-    Ok(())
+    .await
 }
 
 /// Live pods of the RC whose container runs another image.

@@ -77,9 +77,24 @@ pub(crate) async fn run(ctx: &Ctx, req: &RollingUpdate) -> Result<Outcome> {
         });
     }
     crate::access::check(&pre, crate::access::ROLLING).await?;
+    let held = crate::lease::acquire(&pre, old_name).await?;
+    let result = apply(ctx, req, &new, original, limits).await;
+    held.release().await;
+    result
+}
 
+/// The rollback itself, once everything is checked and the Lease is held.
+async fn apply(
+    ctx: &Ctx,
+    req: &RollingUpdate,
+    new: &ReplicationController,
+    original: u32,
+    limits: Limits,
+) -> Result<Outcome> {
+    let old_name = req.old_name.as_str();
+    let new_name = name_of(new).to_owned();
     ctx.line(format!("Setting \"{old_name}\" replicas to {original}"));
-    let source = derive::source_id(&new).to_string();
+    let source = derive::source_id(new).to_string();
     ops::update_rc(ctx, old_name, |rc| {
         let desired = set_annotation(
             &mut rc.metadata,

@@ -151,13 +151,16 @@ pub async fn run(ctx: &Ctx, req: &RollingUpdate) -> Result<Outcome> {
         return Ok(dry_run(req, &old, &plan));
     }
     crate::access::check(&pre, crate::access::ROLLING).await?;
+    let held = crate::lease::acquire(&pre, &req.old_name).await?;
     let ctx = &ctx.with_undo(ctx.hints.command(&[
         "rolling-update",
         &req.old_name,
         &plan.new_name,
         "--rollback",
     ]));
-    execute(ctx, req, &old, plan).await
+    let result = execute(ctx, req, &old, plan).await;
+    held.release().await;
+    result
 }
 
 /// Decides the new RC (existing or derived), its name and the limits, refusing anything

@@ -129,6 +129,79 @@ async fn missing_permissions_are_found_before_the_first_write() {
     });
 }
 
+/// A Lease held by another engine, renewed `secs_ago` seconds ago.
+fn lease_of(holder: &str, secs_ago: i64) -> serde_json::Value {
+    let renewed = k8s_openapi::jiff::Timestamp::now()
+        - k8s_openapi::jiff::SignedDuration::from_secs(secs_ago);
+    let renewed = format!("{}", renewed.strftime("%Y-%m-%dT%H:%M:%S%.6fZ"));
+    serde_json::json!({
+        "apiVersion": "coordination.k8s.io/v1", "kind": "Lease",
+        "metadata": {"name": "rolling-update.kubia-v1", "namespace": "test", "resourceVersion": "1", "uid": "l1"},
+        "spec": {"holderIdentity": holder, "leaseDurationSeconds": 30,
+                 "acquireTime": renewed, "renewTime": renewed, "leaseTransitions": 0}
+    })
+}
+
+/// A second engine on the same RC is refused naming the first, whatever target it names,
+/// and changes nothing; the first one's update takes and releases the Lease.
+#[tokio::test]
+async fn a_second_engine_is_refused_while_the_first_holds_the_lease() {
+    let fake = tutorial_cluster();
+    fake.with(|s| {
+        s.leases.insert(
+            "rolling-update.kubia-v1".into(),
+            lease_of("other-host/4242", 2),
+        );
+        s.log.clear();
+    });
+    let before = fake.with(|s| (s.rcs.clone(), s.pods.clone()));
+    for target in ["kubia-v2", "kubia-v3"] {
+        let message = run(&fake, &request(Some(target), "luksa/kubia:v2"))
+            .await
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default();
+        assert!(
+            message.starts_with(
+                "replicationcontroller kubia-v1 is being updated by another engine: held by other-host/4242 (Lease rolling-update.kubia-v1, renewed "
+            ),
+            "{message}"
+        );
+    }
+    let after = fake.with(|s| (s.rcs.clone(), s.pods.clone()));
+    assert!(before == after, "the refused update changed something");
+    fake.with(|s| {
+        assert!(
+            !s.log.iter().any(|l| l.starts_with("PUT ")
+                || l.starts_with("PATCH ")
+                || (l.starts_with("POST ") && !l.contains("selfsubjectaccessreviews"))
+                || l.starts_with("DELETE ")),
+            "writes: {:?}",
+            s.log
+        );
+    });
+}
+
+/// An expired Lease (its holder died elsewhere) is taken over; the update completes and
+/// deletes the Lease.
+#[tokio::test]
+async fn an_expired_lease_is_taken_over_and_released_at_the_end() {
+    let fake = tutorial_cluster();
+    fake.with(|s| {
+        s.leases.insert(
+            "rolling-update.kubia-v1".into(),
+            lease_of("other-host/4242", 31),
+        );
+    });
+    let result = run(&fake, &request(Some("kubia-v2"), "luksa/kubia:v2")).await;
+    assert!(result.is_ok(), "{:?}", result.err());
+    fake.with(|s| {
+        let me = rollout_engine::lease::identity();
+        assert_eq!(s.lease_holders.first(), Some(&me), "{:?}", s.lease_holders);
+        assert!(s.leases.is_empty(), "lease left behind: {:?}", s.leases);
+    });
+}
+
 /// An RC owned by another controller is refused (nothing changes) unless `--force`.
 #[tokio::test]
 async fn an_owned_rc_is_refused_unless_forced() {

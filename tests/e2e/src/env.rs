@@ -28,6 +28,8 @@ pub struct Env {
     pub tutorial_update_period: Option<String>,
     /// Repository of the demo images (`luksa/kubia`, or where a remote cluster pulls them).
     pub image_repo: String,
+    /// Stops and starts the cluster's components (see [`Env::stop_component`]).
+    pub cluster_hooks: Option<PathBuf>,
     /// Where `manifests/` is read from: the checked-in files, or copies naming `image_repo`.
     manifests: PathBuf,
 }
@@ -45,6 +47,7 @@ pub struct Settings {
     pub provider: String,
     pub tutorial_update_period: Option<String>,
     pub image_repo: String,
+    pub cluster_hooks: Option<PathBuf>,
 }
 
 impl Env {
@@ -58,6 +61,7 @@ impl Env {
             provider,
             tutorial_update_period,
             image_repo,
+            cluster_hooks,
         } = settings;
         let kc = kube::config::Kubeconfig::read_from(&kubeconfig)
             .with_context(|| format!("reading {}", kubeconfig.display()))?;
@@ -75,6 +79,7 @@ impl Env {
             provider,
             tutorial_update_period,
             image_repo,
+            cluster_hooks,
             manifests,
         })
     }

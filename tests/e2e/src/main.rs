@@ -40,6 +40,11 @@ struct Args {
     /// `cargo xtask images --push --repo R`.
     #[arg(long, default_value = e2e::env::TUTORIAL_REPO)]
     image_repo: String,
+    /// A program that stops and starts the cluster's components
+    /// (`PROGRAM cluster stop|start COMPONENT --provider local`: `cargo xtask`'s binary).
+    /// Without it the fault scenarios that need it say "not applicable".
+    #[arg(long)]
+    cluster_hooks: Option<PathBuf>,
 }
 
 #[tokio::main]
@@ -64,6 +69,7 @@ async fn main() -> ExitCode {
         provider: args.provider.clone(),
         tutorial_update_period: args.tutorial_update_period.clone(),
         image_repo: args.image_repo.clone(),
+        cluster_hooks: args.cluster_hooks.clone(),
     })
     .await
     {

@@ -41,12 +41,44 @@ pub struct Snapshot {
     pub ready: usize,
     /// Live pods by version.
     pub by_version: BTreeMap<String, usize>,
+    /// Ready pods by version.
+    pub ready_by_version: BTreeMap<String, usize>,
 }
 
-/// A running monitor; `stop` returns every snapshot taken.
+/// What a monitor saw: the states, and every watch error and relist (a relist means the
+/// watch restarted, so a state between the two lists may have been missed).
+#[derive(Debug, Clone, Default)]
+pub struct Watched {
+    pub snapshots: Vec<Snapshot>,
+    /// Watch errors, each with when it happened.
+    pub errors: Vec<(Duration, String)>,
+    /// Initial lists after the first one.
+    pub relists: usize,
+}
+
+impl Watched {
+    /// One line for the report.
+    pub fn summary(&self) -> String {
+        let errors = match self.errors.first() {
+            None => "no watch errors".to_owned(),
+            Some((at, e)) => format!(
+                "{} watch error(s), the first at {:.1}s: {e}",
+                self.errors.len(),
+                at.as_secs_f64()
+            ),
+        };
+        format!(
+            "pod monitor: {} states, {errors}, {} relist(s)",
+            self.snapshots.len(),
+            self.relists
+        )
+    }
+}
+
+/// A running monitor; `stop` returns what it saw.
 pub struct Monitor {
     stop: watch::Sender<bool>,
-    task: tokio::task::JoinHandle<Vec<Snapshot>>,
+    task: tokio::task::JoinHandle<Watched>,
 }
 
 impl Monitor {
@@ -56,7 +88,8 @@ impl Monitor {
         let task = tokio::spawn(async move {
             let mut pods: BTreeMap<String, Pod> = BTreeMap::new();
             let mut init: BTreeMap<String, Pod> = BTreeMap::new();
-            let mut snaps: Vec<Snapshot> = Vec::new();
+            let mut seen = Watched::default();
+            let mut lists = 0;
             // Backoff on errors: a tight relist loop would also blind the monitor.
             let stream = watcher(api, cfg).default_backoff();
             futures::pin_mut!(stream);
@@ -66,7 +99,13 @@ impl Monitor {
                     _ = stopped.changed() => break,
                 };
                 let Some(ev) = ev else { break };
-                let Ok(ev) = ev else { continue };
+                let ev = match ev {
+                    Ok(ev) => ev,
+                    Err(e) => {
+                        seen.errors.push((origin.elapsed(), e.to_string()));
+                        continue;
+                    }
+                };
                 match ev {
                     watcher::Event::Apply(p) => {
                         pods.insert(key(&p), p);
@@ -76,6 +115,10 @@ impl Monitor {
                     }
                     // Nothing is known until the initial list is complete.
                     watcher::Event::Init => {
+                        lists += 1;
+                        if lists > 1 {
+                            seen.relists += 1;
+                        }
                         init.clear();
                         continue;
                     }
@@ -86,20 +129,30 @@ impl Monitor {
                     watcher::Event::InitDone => pods = std::mem::take(&mut init),
                 }
                 let snap = snapshot(&pods, origin.elapsed());
-                if snaps.last().is_none_or(|l| {
-                    (l.live, l.ready, &l.by_version) != (snap.live, snap.ready, &snap.by_version)
+                if seen.snapshots.last().is_none_or(|l| {
+                    (l.live, &l.by_version, &l.ready_by_version)
+                        != (snap.live, &snap.by_version, &snap.ready_by_version)
                 }) {
-                    snaps.push(snap);
+                    seen.snapshots.push(snap);
                 }
             }
-            snaps
+            seen
         });
         Monitor { stop, task }
     }
 
-    pub async fn stop(self) -> Vec<Snapshot> {
+    pub async fn stop(self) -> Watched {
         let _ = self.stop.send(true);
         self.task.await.unwrap_or_default()
+    }
+
+    /// Stops, notes the summary in the outcome, keeps the states for its timeline, and
+    /// returns them.
+    pub async fn stop_into(self, o: &mut crate::Outcome) -> Vec<Snapshot> {
+        let watched = self.stop().await;
+        o.note(watched.summary());
+        o.snapshots.extend(watched.snapshots.iter().cloned());
+        watched.snapshots
     }
 }
 
@@ -113,14 +166,19 @@ fn snapshot(pods: &BTreeMap<String, Pod>, at: Duration) -> Snapshot {
         .filter(|p| p.metadata.deletion_timestamp.is_none())
         .collect();
     let mut by_version = BTreeMap::new();
+    let mut ready_by_version = BTreeMap::new();
     for p in &live {
         *by_version.entry(version(p)).or_insert(0) += 1;
+        if is_ready(p) {
+            *ready_by_version.entry(version(p)).or_insert(0) += 1;
+        }
     }
     Snapshot {
         at,
         live: live.len(),
         ready: live.iter().filter(|p| is_ready(p)).count(),
         by_version,
+        ready_by_version,
     }
 }
 

@@ -16,7 +16,13 @@ use anyhow::{Context, Result, bail};
 use super::{Created, build, host, pki};
 use crate::{images, setup, util};
 
+mod components;
+pub use components::{start_component, stop_component};
+
 pub const FIRST_SERVICE_IP: &str = "10.0.0.1";
+/// A second loopback address the API server's certificate names: the e2e scenario that cuts
+/// the engine off the API server points the engine here and drops only this address.
+pub const SECOND_API_ADDRESS: &str = "127.0.0.66";
 const SERVICE_CIDR: &str = "10.0.0.0/24";
 const POD_CIDR: &str = "10.244.0.0/24";
 pub const NODE_NAME: &str = "kubia-node";
@@ -563,6 +569,7 @@ fn spawn(name: &str, program: &Path, args: &[String]) -> Result<()> {
         .spawn()
         .with_context(|| format!("starting {}", program.display()))?;
     std::fs::write(pid_file(name), child.id().to_string())?;
+    components::record(name, program, args)?;
     // Give crashes at start-up a moment to show.
     std::thread::sleep(Duration::from_millis(300));
     if alive(name).is_none() {

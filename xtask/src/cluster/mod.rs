@@ -35,6 +35,11 @@ enum Action {
     Status,
     /// Print the path of the cluster's kubeconfig.
     Kubeconfig,
+    /// Stop one component of the local cluster (kube-apiserver, etcd, kubelet, …), leaving
+    /// the rest running: the fault scenarios' hook.
+    Stop { component: String },
+    /// Start a component stopped with `stop` again, with the flags `up` gave it.
+    Start { component: String },
 }
 
 #[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -64,6 +69,12 @@ pub fn run(args: &Args) -> Result<()> {
             println!("{}", local::kubeconfig().display());
             Ok(())
         }
+        (Action::Stop { component }, Provider::Local) => local::stop_component(component),
+        (Action::Start { component }, Provider::Local) => local::start_component(component),
+        (Action::Stop { .. } | Action::Start { .. }, Provider::Kind) => anyhow::bail!(
+            "stop and start are offered by the local provider only: kind's control plane runs \
+             as static pods inside its node containers, which the kubelet restarts at once"
+        ),
         (Action::Up, Provider::Kind) => kind::up().map(drop),
         (Action::Down, Provider::Kind) => kind::down(),
         (Action::Status, Provider::Kind) => kind::status(),

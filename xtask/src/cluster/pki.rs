@@ -50,6 +50,7 @@ pub fn generate(dir: &Path, node_name: &str, host_ips: &[IpAddr]) -> Result<()> 
         "kubernetes.default.svc",
         "kubernetes.default.svc.cluster.local",
         "127.0.0.1",
+        super::local::SECOND_API_ADDRESS,
         super::local::FIRST_SERVICE_IP,
     ]
     .iter()

@@ -44,6 +44,10 @@ pub struct State {
     pub rcs: BTreeMap<String, ReplicationController>,
     pub pods: BTreeMap<String, Pod>,
     pub services: BTreeMap<String, Service>,
+    /// coordination.k8s.io Leases, as JSON.
+    pub leases: BTreeMap<String, Value>,
+    /// Every Lease ever written (POST or PUT), in order: who held it.
+    pub lease_holders: Vec<String>,
     rv: u64,
     serial: u64,
     /// Pods of these images never become ready.
@@ -435,6 +439,23 @@ fn handle(
         ["api", "v1", "namespaces", _, kind, name] => (*kind, Some(*name)),
         [
             "apis",
+            "coordination.k8s.io",
+            "v1",
+            "namespaces",
+            _,
+            "leases",
+        ] => ("leases", None),
+        [
+            "apis",
+            "coordination.k8s.io",
+            "v1",
+            "namespaces",
+            _,
+            "leases",
+            name,
+        ] => ("leases", Some(*name)),
+        [
+            "apis",
             "discovery.k8s.io",
             "v1",
             "namespaces",
@@ -606,6 +627,56 @@ fn handle(
                 (200, to_value(&p))
             }
             None => status(404, "NotFound", format!("pods \"{name}\" not found")),
+        },
+        ("leases", Method::GET, Some(name)) => match state.leases.get(name) {
+            Some(l) => (200, l.clone()),
+            None => status(404, "NotFound", format!("leases \"{name}\" not found")),
+        },
+        ("leases", Method::POST, None) => {
+            let mut lease: Value = serde_json::from_slice(body).unwrap_or(Value::Null);
+            let name = lease["metadata"]["name"]
+                .as_str()
+                .unwrap_or_default()
+                .to_owned();
+            if state.leases.contains_key(&name) {
+                return status(
+                    409,
+                    "AlreadyExists",
+                    format!("leases \"{name}\" already exists"),
+                );
+            }
+            lease["metadata"]["resourceVersion"] = json!(state.next_rv());
+            lease["metadata"]["uid"] = json!(format!("lease-{name}"));
+            state.lease_holders.push(
+                lease["spec"]["holderIdentity"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .into(),
+            );
+            state.leases.insert(name.clone(), lease.clone());
+            (201, lease)
+        }
+        ("leases", Method::PUT, Some(name)) => {
+            let mut lease: Value = serde_json::from_slice(body).unwrap_or(Value::Null);
+            let Some(stored) = state.leases.get(name) else {
+                return status(404, "NotFound", format!("leases \"{name}\" not found"));
+            };
+            if lease["metadata"]["resourceVersion"] != stored["metadata"]["resourceVersion"] {
+                return status(409, "Conflict", format!("leases \"{name}\" conflict"));
+            }
+            lease["metadata"]["resourceVersion"] = json!(state.next_rv());
+            state.lease_holders.push(
+                lease["spec"]["holderIdentity"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .into(),
+            );
+            state.leases.insert(name.to_owned(), lease.clone());
+            (200, lease)
+        }
+        ("leases", Method::DELETE, Some(name)) => match state.leases.remove(name) {
+            Some(l) => (200, l),
+            None => status(404, "NotFound", format!("leases \"{name}\" not found")),
         },
         ("services", Method::GET, Some(name)) => match state.services.get(name) {
             Some(s) => (200, to_value(s)),

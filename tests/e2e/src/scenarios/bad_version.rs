@@ -170,7 +170,7 @@ async fn rolling_with_readiness(env: &Env, o: &mut Outcome) -> Result<()> {
     tokio::time::sleep(Duration::from_secs(2)).await;
     stop.stop();
     let samples = running.await.context("probe")?;
-    let snaps = monitor.stop().await;
+    let snaps = monitor.stop_into(o).await;
     o.add_samples(&samples);
     o.note(format!("rolling-update: {line}"));
     let (min_ready, max_live) = check_bounds(&snaps, start, 3, 4)?;
@@ -319,7 +319,7 @@ async fn canary_blue_green_typo(env: &Env, o: &mut Outcome) -> Result<()> {
     tokio::time::sleep(Duration::from_secs(2)).await;
     stop.stop();
     let samples = running.await.context("probe")?;
-    let snaps = monitor.stop().await;
+    let snaps = monitor.stop_into(o).await;
     o.add_samples(&samples);
     // Blue-green and the typo: no request may fail and none may reach v3 or v9.
     let after_canary = super::between(

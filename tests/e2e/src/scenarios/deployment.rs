@@ -51,7 +51,7 @@ pub async fn run(env: &Env, o: &mut Outcome) -> Result<()> {
     tokio::time::sleep(Duration::from_secs(3)).await;
     stop.stop();
     let samples = running.await.context("probe")?;
-    let snaps = monitor.stop().await;
+    let snaps = monitor.stop_into(o).await;
     o.add_samples(&samples);
     o.marks.push(("apply v2".into(), start));
     assert_no_failures(&samples)?;
@@ -121,7 +121,7 @@ pub async fn run(env: &Env, o: &mut Outcome) -> Result<()> {
     tokio::time::sleep(Duration::from_secs(2)).await;
     stop.stop();
     let samples = running.await.context("probe")?;
-    let snaps = monitor.stop().await;
+    let snaps = monitor.stop_into(o).await;
     let max_size = sizes.stop().await?;
     o.note(format!(
         "v3 and undo: {}",
@@ -274,6 +274,7 @@ mod tests {
             live,
             ready,
             by_version: Default::default(),
+            ready_by_version: Default::default(),
         }
     }
 

@@ -22,7 +22,7 @@ pub async fn run(env: &Env, o: &mut Outcome) -> Result<()> {
     let result = steps(env, &ns, o, origin).await;
     stop.stop();
     let samples = running.await.context("probe")?;
-    let snaps = monitor.stop().await;
+    let snaps = monitor.stop_into(o).await;
     o.add_samples(&samples);
     result?;
     assert_no_failures(&samples)?;

@@ -5,6 +5,7 @@ mod bad_version;
 mod blue_green;
 mod canary;
 mod deployment;
+mod faults;
 mod interrupted;
 mod kubectl_forms;
 mod manifests;
@@ -25,7 +26,7 @@ use crate::{Env, Outcome};
 type Run = for<'a> fn(&'a Env, &'a mut Outcome) -> Pin<Box<dyn Future<Output = Result<()>> + 'a>>;
 
 /// Every scenario, in the order they run.
-pub const ALL: [(&str, Run); 12] = [
+pub const ALL: [(&str, Run); 19] = [
     ("tutorial-rolling-update", |e, o| {
         Box::pin(tutorial::run(e, o))
     }),
@@ -40,6 +41,27 @@ pub const ALL: [(&str, Run); 12] = [
     ("pull-policy", |e, o| Box::pin(pull_policy::run(e, o))),
     ("bad-input", |e, o| Box::pin(bad_input::run(e, o))),
     ("bad-version", |e, o| Box::pin(bad_version::run(e, o))),
+    ("fault-apiserver-restart", |e, o| {
+        Box::pin(faults::run(e, o, faults::Fault::ApiServerRestart))
+    }),
+    ("fault-etcd-restart", |e, o| {
+        Box::pin(faults::run(e, o, faults::Fault::EtcdRestart))
+    }),
+    ("fault-api-unreachable", |e, o| {
+        Box::pin(faults::run(e, o, faults::Fault::ApiUnreachable))
+    }),
+    ("fault-kubelet-restart", |e, o| {
+        Box::pin(faults::run(e, o, faults::Fault::KubeletRestart))
+    }),
+    ("fault-new-pod-deleted", |e, o| {
+        Box::pin(faults::run(e, o, faults::Fault::NewPodDeleted))
+    }),
+    ("fault-old-pod-deleted", |e, o| {
+        Box::pin(faults::run(e, o, faults::Fault::OldPodDeleted))
+    }),
+    ("fault-controller-manager-stopped", |e, o| {
+        Box::pin(faults::run(e, o, faults::Fault::ControllerManagerStopped))
+    }),
     ("stale-conntrack", |e, o| {
         Box::pin(stale_conntrack::run(e, o))
     }),
@@ -65,12 +87,13 @@ const PROVIDER_SPECIFIC: [(&str, &[&str], &str); 2] = [
     ),
 ];
 
-/// Why scenario `name` does not apply to `provider`, if it does not.
-pub fn not_applicable(name: &str, provider: &str) -> Option<String> {
+/// Why scenario `name` does not apply to this environment, if it does not.
+pub fn not_applicable(name: &str, env: &Env) -> Option<String> {
     PROVIDER_SPECIFIC
         .iter()
-        .find(|(n, only, _)| *n == name && !only.contains(&provider))
+        .find(|(n, only, _)| *n == name && !only.contains(&env.provider.as_str()))
         .map(|(_, only, why)| format!("runs on {} only: {why}", only.join(" and ")))
+        .or_else(|| faults::not_applicable(name, env))
 }
 
 /// Runs one scenario, catching its error into the outcome.
@@ -79,7 +102,7 @@ pub async fn run(env: &Env, name: &str, f: Run) -> Outcome {
         name: name.to_owned(),
         ..Default::default()
     };
-    if let Some(why) = not_applicable(name, &env.provider) {
+    if let Some(why) = not_applicable(name, env) {
         println!("=== {name}: not applicable on {}: {why}", env.provider);
         outcome.not_applicable = Some(why);
         return outcome;

@@ -67,7 +67,7 @@ pub async fn run(env: &Env, o: &mut Outcome) -> Result<()> {
     tokio::time::sleep(Duration::from_secs(3)).await;
     stop.stop();
     let samples = probe.await.context("probe")?;
-    let snaps = monitor.stop().await;
+    let snaps = monitor.stop_into(o).await;
     o.add_samples(&samples);
 
     ensure!(
