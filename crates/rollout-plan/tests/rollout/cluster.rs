@@ -39,6 +39,9 @@ pub struct Rc {
     /// Readiness once `delays` is used up.
     default_delay: Delay,
     created: usize,
+    /// The `desired-replicas` annotation the executor wrote when this RC became the
+    /// target: all a restarted executor knows of the update's size.
+    pub desired_annotation: Option<u32>,
 }
 
 impl Rc {
@@ -59,6 +62,7 @@ impl Rc {
             delays: Vec::new(),
             default_delay: Some(0),
             created: 0,
+            desired_annotation: None,
         }
     }
 

@@ -18,8 +18,9 @@ pub enum Event {
         burst: u32,
     },
     /// The executor observes and asks the planner. `restarts`: it crashes after deciding and
-    /// that many fresh executors decide again on the same state (the answer must not change).
-    /// `lost`: the last one crashes before applying, so nothing is applied.
+    /// that many fresh executors, rebuilt from what the cluster stores, decide again on the
+    /// same state (the answer must not change); the last one carries on. `lost`: the last
+    /// one crashes before applying, so nothing is applied.
     Call { restarts: u8, lost: bool },
 }
 
@@ -128,16 +129,22 @@ impl Bounds {
     }
 }
 
+/// How a restarted executor rebuilds its limits from the cluster alone (the stored
+/// annotations and the command line given again).
+pub type Restart<'a> = &'a dyn Fn(&Cluster) -> Limits;
+
 /// Drives the planner over `script`, then the default interleaving, for at most `max_calls`
-/// calls. With `restarts` false the script's restarts are ignored, so two runs can be
+/// calls. Without `restart` the script's restarts are ignored, so two runs can be
 /// compared to show that restarting changes nothing.
 pub fn run(
     cluster: &mut Cluster,
     limits: &Limits,
     script: &[Event],
-    restarts: bool,
+    restart: Option<Restart>,
     max_calls: usize,
 ) -> Result<Run, TestCaseError> {
+    let mut current = *limits;
+    let limits = &mut current;
     let bounds = Bounds::new(cluster, limits);
     bounds.check(cluster, "start")?;
     let initial_old = cluster.old.spec;
@@ -164,9 +171,12 @@ pub fn run(
                 }
                 let observed = cluster.observe();
                 let step = next_step(limits, &observed);
-                if restarts {
+                if let Some(rebuild) = restart {
                     for _ in 0..n {
-                        prop_assert_eq!(next_step(limits, &cluster.observe()), step);
+                        // A fresh process: nothing of the crashed one survives.
+                        let rebuilt = rebuild(cluster);
+                        prop_assert_eq!(next_step(&rebuilt, &cluster.observe()), step);
+                        *limits = rebuilt;
                     }
                 }
                 decisions.push(step);

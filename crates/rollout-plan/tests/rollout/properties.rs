@@ -7,7 +7,7 @@ use rollout_plan::IntOrPercent::{Count, Percent};
 use rollout_plan::{IntOrPercent, Limits};
 
 use crate::cluster::{Cluster, Delay, Rc};
-use crate::driver::{End, Event, Run, run, script};
+use crate::driver::{End, Event, Restart, Run, run, script};
 
 const MAX_CALLS: usize = 20_000;
 
@@ -73,23 +73,36 @@ impl Scenario {
     /// The start of an update: old RC at rest, new RC created with 0 replicas. New pods created
     /// after `new_delays` is used up are healthy.
     fn cluster(&self) -> Cluster {
+        let mut new = Rc::running(0, 0).with_delays(self.new_delays.clone(), Some(0));
+        new.desired_annotation = Some(self.desired);
         Cluster {
             old: Rc::running(self.old_pods, self.old_broken),
-            new: Rc::running(0, 0).with_delays(self.new_delays.clone(), Some(0)),
+            new,
         }
     }
 
     fn run(&self, restarts: bool) -> Result<(Run, Cluster), TestCaseError> {
         let mut cluster = self.cluster();
+        let rebuild = |c: &Cluster| rebuilt_limits(c, &self.strategy);
         let run = run(
             &mut cluster,
             &self.limits(),
             &self.script,
-            restarts,
+            restarts.then_some(&rebuild as Restart),
             MAX_CALLS,
         )?;
         Ok((run, cluster))
     }
+}
+
+/// What a restarted executor knows: the target's `desired-replicas` annotation and the
+/// strategy flags of the command run again; never the crashed process's memory.
+fn rebuilt_limits(cluster: &Cluster, strategy: &rollout_plan::Strategy) -> Limits {
+    let desired = cluster
+        .new
+        .desired_annotation
+        .expect("the executor annotates its target before scaling it");
+    Limits::resolve(desired, strategy).expect("strategies here are valid")
 }
 
 proptest! {
@@ -142,12 +155,16 @@ proptest! {
         rollback_script in script(100),
     ) {
         let mut cluster = s.cluster();
-        run(&mut cluster, &s.limits(), &s.script, true, cut)?;
+        let forward = |c: &Cluster| rebuilt_limits(c, &s.strategy);
+        run(&mut cluster, &s.limits(), &s.script, Some(&forward), cut)?;
         // The original RC's pods are healthy (it ran before); the drained one keeps its pods.
         cluster.old.set_delays(original_delays, Some(0));
         cluster.swap();
+        // The rollback records the original size on its target, as the engine does.
+        cluster.new.desired_annotation = Some(s.old_pods);
         let limits = Limits::resolve(s.old_pods, &s.strategy).expect("valid strategy");
-        let back = run(&mut cluster, &limits, &rollback_script, true, MAX_CALLS)?;
+        let back_rebuild = |c: &Cluster| rebuilt_limits(c, &s.strategy);
+        let back = run(&mut cluster, &limits, &rollback_script, Some(&back_rebuild), MAX_CALLS)?;
         if s.old_broken == 0 {
             prop_assert_eq!(back.end, End::Done);
             prop_assert_eq!((cluster.new.spec, cluster.old.spec), (s.old_pods, 0));

@@ -32,7 +32,7 @@ fn update(old_pods: u32, limits: &Limits, delay: Delay) -> (Run, Cluster) {
         old: Rc::running(old_pods, 0),
         new: Rc::running(0, 0).with_delays(Vec::new(), delay),
     };
-    let run = run(&mut cluster, limits, &[], false, 10_000).expect("bounds hold");
+    let run = run(&mut cluster, limits, &[], None, 10_000).expect("bounds hold");
     (run, cluster)
 }
 
@@ -65,7 +65,7 @@ fn tutorial_transcript() {
         new: Rc::running(0, 0),
     };
     let start = describe_start("kubia-v1", "kubia-v2", &l, &cluster.observe());
-    let run = run(&mut cluster, &l, &[], false, 10_000).expect("bounds hold");
+    let run = run(&mut cluster, &l, &[], None, 10_000).expect("bounds hold");
     let mut lines = vec![start];
     lines.extend(
         run.actions
@@ -193,7 +193,7 @@ fn rollback_from_the_middle_of_the_tutorial() {
         old: Rc::running(2, 0), // kubia-v2, now drained
         new: Rc::running(2, 0), // kubia-v1, the target
     };
-    let run = run(&mut cluster, &l, &[], false, 10_000).expect("bounds hold");
+    let run = run(&mut cluster, &l, &[], None, 10_000).expect("bounds hold");
     assert_eq!(run.actions, [old(2, 1), new(2, 3), old(1, 0), Step::Done]);
     let lines: Vec<String> = run
         .actions
@@ -216,7 +216,7 @@ fn rollback_of_a_stuck_bad_image() {
     let l = limits(3, &Strategy::kubectl());
     let (_, mut cluster) = update(3, &l, None);
     cluster.swap();
-    let run = run(&mut cluster, &l, &[], false, 10_000).expect("bounds hold");
+    let run = run(&mut cluster, &l, &[], None, 10_000).expect("bounds hold");
     assert_eq!(run.actions, [old(1, 0), Step::Done]);
     assert_eq!(cluster.new.available(), 3);
 }
