@@ -2,7 +2,8 @@
 
 use anyhow::{Context, Result, bail};
 use k8s_openapi::api::apps::v1::{Deployment, ReplicaSet};
-use k8s_openapi::api::core::v1::{ReplicationController, Service};
+use k8s_openapi::api::core::v1::{ReplicationController, Service, ServiceAccount};
+use k8s_openapi::api::rbac::v1::{Role, RoleBinding};
 use kube::api::PostParams;
 use serde::de::DeserializeOwned;
 
@@ -39,6 +40,9 @@ pub async fn create_all(ns: &Namespace, yaml: &str, mode: Mode) -> Result<Vec<St
             "Service" => post::<Service>(ns, value, &pp).await?,
             "Deployment" => post::<Deployment>(ns, value, &pp).await?,
             "ReplicaSet" => post::<ReplicaSet>(ns, value, &pp).await?,
+            "ServiceAccount" => post::<ServiceAccount>(ns, value, &pp).await?,
+            "Role" => post::<Role>(ns, value, &pp).await?,
+            "RoleBinding" => post::<RoleBinding>(ns, value, &pp).await?,
             other => bail!("unsupported kind {other}"),
         };
         created.push(format!("{}/{name}", kind.to_lowercase()));

@@ -54,6 +54,7 @@ metadata: {name: limited}
 rules:
 - {apiGroups: [""], resources: [replicationcontrollers], verbs: [get, list, watch, create, update, patch, delete]}
 - {apiGroups: [""], resources: [pods], verbs: [get, list, watch, delete]}
+- {apiGroups: [coordination.k8s.io], resources: [leases], verbs: [get, create, update, delete]}
 ---
 apiVersion: rbac.authorization.k8s.io/v1
 kind: RoleBinding
@@ -323,6 +324,11 @@ subjects:
             None,
         ),
         (
+            "another engine holds the RC's Lease",
+            plugin(&["kubia-v1", "kubia-v3", &env.image_arg("v3")]),
+            None,
+        ),
+        (
             "--as a user without rights",
             plugin(&[
                 "kubia-v1",
@@ -392,11 +398,18 @@ subjects:
             "RC owned by another controller",
             "is owned by ConfigMap/owner, which may undo this update; pass --force",
         ),
+        (
+            "another engine holds the RC's Lease",
+            "replicationcontroller kubia-v1 is being updated by another engine: held by laptop.example/4242 (Lease rolling-update.kubia-v1",
+        ),
     ]
     .into_iter()
     .collect();
     let mut failures = Vec::new();
     for (what, (program, args), kubeconfig) in cases {
+        if what == "another engine holds the RC's Lease" {
+            hold_lease(&ns, "laptop.example/4242").await?;
+        }
         let args: Vec<&str> = args.iter().map(String::as_str).collect();
         let cmd = process::command(
             &program,
@@ -442,6 +455,30 @@ subjects:
         before.len()
     ));
     ns.delete().await
+}
+
+/// A Lease on kubia-v1 as another engine (on another host) holds it, renewed now.
+async fn hold_lease(ns: &Namespace, holder: &str) -> Result<()> {
+    use k8s_openapi::api::coordination::v1::{Lease, LeaseSpec};
+    use k8s_openapi::apimachinery::pkg::apis::meta::v1::MicroTime;
+    let now = MicroTime(k8s_openapi::jiff::Timestamp::now());
+    let lease = Lease {
+        metadata: kube::api::ObjectMeta {
+            name: Some("rolling-update.kubia-v1".into()),
+            ..Default::default()
+        },
+        spec: Some(LeaseSpec {
+            holder_identity: Some(holder.into()),
+            lease_duration_seconds: Some(3600),
+            acquire_time: Some(now.clone()),
+            renew_time: Some(now),
+            ..Default::default()
+        }),
+    };
+    ns.api::<Lease>()
+        .create(&kube::api::PostParams::default(), &lease)
+        .await?;
+    Ok(())
 }
 
 /// [`versions`] once two reads a second apart agree.

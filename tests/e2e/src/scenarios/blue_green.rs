@@ -4,10 +4,11 @@
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail, ensure};
-use k8s_openapi::api::core::v1::Service;
+use k8s_openapi::api::core::v1::{Pod, Service};
 use traffic_probe::Sample;
 
 use super::{assert_no_failures, probe, setup_v1};
+use crate::monitor::{Monitor, check_bounds};
 use crate::{Env, Outcome, process};
 
 /// The longest a switch may show both versions (requests in flight, kube-proxy's sync).
@@ -17,6 +18,7 @@ pub async fn run(env: &Env, o: &mut Outcome) -> Result<()> {
     let ns = setup_v1(env, "e2e-blue-green", 3).await?;
     let rollout = |args: &[&str]| ns.kubia_rollout(env, args);
     let origin = Instant::now();
+    let monitor = Monitor::start(ns.api::<Pod>(), "app=kubia", origin);
     let (stop, running) = probe(env, false);
     tokio::time::sleep(Duration::from_secs(2)).await;
     o.marks.push(("blue-green".into(), origin.elapsed()));
@@ -56,7 +58,15 @@ pub async fn run(env: &Env, o: &mut Outcome) -> Result<()> {
     tokio::time::sleep(Duration::from_secs(4)).await;
     stop.stop();
     let samples = running.await.context("probe")?;
+    let snaps = monitor.stop_into(o).await;
     o.add_samples(&samples);
+    // Both colours run side by side: never more than twice the pods, never fewer ready
+    // than the 3 serving.
+    let (min_ready, max_live) = check_bounds(&snaps, Duration::ZERO, 3, 6)?;
+    o.note(format!(
+        "pods throughout: at least {min_ready} ready, at most {max_live} live (bounds 3 and 6), {} observed states",
+        snaps.len()
+    ));
     for l in out.stdout.lines().chain(back.stdout.lines()) {
         o.note(format!("kubia-rollout: {l}"));
     }

@@ -4,9 +4,10 @@
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, ensure};
-use k8s_openapi::api::core::v1::ReplicationController;
+use k8s_openapi::api::core::v1::{Pod, ReplicationController};
 
 use super::{assert_no_failures, between, probe, setup_v1, versions};
+use crate::monitor::{Monitor, check_bounds};
 use crate::{Env, Outcome, process};
 
 /// Requests sampled while the canary runs (20 s at 20/s).
@@ -28,6 +29,7 @@ pub async fn run(env: &Env, o: &mut Outcome) -> Result<()> {
         "--poll-interval=1s",
     ];
     let origin = Instant::now();
+    let monitor = Monitor::start(ns.api::<Pod>(), "app=kubia", origin);
     let (stop, running) = probe(env, false);
 
     // 1. Canary, measured, then aborted.
@@ -94,7 +96,14 @@ pub async fn run(env: &Env, o: &mut Outcome) -> Result<()> {
     let end = origin.elapsed();
     stop.stop();
     let samples = running.await.context("probe")?;
+    let snaps = monitor.stop_into(o).await;
     o.add_samples(&samples);
+    // Start, abort and promote each move one pod at a time (surge 1, none unavailable).
+    let (min_ready, max_live) = check_bounds(&snaps, Duration::ZERO, 4, 5)?;
+    o.note(format!(
+        "pods throughout: at least {min_ready} ready, at most {max_live} live (bounds 4 and 5), {} observed states",
+        snaps.len()
+    ));
     for l in out
         .stdout
         .lines()

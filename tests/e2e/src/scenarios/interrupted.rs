@@ -127,6 +127,43 @@ async fn steps(env: &Env, ns: &Namespace, o: &mut Outcome, origin: Instant) -> R
         "after Ctrl-C the message does not say how to resume and roll back: {}",
         interrupted.stderr.trim()
     );
+    // Another target while this update is in progress is refused, naming it.
+    let other = process::run(
+        ns.kubectl(
+            env,
+            &[
+                "rolling-update",
+                old.as_str(),
+                "kubia-other",
+                &env.image_arg("v3"),
+                PERIOD,
+            ],
+        ),
+        Duration::from_secs(120),
+    )
+    .await?;
+    let refusal = other.stderr.trim().lines().last().unwrap_or_default();
+    ensure!(
+        !other.success()
+            && refusal.starts_with(&format!(
+                "error: replicationcontroller {old} is being updated to {new} ("
+            ))
+            && refusal.contains("an update in progress; finish it with: ")
+            && refusal.contains("--rollback"),
+        "an update to another target during {old} → {new} was not refused naming it: exit {:?}, {}",
+        other.code,
+        other.stderr.trim()
+    );
+    ensure!(
+        ns.api::<ReplicationController>()
+            .get_opt("kubia-other")
+            .await?
+            .is_none(),
+        "the refused update created kubia-other"
+    );
+    o.note(format!(
+        "{old} → kubia-other during {old} → {new}: `{refusal}`"
+    ));
     let out = process::run(
         ns.kubectl(
             env,

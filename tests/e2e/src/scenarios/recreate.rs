@@ -4,13 +4,16 @@
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, ensure};
+use k8s_openapi::api::core::v1::Pod;
 
 use super::{probe, setup_v1, versions};
+use crate::monitor::{Monitor, Snapshot, check_bounds};
 use crate::{Env, Outcome, process};
 
 pub async fn run(env: &Env, o: &mut Outcome) -> Result<()> {
     let ns = setup_v1(env, "e2e-recreate", 3).await?;
     let origin = Instant::now();
+    let monitor = Monitor::start(ns.api::<Pod>(), "app=kubia", origin);
     let (stop, running) = probe(env, false);
     tokio::time::sleep(Duration::from_secs(2)).await;
     let start = origin.elapsed();
@@ -36,8 +39,20 @@ pub async fn run(env: &Env, o: &mut Outcome) -> Result<()> {
     tokio::time::sleep(Duration::from_secs(3)).await;
     stop.stop();
     let samples = running.await.context("probe")?;
+    let snaps = monitor.stop_into(o).await;
     o.add_samples(&samples);
     let out = out.ok("recreate")?;
+    // Recreate promises no surge, and says it has an outage: both from the pods' view.
+    let (_, max_live) = check_bounds(&snaps, Duration::ZERO, 0, 3)?;
+    let no_ready = time_without_ready(&snaps, end);
+    ensure!(
+        no_ready > Duration::ZERO,
+        "the pod monitor never saw the outage recreate states (0 ready pods)"
+    );
+    o.note(format!(
+        "pods: at most {max_live} live (no surge, bound 3); no pod ready for {:.1}s in all, the outage recreate states",
+        no_ready.as_secs_f64()
+    ));
     for l in out.stdout.lines() {
         o.note(format!("kubia-rollout: {l}"));
     }
@@ -60,4 +75,19 @@ pub async fn run(env: &Env, o: &mut Outcome) -> Result<()> {
         "v1 still answers at the end"
     );
     ns.delete().await
+}
+
+/// How long, up to `end`, the monitor saw no ready pod.
+fn time_without_ready(snaps: &[Snapshot], end: Duration) -> Duration {
+    snaps
+        .iter()
+        .enumerate()
+        .filter(|(_, s)| s.ready == 0)
+        .map(|(i, s)| {
+            snaps
+                .get(i + 1)
+                .map_or(end, |next| next.at)
+                .saturating_sub(s.at)
+        })
+        .sum()
 }
