@@ -1,8 +1,10 @@
 //! What the local cluster changes on the host, recorded before `up` so that `down` can put
 //! it back: iptables rules and chains, kernel parameters, cgroups.
 //!
-//! Only what Kubernetes or CNI created is removed (chains and rules naming `KUBE-` or
-//! `CNI-`, or our bridge), so that rules other programs (Docker) add meanwhile survive.
+//! Only what our cluster created is removed: chains named `KUBE-` or `CNI-` (`up` refuses to
+//! start while another Kubernetes or CNI owns such chains, so these are ours) and rules that
+//! jump to them or name our bridge or our address ranges; rules other programs (Docker) add
+//! meanwhile survive.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
@@ -60,12 +62,34 @@ pub fn restore_sysctls(dir: &Path) -> Result<()> {
     Ok(())
 }
 
-fn ours(text: &str, bridge: &str) -> bool {
-    text.contains("KUBE-") || text.contains("CNI-") || text.contains(bridge)
+fn ours(text: &str, marks: &[String]) -> bool {
+    text.contains("KUBE-")
+        || text.contains("CNI-")
+        || marks.iter().any(|m| text.contains(m.as_str()))
 }
 
-/// Removes every iptables/ip6tables chain and rule created by Kubernetes or CNI.
-pub fn remove_iptables(bridge: &str) -> Result<()> {
+/// The `KUBE-`/`CNI-` chains on the host now (IPv4 and IPv6), by name.
+pub fn kubernetes_chains() -> Vec<String> {
+    let mut chains = BTreeSet::new();
+    for save in ["iptables-save", "ip6tables-save"] {
+        let Ok(out) = Command::new(save).stderr(Stdio::null()).output() else {
+            continue;
+        };
+        for line in String::from_utf8_lossy(&out.stdout).lines() {
+            if let Some(chain) = line.strip_prefix(':') {
+                let name = chain.split_whitespace().next().unwrap_or_default();
+                if name.starts_with("KUBE-") || name.starts_with("CNI-") {
+                    chains.insert(name.to_owned());
+                }
+            }
+        }
+    }
+    chains.into_iter().collect()
+}
+
+/// Removes every iptables/ip6tables chain and rule of our cluster: `KUBE-`/`CNI-` chains,
+/// and rules naming them or one of `marks` (our bridge, our address ranges).
+pub fn remove_iptables(marks: &[String]) -> Result<()> {
     for (save, restore) in [
         ("iptables-save", "iptables-restore"),
         ("ip6tables-save", "ip6tables-restore"),
@@ -73,7 +97,7 @@ pub fn remove_iptables(bridge: &str) -> Result<()> {
         let Ok(out) = Command::new(save).stderr(Stdio::null()).output() else {
             continue;
         };
-        let script = cleanup_script(&String::from_utf8_lossy(&out.stdout), bridge);
+        let script = cleanup_script(&String::from_utf8_lossy(&out.stdout), marks);
         if script.is_empty() {
             continue;
         }
@@ -96,7 +120,7 @@ pub fn remove_iptables(bridge: &str) -> Result<()> {
 
 /// From `iptables-save` output, the `iptables-restore --noflush` input that deletes our
 /// rules from other chains, then flushes and deletes our chains.
-fn cleanup_script(saved: &str, bridge: &str) -> String {
+fn cleanup_script(saved: &str, marks: &[String]) -> String {
     let mut tables: BTreeMap<String, (BTreeSet<String>, Vec<String>)> = BTreeMap::new();
     let mut table = String::new();
     for line in saved.lines() {
@@ -105,7 +129,7 @@ fn cleanup_script(saved: &str, bridge: &str) -> String {
             tables.entry(table.clone()).or_default();
         } else if let Some(chain) = line.strip_prefix(':') {
             let name = chain.split_whitespace().next().unwrap_or_default();
-            if ours(name, bridge) {
+            if ours(name, marks) {
                 tables
                     .entry(table.clone())
                     .or_default()
@@ -114,7 +138,7 @@ fn cleanup_script(saved: &str, bridge: &str) -> String {
             }
         } else if let Some(rule) = line.strip_prefix("-A ") {
             let chain = rule.split_whitespace().next().unwrap_or_default();
-            if !ours(chain, bridge) && ours(rule, bridge) {
+            if !ours(chain, marks) && ours(rule, marks) {
                 tables
                     .entry(table.clone())
                     .or_default()
@@ -192,11 +216,17 @@ mod tests {
         let saved = "*nat\n:PREROUTING ACCEPT [0:0]\n:DOCKER - [0:0]\n:KUBE-SERVICES - [0:0]\n:CNI-HOSTPORT-DNAT - [0:0]\n\
 -A PREROUTING -m addrtype --dst-type LOCAL -j DOCKER\n\
 -A PREROUTING -m comment --comment \"kubernetes service portals\" -j KUBE-SERVICES\n\
--A KUBE-SERVICES -j RETURN\nCOMMIT\n*filter\n:INPUT ACCEPT [0:0]\nCOMMIT\n";
-        let s = super::cleanup_script(saved, "kubia0");
+-A POSTROUTING -s 10.233.64.0/24 -j MASQUERADE\n\
+-A POSTROUTING -s 172.17.0.0/16 ! -o docker0 -j MASQUERADE\n\
+-A KUBE-SERVICES -j RETURN\nCOMMIT\n*filter\n:INPUT ACCEPT [0:0]\n\
+-A FORWARD -o kubia0 -j ACCEPT\n-A FORWARD -o docker0 -j ACCEPT\nCOMMIT\n";
+        let marks = ["kubia0".to_owned(), "10.233.64.0/24".to_owned()];
+        let s = super::cleanup_script(saved, &marks);
         assert_eq!(
             s,
-            "*nat\n-D PREROUTING -m comment --comment \"kubernetes service portals\" -j KUBE-SERVICES\n\
+            "*filter\n-D FORWARD -o kubia0 -j ACCEPT\nCOMMIT\n\
+*nat\n-D PREROUTING -m comment --comment \"kubernetes service portals\" -j KUBE-SERVICES\n\
+-D POSTROUTING -s 10.233.64.0/24 -j MASQUERADE\n\
 -F CNI-HOSTPORT-DNAT\n-F KUBE-SERVICES\n-X CNI-HOSTPORT-DNAT\n-X KUBE-SERVICES\nCOMMIT\n"
         );
     }

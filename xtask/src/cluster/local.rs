@@ -17,14 +17,13 @@ use super::{Created, build, host, pki};
 use crate::{images, setup, util};
 
 mod components;
+mod network;
 pub use components::{start_component, stop_component};
+use network::Networks;
 
-pub const FIRST_SERVICE_IP: &str = "10.0.0.1";
 /// A second loopback address the API server's certificate names: the e2e scenario that cuts
 /// the engine off the API server points the engine here and drops only this address.
 pub const SECOND_API_ADDRESS: &str = "127.0.0.66";
-const SERVICE_CIDR: &str = "10.0.0.0/24";
-const POD_CIDR: &str = "10.244.0.0/24";
 pub const NODE_NAME: &str = "kubia-node";
 const BRIDGE: &str = "kubia0";
 const ETCD_PORT: u16 = 23790;
@@ -116,6 +115,8 @@ pub fn up() -> Result<Created> {
         ensure_installed()?;
     }
     let images_dir = state_dir().join("images");
+    // Bad ranges are refused before anything starts.
+    Networks::from_env(&host_ips())?;
     let reuse = healthy();
     if reuse {
         eprintln!("A healthy local cluster is already running; reusing it.");
@@ -123,6 +124,15 @@ pub fn up() -> Result<Created> {
         if state_dir().exists() {
             eprintln!("Cleaning up a stale local cluster first.");
             down()?;
+        }
+        let foreign = host::kubernetes_chains();
+        if !foreign.is_empty() {
+            bail!(
+                "iptables chains {} exist on this host, but no local cluster of ours runs: \
+                 another Kubernetes or CNI (k3s, kubeadm, minikube --driver=none, …) owns them. \
+                 Refusing to mix with it: stop it first, or use --provider kind",
+                foreign.join(", ")
+            );
         }
         start_all()?;
     }
@@ -171,12 +181,19 @@ fn start_all() -> Result<()> {
     ] {
         std::fs::create_dir_all(dir.join(sub))?;
     }
-    host::snapshot(&dir)?;
     let host_ips = host_ips();
+    let nets = Networks::from_env(&host_ips)?;
+    host::snapshot(&dir)?;
+    nets.save(&dir)?;
     {
         let _p = util::Phase::start("pki: CA, certificates, service-account key");
-        pki::generate(&dir.join("pki"), NODE_NAME, &host_ips)?;
-        write_configs(&dir)?;
+        pki::generate(
+            &dir.join("pki"),
+            NODE_NAME,
+            &host_ips,
+            nets.services.first_host(),
+        )?;
+        write_configs(&dir, &nets)?;
     }
     {
         let _p = util::Phase::start("containerd (runc, CNI bridge) and the pause image");
@@ -233,7 +250,7 @@ fn start_all() -> Result<()> {
                 "--service-account-issuer=https://kubernetes.default.svc.cluster.local".into(),
                 format!("--service-account-key-file={}", f(pki::SA_PUB)),
                 format!("--service-account-signing-key-file={}", f(pki::SA_KEY)),
-                format!("--service-cluster-ip-range={SERVICE_CIDR}"),
+                format!("--service-cluster-ip-range={}", nets.services),
                 "--authorization-mode=Node,RBAC".into(),
                 "--allow-privileged=true".into(),
                 "--profiling=false".into(),
@@ -279,7 +296,7 @@ fn start_all() -> Result<()> {
                 "--use-service-account-credentials=true".into(),
                 "--leader-elect=false".into(),
                 "--bind-address=127.0.0.1".into(),
-                format!("--service-cluster-ip-range={SERVICE_CIDR}"),
+                format!("--service-cluster-ip-range={}", nets.services),
                 "--controllers=*,-nodeipam".into(),
             ],
         )?;
@@ -402,7 +419,14 @@ pub fn down() -> Result<()> {
     }
     // Every step runs even when an earlier one failed; the failures are reported together.
     let mut errors = Vec::new();
-    if let Err(e) = host::remove_iptables(BRIDGE) {
+    // Rules naming our bridge or our ranges are ours (`up` refused to start beside another
+    // Kubernetes' or CNI's chains, so those are ours too).
+    let mut marks = vec![BRIDGE.to_owned()];
+    if let Some(nets) = Networks::load(&dir) {
+        marks.push(nets.pods.to_string());
+        marks.push(nets.services.to_string());
+    }
+    if let Err(e) = host::remove_iptables(&marks) {
         errors.push(format!("iptables: {e:#}"));
     }
     if let Err(e) = host::restore_sysctls(&dir) {
@@ -748,7 +772,8 @@ pub fn import_image(tarball: &Path) -> Result<()> {
     .with_context(|| format!("importing {}", tarball.display()))
 }
 
-fn write_configs(dir: &Path) -> Result<()> {
+fn write_configs(dir: &Path, nets: &Networks) -> Result<()> {
+    let pod_cidr = nets.pods;
     let pki = dir.join("pki");
     let p = |n: &str| path(&pki.join(n));
     let ctrd = dir.join("containerd");
@@ -803,7 +828,7 @@ state = "{state}"
       "hairpinMode": true,
       "ipam": {{
         "type": "host-local",
-        "ranges": [[{{"subnet": "{POD_CIDR}"}}]],
+        "ranges": [[{{"subnet": "{pod_cidr}"}}]],
         "routes": [{{"dst": "0.0.0.0/0"}}],
         "dataDir": "{ipam}"
       }}
@@ -892,7 +917,7 @@ kind: KubeProxyConfiguration
 clientConnection: {{kubeconfig: {kc}}}
 hostnameOverride: {NODE_NAME}
 mode: iptables
-clusterCIDR: {POD_CIDR}
+clusterCIDR: {pod_cidr}
 # Do not write conntrack sysctls (they may be read-only here); keep localhost NodePorts.
 # minSyncPeriod batches endpoint changes that arrive together into one iptables update.
 conntrack: {{maxPerCore: 0}}

@@ -24,7 +24,12 @@ pub const SA_KEY: &str = "sa.key";
 pub const SA_PUB: &str = "sa.pub";
 
 /// Writes every file into `dir`.
-pub fn generate(dir: &Path, node_name: &str, host_ips: &[IpAddr]) -> Result<()> {
+pub fn generate(
+    dir: &Path,
+    node_name: &str,
+    host_ips: &[IpAddr],
+    kubernetes_service_ip: std::net::Ipv4Addr,
+) -> Result<()> {
     std::fs::create_dir_all(dir)?;
     let write = |name: &str, content: &str| -> Result<()> {
         std::fs::write(dir.join(name), content).with_context(|| format!("writing {name}"))
@@ -51,11 +56,12 @@ pub fn generate(dir: &Path, node_name: &str, host_ips: &[IpAddr]) -> Result<()> 
         "kubernetes.default.svc.cluster.local",
         "127.0.0.1",
         super::local::SECOND_API_ADDRESS,
-        super::local::FIRST_SERVICE_IP,
     ]
     .iter()
     .map(|s| s.to_string())
     .collect();
+    // The `kubernetes` Service's address, which in-cluster clients connect to.
+    sans.push(kubernetes_service_ip.to_string());
     sans.push(node_name.to_owned());
     sans.extend(host_ips.iter().map(IpAddr::to_string));
     leaf(
