@@ -224,6 +224,42 @@ pub async fn setup_v1(env: &Env, ns: &str, replicas: i32) -> Result<crate::Names
     Ok(ns)
 }
 
+/// Runs a command to the end, marking each of its scaling steps on the timeline when it
+/// is printed (`kubia-v2 ↑1`, `kubia-v1 ↓2`).
+pub async fn run_marking_steps(
+    cmd: tokio::process::Command,
+    o: &mut Outcome,
+    origin: Instant,
+    timeout: Duration,
+) -> Result<crate::process::Output> {
+    let deadline = Instant::now() + timeout;
+    let mut running = crate::process::spawn(cmd)?;
+    while let Some(line) = running
+        .next_line(deadline.saturating_duration_since(Instant::now()))
+        .await
+    {
+        if let Some(label) = step_label(&line) {
+            o.marks.push((label, origin.elapsed()));
+        }
+    }
+    running
+        .finish(deadline.saturating_duration_since(Instant::now()))
+        .await
+}
+
+/// `Scaling kubia-v2 up to 1` → `kubia-v2 ↑1`.
+fn step_label(line: &str) -> Option<String> {
+    if !is_scaling_step(line) {
+        return None;
+    }
+    let words: Vec<&str> = line.split_whitespace().collect();
+    match words.as_slice() {
+        ["Scaling", rc, "up", "to", n] => Some(format!("{rc} ↑{n}")),
+        ["Scaling", rc, "down", "to", n] => Some(format!("{rc} ↓{n}")),
+        _ => None,
+    }
+}
+
 /// A scaling step line of the rolling update (`Scaling NEW up to N`, `Scaling OLD down to N`).
 pub fn is_scaling_step(line: &str) -> bool {
     line.starts_with("Scaling ") && !line.starts_with("Scaling up ")

@@ -8,7 +8,7 @@ use k8s_openapi::api::core::v1::{Pod, ReplicationController};
 use super::{assert_no_failures, assert_transition, probe, wait_serving};
 use crate::monitor::{Monitor, check_bounds};
 use crate::objects::{Mode, create_all};
-use crate::{Env, Outcome, process};
+use crate::{Env, Outcome};
 
 /// The tutorial's output, line for line.
 pub const TUTORIAL_OUTPUT: [&str; 10] = [
@@ -61,7 +61,7 @@ pub async fn run(env: &Env, o: &mut Outcome) -> Result<()> {
     }
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
     let cmd = ns.kubectl(env, &args);
-    let out = process::run(cmd, Duration::from_secs(600)).await?;
+    let out = super::run_marking_steps(cmd, o, origin, Duration::from_secs(600)).await?;
     let update_end = origin.elapsed();
     o.marks.push(("done".into(), update_end));
     tokio::time::sleep(Duration::from_secs(3)).await;
