@@ -1,9 +1,18 @@
 //! Where the engine's events go: stdout gets exactly the output lines; a terminal on stderr
-//! also gets a live spinner with the counts and what is being waited for.
+//! also gets a live spinner with the counts and what is being waited for. Without a
+//! terminal (a CI log), a request that keeps failing is reported on stderr once it has
+//! failed for [`QUIET_RETRIES`], then every [`RETRY_NOTE_EVERY`], so an API server outage is
+//! visible in the log, while the short retries of a healthy run (and the fast failure of an
+//! unreachable cluster, which gives up sooner) stay silent.
 
 use std::io::{IsTerminal, Write};
 use std::sync::Mutex;
-use std::time::Duration;
+use std::time::{Duration, Instant};
+
+/// How long requests may fail before a log without a terminal hears of it.
+pub const QUIET_RETRIES: Duration = Duration::from_secs(10);
+/// How often a continuing failure is reported again.
+pub const RETRY_NOTE_EVERY: Duration = Duration::from_secs(30);
 
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use rollout_engine::{Event, EventSink, Progress};
@@ -18,6 +27,10 @@ pub struct TerminalSink {
 struct Display {
     counts: String,
     waiting: String,
+    /// Since when requests fail (cleared by any sign of success).
+    failing_since: Option<Instant>,
+    /// When the failure was last reported.
+    last_note: Option<Instant>,
 }
 
 /// The spinner's text for the counts of both controllers.
@@ -47,10 +60,7 @@ impl TerminalSink {
 
     fn redraw(&self, change: impl FnOnce(&mut Display)) {
         let Some(bar) = &self.bar else { return };
-        let mut state = match self.state.lock() {
-            Ok(state) => state,
-            Err(poisoned) => poisoned.into_inner(),
-        };
+        let mut state = self.state();
         change(&mut state);
         let message = match (state.counts.is_empty(), state.waiting.is_empty()) {
             (false, false) => format!("{} | {}", state.counts, state.waiting),
@@ -100,8 +110,45 @@ impl Default for TerminalSink {
     }
 }
 
+impl TerminalSink {
+    fn state(&self) -> std::sync::MutexGuard<'_, Display> {
+        match self.state.lock() {
+            Ok(state) => state,
+            Err(poisoned) => poisoned.into_inner(),
+        }
+    }
+
+    /// Any answer from the cluster ends a run of failures.
+    fn succeeded(&self) {
+        let mut state = self.state();
+        state.failing_since = None;
+        state.last_note = None;
+    }
+
+    /// Without a terminal: the note for a failure that has lasted long enough, if one is due.
+    fn retry_note(&self, what: &str, error: &str, now: Instant) -> Option<String> {
+        let mut state = self.state();
+        let since = *state.failing_since.get_or_insert(now);
+        let failing = now.duration_since(since);
+        let due = failing >= QUIET_RETRIES
+            && state
+                .last_note
+                .is_none_or(|t| now.duration_since(t) >= RETRY_NOTE_EVERY);
+        due.then(|| {
+            state.last_note = Some(now);
+            format!(
+                "requests have failed for {}s ({what}: {error}); still retrying",
+                failing.as_secs()
+            )
+        })
+    }
+}
+
 impl EventSink for TerminalSink {
     fn emit(&self, event: Event) {
+        if !matches!(event, Event::Retrying { .. } | Event::Warning(_)) {
+            self.succeeded();
+        }
         match event {
             Event::Line(line) => self.print(&format!("{line}\n")),
             Event::Progress(progress) => {
@@ -111,6 +158,12 @@ impl EventSink for TerminalSink {
             Event::Waiting(what) => self.redraw(|s| s.waiting = what),
             Event::Warning(text) => self.warn(&text),
             Event::Retrying { what, error, delay } => {
+                if self.bar.is_none() {
+                    if let Some(note) = self.retry_note(&what, &error, Instant::now()) {
+                        self.warn(&note);
+                    }
+                    return;
+                }
                 let text = format!(
                     "{what} failed ({error}); retrying in {}ms",
                     delay.as_millis()
@@ -125,6 +178,28 @@ impl EventSink for TerminalSink {
 mod tests {
     use super::*;
     use rollout_plan::Side;
+
+    #[test]
+    fn a_lasting_failure_is_reported_after_the_quiet_period_then_rarely() {
+        let sink = TerminalSink {
+            bar: None,
+            state: Mutex::new(Display::default()),
+        };
+        let t0 = Instant::now();
+        let at = |s: u64| t0 + Duration::from_secs(s);
+        assert_eq!(sink.retry_note("getting rc", "refused", at(0)), None);
+        assert_eq!(sink.retry_note("getting rc", "refused", at(9)), None);
+        let note = sink.retry_note("getting rc", "refused", at(10));
+        assert_eq!(
+            note.as_deref(),
+            Some("requests have failed for 10s (getting rc: refused); still retrying")
+        );
+        assert_eq!(sink.retry_note("getting rc", "refused", at(39)), None);
+        assert!(sink.retry_note("getting rc", "refused", at(40)).is_some());
+        // Success ends the run: the next failure starts a new quiet period.
+        sink.succeeded();
+        assert_eq!(sink.retry_note("getting rc", "refused", at(41)), None);
+    }
 
     #[test]
     fn progress_text() {
