@@ -204,11 +204,15 @@ pub fn check_bounds(
         .find(|s| s.live > max_live || s.ready < min_ready)
     {
         anyhow::bail!(
-            "pod bounds broken at {:?}: {} live, {} ready (bounds: at most {max_live} live, at least {min_ready} ready); versions {:?}",
-            bad.at,
+            "pod bounds broken at {:.1}s: {} live, {} ready (bounds: at most {max_live} live, at least {min_ready} ready); live by version: {}",
+            bad.at.as_secs_f64(),
             bad.live,
             bad.ready,
             bad.by_version
+                .iter()
+                .map(|(v, n)| format!("{v} {n}"))
+                .collect::<Vec<_>>()
+                .join(", ")
         );
     }
     Ok((min, max))

@@ -26,11 +26,18 @@ impl Output {
     pub fn ok(self, what: &str) -> anyhow::Result<Self> {
         anyhow::ensure!(
             self.success(),
-            "{what} failed (exit {:?}): {}",
-            self.code,
+            "{what} failed ({}): {}",
+            self.exit(),
             self.stderr.trim()
         );
         Ok(self)
+    }
+    /// `exit 1`, or `killed by a signal` when there is no code: for reports.
+    pub fn exit(&self) -> String {
+        match self.code {
+            Some(code) => format!("exit {code}"),
+            None => "killed by a signal".into(),
+        }
     }
     pub fn stdout_lines(&self) -> Vec<&str> {
         self.stdout.lines().collect()

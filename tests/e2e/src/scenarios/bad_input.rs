@@ -430,14 +430,13 @@ subjects:
             || !out.stdout.trim().is_empty()
         {
             failures.push(format!(
-                "{what}: exit {:?}, stdout {:?}, stderr {:?} (expected an error naming {cause:?})",
-                out.code, out.stdout, out.stderr
+                "{what}: {}, stdout {:?}, stderr {:?} (expected an error naming {cause:?})",
+                out.exit(),
+                out.stdout,
+                out.stderr
             ));
         } else {
-            o.note(format!(
-                "{what}: exit {:?}, {lines} line(s): {first}",
-                out.code.unwrap_or(-1)
-            ));
+            o.note(format!("{what}: {}, {lines} line(s): {first}", out.exit()));
         }
     }
     let after = versions(&ns).await?;

@@ -97,8 +97,8 @@ fn refused(out: &Output, what: &str, expected: &str) -> Result<String> {
     let last = error.lines().last().unwrap_or_default().to_owned();
     ensure!(
         !out.success() && last.starts_with("error: ") && last.contains(expected),
-        "{what}: expected a failure naming {expected:?}, got exit {:?}, stderr {error:?}",
-        out.code
+        "{what}: expected a failure naming {expected:?}, got {}, stderr {error:?}",
+        out.exit()
     );
     Ok(last)
 }

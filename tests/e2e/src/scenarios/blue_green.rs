@@ -4,7 +4,7 @@
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail, ensure};
-use k8s_openapi::api::core::v1::{Pod, Service};
+use k8s_openapi::api::core::v1::{Pod, ReplicationController, Service};
 use traffic_probe::Sample;
 
 use super::{assert_no_failures, probe, setup_v1};
@@ -45,8 +45,28 @@ pub async fn run(env: &Env, o: &mut Outcome) -> Result<()> {
         .get("kubia")
         .await?
         .spec
-        .and_then(|s| s.selector);
-    o.note(format!("after the switch the Service selects {selector:?}"));
+        .and_then(|s| s.selector)
+        .unwrap_or_default();
+    // The switch must point the Service at the new pods: their RC's template labels.
+    let v2_labels = ns
+        .api::<ReplicationController>()
+        .get("kubia-v2")
+        .await?
+        .spec
+        .and_then(|s| s.template)
+        .and_then(|t| t.metadata)
+        .and_then(|m| m.labels)
+        .unwrap_or_default();
+    ensure!(
+        !selector.is_empty() && selector.iter().all(|(k, v)| v2_labels.get(k) == Some(v)),
+        "after the switch the Service selects {}, which does not match kubia-v2's pods ({})",
+        labels_text(&selector),
+        labels_text(&v2_labels)
+    );
+    o.note(format!(
+        "after the switch the Service selects {} (kubia-v2's pods)",
+        labels_text(&selector)
+    ));
     tokio::time::sleep(Duration::from_secs(4)).await;
     o.marks.push(("switch-back".into(), origin.elapsed()));
     let back = process::run(
@@ -115,7 +135,8 @@ pub async fn run(env: &Env, o: &mut Outcome) -> Result<()> {
     let selector = service.spec.and_then(|s| s.selector).unwrap_or_default();
     ensure!(
         selector == [("app".to_owned(), "kubia".to_owned())].into(),
-        "after cleanup the Service selects {selector:?}, not its original app=kubia"
+        "after cleanup the Service selects {}, not its original app=kubia",
+        labels_text(&selector)
     );
     let left: Vec<String> = service
         .metadata
@@ -184,4 +205,16 @@ fn mixed_windows(samples: &[Sample]) -> Vec<Duration> {
         i += 1;
     }
     windows
+}
+
+/// `k=v,k=v`, the way kubectl prints a selector.
+fn labels_text(labels: &std::collections::BTreeMap<String, String>) -> String {
+    if labels.is_empty() {
+        return "nothing".into();
+    }
+    labels
+        .iter()
+        .map(|(k, v)| format!("{k}={v}"))
+        .collect::<Vec<_>>()
+        .join(",")
 }

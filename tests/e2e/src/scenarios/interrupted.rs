@@ -114,8 +114,8 @@ async fn steps(env: &Env, ns: &Namespace, o: &mut Outcome, origin: Instant) -> R
     let interrupted = run_and_interrupt(env, ns, &args, 3).await?;
     ensure!(
         interrupted.code == Some(130),
-        "after Ctrl-C the update exited with {:?}, not 130: {}",
-        interrupted.code,
+        "after Ctrl-C the update ended with {}, not exit 130: {}",
+        interrupted.exit(),
         interrupted.stderr.trim()
     );
     // The last stderr line is the error (retries, if any, are reported before it).
@@ -150,8 +150,8 @@ async fn steps(env: &Env, ns: &Namespace, o: &mut Outcome, origin: Instant) -> R
             ))
             && refusal.contains("an update in progress; finish it with: ")
             && refusal.contains("--rollback"),
-        "an update to another target during {old} → {new} was not refused naming it: exit {:?}, {}",
-        other.code,
+        "an update to another target during {old} → {new} was not refused naming it: {}, {}",
+        other.exit(),
         other.stderr.trim()
     );
     ensure!(

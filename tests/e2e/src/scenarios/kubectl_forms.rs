@@ -137,8 +137,8 @@ async fn forms(env: &Env, ns: &Namespace, o: &mut Outcome, origin: Instant) -> R
         "expected one error line naming kubia-bad, got: {error}"
     );
     o.note(format!(
-        "never-ready image {missing}: exit {:?}, {error}",
-        out.code
+        "never-ready image {missing}: {}, {error}",
+        out.exit()
     ));
     let out = process::run(
         kubectl(&[

@@ -72,8 +72,8 @@ pub async fn run(env: &Env, o: &mut Outcome) -> Result<()> {
 
     ensure!(
         out.success(),
-        "kubectl rolling-update failed ({:?}): {}",
-        out.code,
+        "kubectl rolling-update failed ({}): {}",
+        out.exit(),
         out.stderr.trim()
     );
     let lines = out.stdout_lines();
