@@ -214,33 +214,77 @@ async fn update_through(
     }
     let fault_at = origin.elapsed();
     o.marks.push((format!("{fault:?}"), fault_at));
-    let seen_before = engine.seen().len();
-    // The fault runs beside the engine, which keeps printing; its lines are read after.
-    let injected = inject(env, ns, fault, origin, o).await;
+    // The engine's lines are read, with the time each arrived, while the fault runs.
+    let mut timed: Vec<(Duration, String)> = Vec::new();
+    let injected = {
+        let injecting = inject(env, ns, fault, origin, o);
+        tokio::pin!(injecting);
+        let mut open = true;
+        loop {
+            tokio::select! {
+                done = &mut injecting => break done,
+                line = engine.next_line(Duration::from_secs(3600)), if open => match line {
+                    Some(line) => timed.push((origin.elapsed(), line)),
+                    None => open = false,
+                },
+            }
+        }
+    };
     let fault_end = origin.elapsed();
     o.marks.push(("fault over".into(), fault_end));
-    let out = engine.finish(Duration::from_secs(600)).await?;
-    let described = injected?;
-    let during: Vec<&str> = out.stdout.lines().skip(seen_before).collect();
-    if fault == Fault::ControllerManagerStopped {
-        // With no RC controller nothing changes: the engine must wait at the scale-up it
-        // had asked for, not print further steps as if pods had come.
-        let next_steps = during.iter().filter(|l| is_scaling_step(l)).count();
+    // And on to the end of the run, still timed (a step after the fault shows when the
+    // engine got going again).
+    while let Some(line) = engine.next_line(Duration::from_secs(600)).await {
+        timed.push((origin.elapsed(), line));
+    }
+    let out = engine.finish(Duration::from_secs(60)).await?;
+    let injected = injected?;
+    if let Some((down_from, down_to)) = injected.down {
+        // While the component is down the engine may finish the step it was on, but
+        // must not claim more: with no RC controller (or no API) no pod comes or goes.
+        let steps_while_down: Vec<&str> = timed
+            .iter()
+            .filter(|(at, l)| *at >= down_from && *at < down_to && is_scaling_step(l))
+            .map(|(_, l)| l.as_str())
+            .collect();
+        ensure!(
+            steps_while_down.len() <= 1,
+            "{} scaling steps printed while {} was down: {steps_while_down:?}",
+            steps_while_down.len(),
+            injected.what
+        );
+        let next = timed
+            .iter()
+            .find(|(at, l)| *at >= down_to && is_scaling_step(l));
         o.note(format!(
-            "{next_steps} scaling step(s) printed after the controller manager stopped"
+            "during the fault the engine printed {} scaling step(s){}; the next step {}",
+            steps_while_down.len(),
+            steps_while_down
+                .first()
+                .map(|l| format!(" (`{l}`)"))
+                .unwrap_or_default(),
+            match next {
+                Some((at, l)) => format!(
+                    "`{l}` came {:.1}s after the fault ended",
+                    (*at - down_to).as_secs_f64()
+                ),
+                None => "never came in this run".into(),
+            }
         ));
     }
-    let retries = out
+    let warnings: Vec<&str> = out
         .stderr
         .lines()
-        .filter(|l| l.contains("retrying") || l.contains("Retrying"))
-        .count();
+        .filter(|l| l.starts_with("Warning: "))
+        .collect();
     o.note(format!(
-        "{described}; the engine printed {} stdout line(s) and {retries} retry line(s) on stderr after it{}",
-        during.len(),
-        out.stderr
-            .lines()
-            .next()
+        "{}; meanwhile the engine printed {} stdout line(s), {} more until it ended, and {} warning(s) on stderr{}",
+        injected.what,
+        timed.iter().filter(|(at, _)| *at < fault_end).count(),
+        timed.iter().filter(|(at, _)| *at >= fault_end).count(),
+        warnings.len(),
+        warnings
+            .first()
             .map(|l| format!(", the first: `{l}`"))
             .unwrap_or_default()
     ));
@@ -288,6 +332,15 @@ async fn check_finished(ns: &Namespace) -> Result<()> {
     Ok(())
 }
 
+/// What a fault did.
+struct Injected {
+    /// For the reports.
+    what: String,
+    /// When a stopped component was down, on the scenario's clock: from the moment its
+    /// stop completed to the moment its start was asked for.
+    down: Option<(Duration, Duration)>,
+}
+
 /// Does the fault and undoes it (whatever happens in between); says what it did.
 async fn inject(
     env: &Env,
@@ -295,14 +348,15 @@ async fn inject(
     fault: Fault,
     origin: Instant,
     o: &mut Outcome,
-) -> Result<String> {
+) -> Result<Injected> {
     if let Some((component, down_for)) = fault.component() {
         let began = Instant::now();
         hook(env, "stop", component).await?;
         let stopped = began.elapsed();
+        let down_from = origin.elapsed();
         tokio::time::sleep(down_for).await;
-        o.marks
-            .push((format!("{component} starting"), origin.elapsed()));
+        let down_to = origin.elapsed();
+        o.marks.push((format!("{component} starting"), down_to));
         // Started again whatever happened: the next scenarios need it.
         let mut tries = 0;
         loop {
@@ -315,21 +369,29 @@ async fn inject(
                 Err(e) => return Err(e),
             }
         }
-        return Ok(format!(
-            "{component} stopped ({:.1}s to stop), down for {}s, running again {:.1}s after the stop began",
-            stopped.as_secs_f64(),
-            down_for.as_secs(),
-            began.elapsed().as_secs_f64()
-        ));
+        return Ok(Injected {
+            what: format!(
+                "{component} stopped ({:.1}s to stop), down for {}s, running again {:.1}s after the stop began",
+                stopped.as_secs_f64(),
+                down_for.as_secs(),
+                began.elapsed().as_secs_f64()
+            ),
+            down: Some((down_from, down_to)),
+        });
     }
     match fault {
         Fault::ApiUnreachable => {
             let rule = DropRule::insert(SECOND_API_ADDRESS, api_port(&env.kubeconfig)?)?;
+            let down_from = origin.elapsed();
             tokio::time::sleep(Duration::from_secs(20)).await;
             drop(rule);
-            Ok(format!(
-                "every packet to the API server from the engine ({SECOND_API_ADDRESS}) dropped for 20s"
-            ))
+            let down_to = origin.elapsed();
+            Ok(Injected {
+                what: format!(
+                    "every packet to the API server from the engine ({SECOND_API_ADDRESS}) dropped for 20s"
+                ),
+                down: Some((down_from, down_to)),
+            })
         }
         Fault::NewPodDeleted | Fault::OldPodDeleted => {
             let rc = if fault == Fault::NewPodDeleted {
@@ -342,7 +404,10 @@ async fn inject(
                 .delete(&pod, &DeleteParams::default())
                 .await
                 .with_context(|| format!("deleting {pod}"))?;
-            Ok(format!("ready pod {pod} of {rc} deleted by hand"))
+            Ok(Injected {
+                what: format!("ready pod {pod} of {rc} deleted by hand"),
+                down: None,
+            })
         }
         _ => unreachable!("faults with a component are handled above"),
     }
