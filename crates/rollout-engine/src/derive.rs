@@ -2,8 +2,9 @@
 //! testable without a cluster.
 //!
 //! kubectl copied the old RC, set the new image (and pull policy), hashed the result (md5 hex of
-//! its JSON, taken *before* the name and resourceVersion change, so that two attempts at the
-//! same update get different hashes), named it `<old>-<hash>` when no name was given, and put
+//! its JSON as Go encodes it, see [`rc_hash`], taken *before* the name and resourceVersion
+//! change, so that two attempts at the same update get different hashes), named it
+//! `<old>-<hash>` when no name was given, and put
 //! `deployment=<hash>` into its selector and template labels so that the two RCs never select
 //! each other's pods. The old RC gets `deployment=<hash of old>-orig`.
 
@@ -141,11 +142,17 @@ pub fn pull_policy_warning(old: &ReplicationController, change: &ImageChange) ->
     image_reference::pull_policy_warning(&image, policy, running.as_ref())
 }
 
-/// md5 hex of the object's JSON, as kubectl's `HashObject`. Deterministic: k8s-openapi
-/// serialises struct fields in a fixed order and maps as sorted `BTreeMap`s.
+/// kubectl's `util.HashObject(rc, scheme.Codecs.LegacyCodec(corev1.SchemeGroupVersion))`:
+/// md5 hex of the RC as Go's apimachinery JSON serializer encodes it ([`crate::go_json`]:
+/// `"kind"` and `"apiVersion"` first, Go field order and zero values, Go string escaping,
+/// trailing newline). Called on the RC as fetched (uid, resourceVersion, managedFields and
+/// status included), with the new image set when it is the new RC's hash, as kubectl did; so
+/// a value computed here equals the one kubectl (and `tools/kubectl-hash`) computes.
 pub fn rc_hash(rc: &ReplicationController) -> String {
-    let json = serde_json::to_vec(rc).unwrap_or_default();
-    format!("{:x}", md5::compute(json))
+    format!(
+        "{:x}",
+        md5::compute(crate::go_json::replication_controller(rc))
+    )
 }
 
 /// The deployment label value the old RC gets: `<hash of old>-orig` (the suffix keeps it
@@ -504,15 +511,77 @@ pub(crate) mod tests {
             c.map(|c| name_of(&c).to_owned()).ok(),
             Some(name_of(&a).to_owned())
         );
-        // A known value: md5 of the JSON, so the format cannot drift silently.
-        assert_eq!(
-            rc_hash(&old),
-            format!(
-                "{:x}",
-                md5::compute(serde_json::to_vec(&old).unwrap_or_default())
-            )
-        );
+        // The values themselves are pinned to kubectl's in `hashes_are_kubectls`.
         assert_eq!(orig_label_value(&old), format!("{}-orig", rc_hash(&old)));
+    }
+
+    /// The tutorial's kubia-v1 as a v1.34 API server returns it (uid, resourceVersion,
+    /// managedFields, defaulted fields, status).
+    fn fetched_kubia_v1() -> ReplicationController {
+        let json = include_str!("../tests/fixtures/kubia-v1-rc.json");
+        match serde_json::from_str(json) {
+            Ok(rc) => rc,
+            Err(e) => panic!("fixture: {e}"),
+        }
+    }
+
+    // Printed by kubectl's own Go code (tools/kubectl-hash: kubectl's scheme, LegacyCodec,
+    // HashObject; k8s.io/api and apimachinery v0.34.4), not by our encoder:
+    //
+    //     cd tools/kubectl-hash
+    //     F=../../crates/rollout-engine/tests/fixtures/kubia-v1-rc.json
+    //     go run . $F                                             # KUBIA_V1
+    //     go run . -image luksa/kubia:v2 $F                       # KUBIA_V1_WITH_V2
+    //     go run . -image luksa/kubia:v1 -pull-policy Always $F   # KUBIA_V1_ALWAYS
+
+    /// `HashObject` of kubia-v1 as fetched: the old RC's `<hash>-orig` label.
+    const KUBIA_V1: &str = "b5f00ac2f2a1da2471f44f8a5dd6b8f1";
+    /// `HashObject` of kubia-v1 as fetched with image `luksa/kubia:v2`: the new RC's hash.
+    const KUBIA_V1_WITH_V2: &str = "026d2c6978f16ab46ad4c6c939e7ef66";
+    /// The same image with `--image-pull-policy Always`.
+    const KUBIA_V1_ALWAYS: &str = "50b3b536348591550df496e3269d8246";
+
+    #[test]
+    fn hashes_are_kubectls() {
+        let old = fetched_kubia_v1();
+        assert_eq!(rc_hash(&old), KUBIA_V1);
+        assert_eq!(orig_label_value(&old), format!("{KUBIA_V1}-orig"));
+
+        // The new RC's hash is taken on the old RC as fetched, with the new image set.
+        let d = derive_from_image(&old, &v2(), "deployment", None);
+        let Ok(d) = d else { panic!("{d:?}") };
+        assert_eq!(name_of(&d.rc), format!("kubia-v1-{KUBIA_V1_WITH_V2}"));
+        assert_eq!(
+            rc_selector(&d.rc).get("deployment").map(String::as_str),
+            Some(KUBIA_V1_WITH_V2)
+        );
+        assert_eq!(
+            labels::template_labels(&d.rc)
+                .get("deployment")
+                .map(String::as_str),
+            Some(KUBIA_V1_WITH_V2)
+        );
+        // A name given on the command line changes the name only.
+        let named = derive_from_image(&old, &v2(), "deployment", Some("kubia-v2"));
+        assert_eq!(
+            named
+                .map(|d| rc_selector(&d.rc).get("deployment").cloned())
+                .ok()
+                .flatten()
+                .as_deref(),
+            Some(KUBIA_V1_WITH_V2)
+        );
+
+        let always = ImageChange {
+            image: "luksa/kubia:v1".into(),
+            container: None,
+            pull_policy: Some(PullPolicy::Always),
+        };
+        let d = derive_from_image(&old, &always, "deployment", None);
+        assert_eq!(
+            d.map(|d| name_of(&d.rc).to_owned()).ok().as_deref(),
+            Some(format!("kubia-v1-{KUBIA_V1_ALWAYS}").as_str())
+        );
     }
 
     #[test]

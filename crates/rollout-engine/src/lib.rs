@@ -26,6 +26,7 @@ pub mod derive;
 mod drive;
 pub mod error;
 pub mod events;
+pub mod go_json;
 pub mod health;
 pub mod image;
 pub mod jsonpath;
