@@ -10,6 +10,8 @@ mod manifests;
 mod registry;
 mod setup;
 mod test;
+#[cfg(test)]
+mod tidy;
 mod util;
 
 use clap::{Parser, Subcommand};

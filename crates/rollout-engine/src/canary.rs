@@ -12,9 +12,11 @@ use std::time::Duration;
 
 use k8s_openapi::api::core::v1::ReplicationController;
 use kube::api::PropagationPolicy;
-use rollout_plan::IntOrPercent;
-use rollout_plan::canary::resolve_steps;
+use rollout_plan::canary::{
+    self as plan, CanaryStep, current_step, describe_step, resolve_steps, spec_reached, targets,
+};
 use rollout_plan::health::{OnFailure, Signal};
+use rollout_plan::{IntOrPercent, Observed, Side};
 
 use crate::annotations::{self, CANARY_NEXT, CANARY_OF, CANARY_STEPS, ORIGINAL_REPLICAS, SourceId};
 use crate::context::Ctx;
@@ -23,7 +25,7 @@ use crate::error::{EngineError, Result};
 use crate::health::{self, FailurePolicy};
 use crate::labels::{self, name_of};
 use crate::ops::{self, Scaled, remove_annotations, set_annotation};
-use crate::{image, relabel, waits};
+use crate::{image, observe, relabel, waits};
 
 /// `canary OLD NEW --image=X --steps 1,2,3 [--step-period D]`.
 #[derive(Debug, Clone, PartialEq)]
@@ -61,21 +63,6 @@ pub struct CanaryRef {
     pub step_period: Option<Duration>,
     /// Seconds a pod must be Ready to count.
     pub min_ready_seconds: u32,
-}
-
-/// The step targets: the resolved steps, then all pods on the canary if the last step falls
-/// short (that final step is what `promote` adds).
-pub fn targets(steps: &[u32], total: u32) -> Vec<u32> {
-    let mut all = steps.to_vec();
-    if all.last().is_none_or(|last| *last < total) {
-        all.push(total);
-    }
-    all
-}
-
-/// Index (0-based) of the step the canary is at: the last target not above its replicas.
-pub fn current_step(targets: &[u32], canary_replicas: u32) -> Option<usize> {
-    targets.iter().rposition(|t| *t <= canary_replicas)
 }
 
 /// Starts the canary.
@@ -305,17 +292,13 @@ async fn walk(
 ) -> Result<()> {
     let count = all.len();
     for (index, target) in all.iter().copied().enumerate().take(upto) {
-        let new = ops::get_rc(ctx, pair.new).await?;
-        let old = ops::get_rc(ctx, pair.old).await?;
-        let reached = spec_replicas(&new) >= target
-            && spec_replicas(&old) <= pair.total.saturating_sub(target);
+        let specs = Observed {
+            old: spec_only(&ops::get_rc(ctx, pair.old).await?),
+            new: spec_only(&ops::get_rc(ctx, pair.new).await?),
+        };
+        let reached = spec_reached(pair.total, target, &specs);
         if !reached {
-            ctx.line(format!(
-                "Canary step {}/{count}: {target} of {} pods on {}",
-                index + 1,
-                pair.total,
-                pair.new
-            ));
+            ctx.line(describe_step(index, count, target, pair.total, pair.new));
         }
         go_to(ctx, pair, target).await?;
         let last = index + 1 == upto.min(count);
@@ -344,14 +327,41 @@ async fn walk(
     Ok(())
 }
 
-/// One step: canary up to `target` and available, then stable down to `total - target`.
+/// One step, as the planner ([`plan::next_step`]) decides it from what is observed: canary
+/// up to `target` and available, then stable down to what the split leaves it.
 async fn go_to(ctx: &Ctx, pair: &Pair<'_>, target: u32) -> Result<()> {
-    let new = ops::get_rc(ctx, pair.new).await?;
-    let replicas = spec_replicas(&new);
-    if replicas < target && ops::scale_rc(ctx, pair.new, replicas, target).await? == Scaled::Applied
-    {
-        ctx.line(format!("Scaling {} up to {target}", pair.new));
+    loop {
+        let stable = observe::required(ctx, pair.old, pair.min_ready_seconds).await?;
+        let canary = observe::required(ctx, pair.new, pair.min_ready_seconds).await?;
+        let observed = Observed {
+            old: stable.side,
+            new: canary.side,
+        };
+        let step = plan::next_step(pair.total, target, &observed);
+        let line = step.describe(pair.old, pair.new);
+        match step {
+            CanaryStep::ScaleCanary { from, to } => {
+                if ops::scale_rc(ctx, pair.new, from, to).await? == Scaled::Applied {
+                    ctx.line(line.unwrap_or_default());
+                }
+            }
+            CanaryStep::WaitCanary => wait_canary(ctx, pair).await?,
+            CanaryStep::ScaleStable { from, to } => {
+                if ops::scale_rc(ctx, pair.old, from, to).await? == Scaled::Applied {
+                    ctx.line(line.unwrap_or_default());
+                }
+            }
+            CanaryStep::WaitStable => {
+                waits::until_settled(ctx, pair.old).await?;
+            }
+            CanaryStep::Reached => return Ok(()),
+        }
     }
+}
+
+/// Until the canary's pods are available, or (when judging the canary) a failure signal
+/// fires, which ends the step with `--on-failure`'s action.
+async fn wait_canary(ctx: &Ctx, pair: &Pair<'_>) -> Result<()> {
     match pair.failure {
         Some(policy) => {
             if let Err(signal) =
@@ -365,15 +375,15 @@ async fn go_to(ctx: &Ctx, pair: &Pair<'_>, target: u32) -> Result<()> {
             waits::until_all_available(ctx, pair.new, pair.min_ready_seconds).await?;
         }
     }
-    let old = ops::get_rc(ctx, pair.old).await?;
-    let replicas = spec_replicas(&old);
-    let stable = pair.total.saturating_sub(target);
-    if replicas > stable && ops::scale_rc(ctx, pair.old, replicas, stable).await? == Scaled::Applied
-    {
-        ctx.line(format!("Scaling {} down to {stable}", pair.old));
-    }
-    waits::until_settled(ctx, pair.old).await?;
     Ok(())
+}
+
+/// An RC's `spec.replicas` as a planner side (enough to tell whether a step was taken).
+fn spec_only(rc: &ReplicationController) -> Side {
+    Side {
+        spec: spec_replicas(rc),
+        ..Side::default()
+    }
 }
 
 /// `--on-failure` for a canary: stop where it is, or abort it (everything back on the
@@ -544,22 +554,6 @@ async fn resolve(ctx: &Ctx, names: &[String]) -> Result<(String, String)> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn targets_end_with_everything_on_the_canary() {
-        assert_eq!(targets(&[1, 2], 3), vec![1, 2, 3]);
-        assert_eq!(targets(&[1, 2, 3], 3), vec![1, 2, 3]);
-        assert_eq!(targets(&[], 3), vec![3]);
-    }
-
-    #[test]
-    fn current_step_from_replicas() {
-        let all = [1, 2, 3];
-        assert_eq!(current_step(&all, 0), None);
-        assert_eq!(current_step(&all, 1), Some(0));
-        assert_eq!(current_step(&all, 2), Some(1));
-        assert_eq!(current_step(&all, 3), Some(2));
-    }
 
     #[test]
     fn pair_check() {

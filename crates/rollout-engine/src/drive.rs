@@ -56,8 +56,8 @@ pub(crate) async fn run(ctx: &Ctx, drive: &Drive<'_>) -> Result<End> {
     let mut wake = Wake::new();
     loop {
         ctx.check_cancel()?;
-        let old = observe_required(ctx, drive.old, drive.min_ready_seconds).await?;
-        let new = observe_required(ctx, drive.new, drive.min_ready_seconds).await?;
+        let old = observe::required(ctx, drive.old, drive.min_ready_seconds).await?;
+        let new = observe::required(ctx, drive.new, drive.min_ready_seconds).await?;
         wake.follow(ctx, &old);
         wake.follow(ctx, &new);
         let observed = Observed {
@@ -119,17 +119,6 @@ pub(crate) async fn run(ctx: &Ctx, drive: &Drive<'_>) -> Result<End> {
             }
         }
     }
-}
-
-async fn observe_required(ctx: &Ctx, name: &str, min_ready_seconds: u32) -> Result<RcState> {
-    observe::observe(ctx, name, min_ready_seconds)
-        .await?
-        .ok_or_else(|| {
-            EngineError::Inconsistent(format!(
-                "replicationcontroller {name} disappeared during the update; {}",
-                ctx.recovery()
-            ))
-        })
 }
 
 /// `1m0s`-style durations, as kubectl printed them.

@@ -158,6 +158,17 @@ pub(crate) async fn observe(
     Ok(Some(RcState { rc, side, pods }))
 }
 
+/// [`observe`] of an RC the update needs: its disappearance mid-update is an error naming it,
+/// with the recovery commands.
+pub(crate) async fn required(ctx: &Ctx, name: &str, min_ready_seconds: u32) -> Result<RcState> {
+    observe(ctx, name, min_ready_seconds).await?.ok_or_else(|| {
+        crate::error::EngineError::Inconsistent(format!(
+            "replicationcontroller {name} disappeared during the update; {}",
+            ctx.recovery()
+        ))
+    })
+}
+
 /// `kubia-v3-abcde (not ready), ...` for the pods of `state` that are not available.
 pub fn describe_unavailable(state: &RcState, min_ready_seconds: u32) -> String {
     let now = now_seconds();

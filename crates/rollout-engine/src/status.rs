@@ -10,12 +10,12 @@ use crate::annotations::{
     self, BLUE_GREEN_ACTIVE, BLUE_GREEN_STANDBY, CANARY_OF, CANARY_STEPS, DESIRED_REPLICAS,
     NEXT_CONTROLLER_ID, ORIGINAL_REPLICAS, RECREATE_IMAGE, RENAME_FROM, SourceId, UPDATE_SOURCE_ID,
 };
-use crate::canary::{current_step, targets};
 use crate::context::Ctx;
 use crate::derive::spec_replicas;
 use crate::error::{EngineError, Result};
 use crate::labels::name_of;
 use crate::ops;
+use rollout_plan::canary::{current_step, targets};
 
 /// One update in progress, as shown by `status`.
 #[derive(Debug, Clone, PartialEq, Eq)]

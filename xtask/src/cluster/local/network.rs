@@ -9,6 +9,7 @@
 use std::fmt;
 use std::net::{IpAddr, Ipv4Addr};
 use std::path::Path;
+use std::process::Command;
 use std::str::FromStr;
 
 use anyhow::{Context, Result, bail};
@@ -147,6 +148,35 @@ impl Networks {
     }
 }
 
+/// This host's addresses, except those on our own bridge: a cluster already running (or a
+/// bridge left by a crashed one) holds the pod range's first address, which is ours, not the
+/// host's LAN.
+pub(super) fn host_ips() -> Vec<IpAddr> {
+    let out = Command::new("ip").args(["-o", "addr", "show"]).output();
+    out.map(|o| addresses_except(&String::from_utf8_lossy(&o.stdout), super::BRIDGE))
+        .unwrap_or_default()
+}
+
+/// The addresses in `ip -o addr show` output, as `hostname -I` lists them (no loopback, no
+/// IPv6 link-local), skipping interface `skip`.
+pub(super) fn addresses_except(ip_o_addr: &str, skip: &str) -> Vec<IpAddr> {
+    ip_o_addr
+        .lines()
+        .filter_map(|line| {
+            // "3: kubia0    inet 10.233.64.1/24 brd 10.233.64.255 scope global kubia0"
+            let mut words = line.split_whitespace();
+            let iface = words.nth(1)?;
+            let _family = words.next()?;
+            let addr = words.next()?.split('/').next()?;
+            (iface != skip).then(|| addr.parse().ok()).flatten()
+        })
+        .filter(|ip: &IpAddr| match ip {
+            IpAddr::V4(v4) => !v4.is_loopback(),
+            IpAddr::V6(v6) => !v6.is_loopback() && (v6.segments()[0] & 0xffc0) != 0xfe80,
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -196,5 +226,29 @@ mod tests {
             services: cidr("10.0.3.0/24"),
         };
         assert!(overlapping.check(&[]).is_err());
+    }
+
+    #[test]
+    fn host_addresses_leave_out_our_bridge() {
+        let out = "1: lo    inet 127.0.0.1/8 scope host lo\\       valid_lft forever\n\
+                   2: eth0    inet 192.168.1.20/24 brd 192.168.1.255 scope global eth0\n\
+                   2: eth0    inet6 fe80::1/64 scope link \\       valid_lft forever\n\
+                   2: eth0    inet6 2001:db8::7/64 scope global \\       valid_lft forever\n\
+                   5: kubia0    inet 10.233.64.1/24 brd 10.233.64.255 scope global kubia0\n";
+        let ips = addresses_except(out, super::super::BRIDGE);
+        assert_eq!(
+            ips,
+            ["192.168.1.20", "2001:db8::7"]
+                .iter()
+                .filter_map(|s| s.parse().ok())
+                .collect::<Vec<IpAddr>>()
+        );
+        // A cluster running beside itself passes the range check; another bridge would not.
+        let nets = Networks {
+            pods: "10.233.64.0/24".parse().unwrap_or_else(|e| panic!("{e:#}")),
+            services: "10.233.0.0/24".parse().unwrap_or_else(|e| panic!("{e:#}")),
+        };
+        assert!(nets.check(&ips).is_ok());
+        assert!(nets.check(&addresses_except(out, "eth0")).is_err());
     }
 }

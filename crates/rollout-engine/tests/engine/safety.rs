@@ -1,0 +1,248 @@
+//! Refusals before the first write: permissions, the Lease, owned RCs, an update in
+//! progress, bad input, dry runs.
+
+use crate::support::*;
+
+/// A user without `patch` on pods gets one error naming it, and the cluster is untouched.
+#[tokio::test]
+async fn missing_permissions_are_found_before_the_first_write() {
+    let fake = tutorial_cluster();
+    fake.with(|s| {
+        s.denied.insert("patch pods".into());
+        s.denied.insert("delete replicationcontrollers".into());
+    });
+    let before = fake.with(|s| {
+        s.log.clear();
+        (s.rcs.clone(), s.pods.clone())
+    });
+    let message = run(&fake, &request(Some("kubia-v2"), "luksa/kubia:v2"))
+        .await
+        .err()
+        .map(|e| e.to_string())
+        .unwrap_or_default();
+    assert_eq!(
+        message,
+        "missing permissions in namespace test: delete replicationcontrollers, patch pods; nothing was changed"
+    );
+    let after = fake.with(|s| (s.rcs.clone(), s.pods.clone()));
+    assert!(before == after, "the refused update changed something");
+    fake.with(|s| {
+        assert!(
+            !s.log.iter().any(|l| l.starts_with("PUT ")
+                || l.starts_with("PATCH ")
+                || (l.starts_with("POST ") && !l.contains("selfsubjectaccessreviews"))),
+            "writes: {:?}",
+            s.log
+        );
+    });
+}
+
+/// A second engine on the same RC is refused naming the first, whatever target it names,
+/// and changes nothing; the first one's update takes and releases the Lease.
+#[tokio::test]
+async fn a_second_engine_is_refused_while_the_first_holds_the_lease() {
+    let fake = tutorial_cluster();
+    fake.with(|s| {
+        s.leases.insert(
+            "rolling-update.kubia-v1".into(),
+            lease_of("other-host/4242", 2),
+        );
+        s.log.clear();
+    });
+    let before = fake.with(|s| (s.rcs.clone(), s.pods.clone()));
+    for target in ["kubia-v2", "kubia-v3"] {
+        let message = run(&fake, &request(Some(target), "luksa/kubia:v2"))
+            .await
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default();
+        assert!(
+            message.starts_with(
+                "replicationcontroller kubia-v1 is being updated by another engine: held by other-host/4242 (Lease rolling-update.kubia-v1, renewed "
+            ),
+            "{message}"
+        );
+    }
+    let after = fake.with(|s| (s.rcs.clone(), s.pods.clone()));
+    assert!(before == after, "the refused update changed something");
+    fake.with(|s| {
+        assert!(
+            !s.log.iter().any(|l| l.starts_with("PUT ")
+                || l.starts_with("PATCH ")
+                || (l.starts_with("POST ") && !l.contains("selfsubjectaccessreviews"))
+                || l.starts_with("DELETE ")),
+            "writes: {:?}",
+            s.log
+        );
+    });
+}
+
+/// An expired Lease (its holder died elsewhere) is taken over; the update completes and
+/// deletes the Lease.
+#[tokio::test]
+async fn an_expired_lease_is_taken_over_and_released_at_the_end() {
+    let fake = tutorial_cluster();
+    fake.with(|s| {
+        s.leases.insert(
+            "rolling-update.kubia-v1".into(),
+            lease_of("other-host/4242", 31),
+        );
+    });
+    let result = run(&fake, &request(Some("kubia-v2"), "luksa/kubia:v2")).await;
+    assert!(result.is_ok(), "{:?}", result.err());
+    fake.with(|s| {
+        let me = rollout_engine::lease::identity();
+        assert_eq!(s.lease_holders.first(), Some(&me), "{:?}", s.lease_holders);
+        assert!(s.leases.is_empty(), "lease left behind: {:?}", s.leases);
+    });
+}
+
+/// An RC owned by another controller is refused (nothing changes) unless `--force`.
+#[tokio::test]
+async fn an_owned_rc_is_refused_unless_forced() {
+    let fake = tutorial_cluster();
+    fake.with(|s| {
+        if let Some(rc) = s.rcs.get_mut("kubia-v1") {
+            rc.metadata.owner_references = Some(vec![
+                k8s_openapi::apimachinery::pkg::apis::meta::v1::OwnerReference {
+                    api_version: "example.com/v1".into(),
+                    kind: "App".into(),
+                    name: "kubia".into(),
+                    uid: "app-uid".into(),
+                    controller: Some(true),
+                    ..Default::default()
+                },
+            ]);
+        }
+    });
+    let message = run(&fake, &request(Some("kubia-v2"), "luksa/kubia:v2"))
+        .await
+        .err()
+        .map(|e| e.to_string())
+        .unwrap_or_default();
+    assert_eq!(
+        message,
+        "replicationcontroller kubia-v1 is owned by App/kubia, which may undo this update; pass --force to update it anyway"
+    );
+    fake.with(|s| assert!(s.rc("kubia-v2").is_none()));
+    let forced = RollingUpdate {
+        force: true,
+        ..request(Some("kubia-v2"), "luksa/kubia:v2")
+    };
+    assert_eq!(run(&fake, &forced).await.ok().as_deref(), Some(TUTORIAL));
+}
+
+/// `kubia-v1 → kubia-v2` interrupted, then `kubia-v1 → kubia-v3`: refused, naming the update
+/// in progress, and nothing changes; the first update can still be finished.
+#[tokio::test]
+async fn another_target_is_refused_while_an_update_is_in_progress() {
+    let fake = tutorial_cluster();
+    let cancel = Cancel::new();
+    let sink = Arc::new(CancelAfter {
+        lines: Mutex::new(Vec::new()),
+        after: "Scaling kubia-v1 down to 2".into(),
+        cancel: cancel.clone(),
+    });
+    let ctx = fake.ctx(sink, cancel);
+    let first = rollout_engine::rolling::run(&ctx, &request(Some("kubia-v2"), "luksa/kubia:v2"))
+        .await
+        .err();
+    assert!(first.as_ref().is_some_and(EngineError::is_interrupted));
+    let before = fake.with(|s| (s.replicas("kubia-v1"), s.replicas("kubia-v2"), s.rcs.len()));
+    let message = run(&fake, &request(Some("kubia-v3"), "luksa/kubia:v3"))
+        .await
+        .err()
+        .map(|e| e.to_string())
+        .unwrap_or_default();
+    assert!(
+        message.starts_with(
+            "replicationcontroller kubia-v1 is being updated to kubia-v2 (luksa/kubia:v2), an update in progress; finish it with: kubia-rollout rolling-update kubia-v1 kubia-v2 --image=luksa/kubia:v2"
+        ) && message.contains("kubia-v1 kubia-v2 --rollback"),
+        "{message}"
+    );
+    let after = fake.with(|s| (s.replicas("kubia-v1"), s.replicas("kubia-v2"), s.rcs.len()));
+    assert_eq!(before, after, "the refused request changed something");
+    let out = run(&fake, &request(Some("kubia-v2"), "luksa/kubia:v2")).await;
+    assert!(
+        out.as_ref().is_ok_and(
+            |o| o.ends_with("replicationcontroller/kubia-v2 rolling updated to \"kubia-v2\"\n")
+        ),
+        "{out:?}"
+    );
+}
+
+#[tokio::test]
+async fn a_file_in_another_namespace_is_refused_before_any_change() {
+    let fake = tutorial_cluster();
+    let before = fake.with(|s| s.rcs.clone());
+    let mut file = fake.with(|s| s.rc("kubia-v1").cloned()).unwrap_or_default();
+    file.metadata.name = Some("kubia-v2".into());
+    file.metadata.namespace = Some("elsewhere".into());
+    let mut req = request(None, "unused");
+    req.source = Some(NewSource::File(Box::new(file)));
+    let err = run(&fake, &req).await.err().map(|e| e.to_string());
+    assert!(
+        err.as_deref().is_some_and(|e| e.starts_with(
+            "the namespace from the provided object \"elsewhere\" does not match the namespace"
+        )),
+        "{err:?}"
+    );
+    fake.with(|s| assert_eq!(s.rcs, before));
+}
+
+#[tokio::test]
+async fn bad_input_changes_nothing() {
+    let fake = tutorial_cluster();
+    fake.add_rc("kubia-x", 1, "luksa/kubia:v1");
+    let before = fake.with(|s| s.rcs.clone());
+    let cases: Vec<(RollingUpdate, &str)> = vec![
+        (
+            request(Some("kubia-x"), "luksa/kubia:v2"),
+            "kubia-x already exists and is not part of an update from kubia-v1",
+        ),
+        (
+            request(Some("kubia-v2"), "luksa/kubia:v1"),
+            "--image-pull-policy",
+        ),
+        (
+            RollingUpdate {
+                old_name: "nope".into(),
+                ..request(Some("kubia-v2"), "luksa/kubia:v2")
+            },
+            "replicationcontrollers \"nope\" not found",
+        ),
+        (
+            RollingUpdate {
+                source: Some(NewSource::Image(ImageChange {
+                    container: Some("sidecar".into()),
+                    ..image("luksa/kubia:v2")
+                })),
+                ..request(Some("kubia-v2"), "luksa/kubia:v2")
+            },
+            "container \"sidecar\" not found",
+        ),
+    ];
+    for (req, expected) in cases {
+        let message = run(&fake, &req)
+            .await
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default();
+        assert!(
+            message.contains(expected),
+            "{message} should contain {expected}"
+        );
+    }
+    fake.with(|s| assert_eq!(s.rcs, before));
+}
+
+#[tokio::test]
+async fn dry_run_changes_nothing() {
+    let fake = tutorial_cluster();
+    let before = fake.with(|s| s.rcs.clone());
+    let mut req = request(Some("kubia-v2"), "luksa/kubia:v2");
+    req.dry_run = true;
+    let out = run(&fake, &req).await.unwrap_or_else(|e| e.to_string());
+    assert_eq!(out, "Rolling from:\nkubia-v1\nTo:\nkubia-v2\n");
+    fake.with(|s| assert_eq!(s.rcs, before));
+}

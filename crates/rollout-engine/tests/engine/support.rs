@@ -1,0 +1,123 @@
+//! What the engine tests share: the tutorial's oracle, requests, a context over the fake
+//! API server, rendering of the output.
+
+pub(crate) use std::sync::{Arc, Mutex};
+pub(crate) use std::time::Duration;
+
+pub(crate) use crate::fake::{CancelAfter, Fake, NS};
+pub(crate) use rollout_engine::blue_green::{self, BlueGreen, BlueGreenRef};
+pub(crate) use rollout_engine::canary::{self, CanaryRef, CanaryStart};
+pub(crate) use rollout_engine::recreate::{self, Recreate};
+pub(crate) use rollout_engine::{
+    Cancel, EngineError, ImageChange, NewSource, Outcome, OutputFormat, RecordingSink,
+    RollingUpdate, output,
+};
+pub(crate) use rollout_plan::{IntOrPercent, Strategy};
+
+pub(crate) const TUTORIAL: &str = "Created kubia-v2
+Scaling up kubia-v2 from 0 to 3, scaling down kubia-v1 from 3 to 0 (keep 3 pods available, don't exceed 4 pods)
+Scaling kubia-v2 up to 1
+Scaling kubia-v1 down to 2
+Scaling kubia-v2 up to 2
+Scaling kubia-v1 down to 1
+Scaling kubia-v2 up to 3
+Scaling kubia-v1 down to 0
+Update succeeded. Deleting kubia-v1
+replicationcontroller/kubia-v2 rolling updated to \"kubia-v2\"
+";
+
+pub(crate) fn image(image: &str) -> ImageChange {
+    ImageChange {
+        image: image.into(),
+        container: None,
+        pull_policy: None,
+    }
+}
+
+pub(crate) fn request(new_name: Option<&str>, img: &str) -> RollingUpdate {
+    RollingUpdate {
+        old_name: "kubia-v1".into(),
+        new_name: new_name.map(str::to_owned),
+        source: Some(NewSource::Image(image(img))),
+        deployment_label_key: "deployment".into(),
+        strategy: Strategy::kubectl(),
+        update_period: Duration::ZERO,
+        rollback: false,
+        dry_run: false,
+        failure: Default::default(),
+        force: false,
+    }
+}
+
+/// Runs a rolling update and returns stdout as the CLI would print it.
+pub(crate) async fn run(fake: &Fake, req: &RollingUpdate) -> Result<String, EngineError> {
+    let sink = Arc::new(RecordingSink::new());
+    let ctx = fake.ctx(sink.clone(), Cancel::new());
+    let result = rollout_engine::rolling::run(&ctx, req).await;
+    let mut out: String = sink.lines().iter().map(|l| format!("{l}\n")).collect();
+    out.push_str(&output::render(&result?, &OutputFormat::Default)?);
+    Ok(out)
+}
+
+pub(crate) fn tutorial_cluster() -> Fake {
+    let fake = Fake::new();
+    fake.add_rc("kubia-v1", 3, "luksa/kubia:v1");
+    fake
+}
+
+/// A Lease held by another engine, renewed `secs_ago` seconds ago.
+pub(crate) fn lease_of(holder: &str, secs_ago: i64) -> serde_json::Value {
+    let renewed = k8s_openapi::jiff::Timestamp::now()
+        - k8s_openapi::jiff::SignedDuration::from_secs(secs_ago);
+    let renewed = format!("{}", renewed.strftime("%Y-%m-%dT%H:%M:%S%.6fZ"));
+    serde_json::json!({
+        "apiVersion": "coordination.k8s.io/v1", "kind": "Lease",
+        "metadata": {"name": "rolling-update.kubia-v1", "namespace": "test", "resourceVersion": "1", "uid": "l1"},
+        "spec": {"holderIdentity": holder, "leaseDurationSeconds": 30,
+                 "acquireTime": renewed, "renewTime": renewed, "leaseTransitions": 0}
+    })
+}
+
+pub(crate) fn ctx(fake: &Fake) -> (rollout_engine::Ctx, Arc<RecordingSink>) {
+    let sink = Arc::new(RecordingSink::new());
+    (fake.ctx(sink.clone(), Cancel::new()), sink)
+}
+
+/// Blue-green from the tutorial's kubia-v1 to kubia-v2 behind Service `kubia`.
+pub(crate) fn v1_to_v2_blue_green() -> BlueGreen {
+    BlueGreen {
+        old_name: "kubia-v1".into(),
+        new_name: "kubia-v2".into(),
+        change: image("luksa/kubia:v2"),
+        service: Some("kubia".into()),
+        deployment_label_key: "deployment".into(),
+        cleanup: false,
+        min_ready_seconds: 0,
+        failure: Default::default(),
+        force: false,
+        metrics_port: 8080,
+    }
+}
+
+/// A context polling every `poll` with a 30 s timeout, and its recorder.
+pub(crate) fn ctx_polling(
+    fake: &Fake,
+    poll: Duration,
+) -> (rollout_engine::Ctx, Arc<RecordingSink>) {
+    let sink = Arc::new(RecordingSink::new());
+    let timing = rollout_engine::Timing {
+        poll_interval: poll,
+        timeout: Duration::from_secs(30),
+    };
+    (
+        fake.ctx_with_timing(sink.clone(), Cancel::new(), timing),
+        sink,
+    )
+}
+
+pub(crate) fn rendered(sink: &RecordingSink, result: Result<Outcome, EngineError>) -> String {
+    let mut out: String = sink.lines().iter().map(|l| format!("{l}\n")).collect();
+    let outcome = result.unwrap_or_else(|e| panic!("{e}"));
+    out.push_str(&output::render(&outcome, &OutputFormat::Default).unwrap_or_default());
+    out
+}

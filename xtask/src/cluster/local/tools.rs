@@ -1,0 +1,87 @@
+//! The command-line tools the local provider drives (kubectl, ctr, crictl), each pointed at
+//! this cluster's kubeconfig or containerd socket, and one runner that quotes a failing
+//! tool's stderr.
+
+use std::path::Path;
+use std::process::{Command, Stdio};
+
+use anyhow::{Context, Result, bail};
+
+use super::{build, containerd_socket, kubeconfig};
+
+pub(super) fn path(p: &Path) -> String {
+    p.display().to_string()
+}
+
+pub fn kubectl(args: &[&str]) -> Result<String> {
+    kubectl_stdin(args, "")
+}
+
+pub fn kubectl_stdin(args: &[&str], input: &str) -> Result<String> {
+    crate::cluster::kubectl_stdin(&kubeconfig(), args, input)
+}
+
+pub(super) fn ctr(args: &[&str]) -> Result<String> {
+    let mut cmd = Command::new("ctr");
+    cmd.arg("--address").arg(containerd_socket());
+    run_checked("ctr", cmd, args, "")
+}
+
+pub(super) fn crictl(args: &[&str]) -> Result<String> {
+    let endpoint = format!("unix://{}", containerd_socket().display());
+    let mut cmd = Command::new(build::bin("crictl"));
+    cmd.args([
+        "--runtime-endpoint",
+        &endpoint,
+        "--image-endpoint",
+        &endpoint,
+        "--timeout",
+        "30s",
+    ]);
+    run_checked("crictl", cmd, args, "")
+}
+
+/// Runs `cmd args` with `input` on stdin; its stdout, or an error naming the command and
+/// quoting its stderr.
+pub(in crate::cluster) fn run_checked(
+    name: &str,
+    mut cmd: Command,
+    args: &[&str],
+    input: &str,
+) -> Result<String> {
+    use std::io::Write;
+    let mut child = cmd
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .with_context(|| format!("running {name}"))?;
+    if let Some(mut stdin) = child.stdin.take() {
+        stdin.write_all(input.as_bytes())?;
+    }
+    let out = child.wait_with_output()?;
+    if !out.status.success() {
+        bail!(
+            "{name} {}: {}",
+            args.join(" "),
+            String::from_utf8_lossy(&out.stderr).trim()
+        );
+    }
+    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
+/// Imports a `docker save` tarball into containerd's `k8s.io` namespace (the CRI's).
+pub fn import_image(tarball: &Path) -> Result<()> {
+    ctr(&[
+        "-n",
+        "k8s.io",
+        "images",
+        "import",
+        "--no-unpack",
+        &path(tarball),
+    ])
+    .or_else(|_| ctr(&["-n", "k8s.io", "images", "import", &path(tarball)]))
+    .map(drop)
+    .with_context(|| format!("importing {}", tarball.display()))
+}
