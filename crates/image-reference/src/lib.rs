@@ -18,28 +18,39 @@ pub const MAX_TAG_LEN: usize = 128;
 /// after their own context (`invalid image reference "x": <reason>`).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ReferenceError {
+    /// The reference is the empty string.
     #[error("empty")]
     Empty,
+    /// The reference contains whitespace or control characters.
     #[error("contains whitespace or control characters")]
     Whitespace,
+    /// Domain and path together are longer than [`MAX_NAME_LEN`]; carries the actual length.
     #[error("repository name longer than {MAX_NAME_LEN} characters ({0})")]
     NameTooLong(usize),
+    /// The tag is empty, e.g. a reference ending in `:`.
     #[error("the tag is empty")]
     EmptyTag,
+    /// The tag is longer than [`MAX_TAG_LEN`]; carries the actual length.
     #[error("tag longer than {MAX_TAG_LEN} characters ({0})")]
     TagTooLong(usize),
+    /// The tag has a character outside `[A-Za-z0-9_.-]` or starts with `.` or `-`.
     #[error(
         "invalid tag: a tag must consist of letters, digits, '_', '.' or '-' and not start with '.' or '-'"
     )]
     InvalidTag,
+    /// The part after `@` is not `algorithm:hex` (for `sha256`, exactly 64 hex digits).
     #[error("invalid digest: a digest must look like sha256:<64 hex digits>")]
     InvalidDigest,
+    /// The registry component is not a valid `host[:port]`.
     #[error("invalid registry host")]
     InvalidDomain,
+    /// Nothing follows the registry, as in `example.com/`.
     #[error("the repository path is empty")]
     EmptyPath,
+    /// The repository path has upper-case letters (refused, not normalised: usually a typo).
     #[error("repository name must be lowercase")]
     Uppercase,
+    /// A path component is not lower-case alphanumerics joined by `.`, `_`, `__` or `-`.
     #[error(
         "invalid repository name: path components must be lower case alphanumerics joined by '.', '_', '__' or '-'"
     )]

@@ -14,7 +14,9 @@ use crate::workload::Workload;
 /// A colour, i.e. one of the two sets.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Color {
+    /// The set running [`Params::tag`], the current version.
     Blue,
+    /// The set running the new version.
     Green,
 }
 
@@ -52,9 +54,11 @@ pub const DEFAULT_NEW_TAG: &str = "v2";
 /// Blue-green settings; blue runs [`Params::tag`], green runs `green_tag`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct BlueGreenOptions {
+    /// The green set's image tag; `None` means no tag (the runtime's `latest`).
     pub green_tag: Option<String>,
     /// The colour the Service selects.
     pub active: Color,
+    /// The controller kind of both sets.
     pub workload: Workload,
 }
 

@@ -16,8 +16,11 @@ pub const DEFAULT_CANARY_REPLICAS: i32 = 1;
 /// Canary settings; the stable set runs [`Params::tag`] with [`Params::replicas`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CanaryOptions {
+    /// The canary's image tag; `None` means no tag (the runtime's `latest`).
     pub canary_tag: Option<String>,
+    /// Pods in the canary set, next to the stable set's [`Params::replicas`].
     pub canary_replicas: i32,
+    /// The controller kind of both sets.
     pub workload: Workload,
 }
 

@@ -77,10 +77,17 @@ pub fn parse_max_unavailable(s: &str) -> Result<IntOrString, Error> {
 pub struct DeploymentOptions {
     /// `None` with `max_surge`/`max_unavailable` set means RollingUpdate.
     pub strategy: Option<StrategyType>,
+    /// `maxSurge`: pods allowed above the desired count during a rollout (count or %).
     pub max_surge: Option<IntOrString>,
+    /// `maxUnavailable`: ready pods allowed below the desired count (count or up to 100%).
     pub max_unavailable: Option<IntOrString>,
+    /// `minReadySeconds`: how long, in seconds, a new pod must be ready before it counts
+    /// as available.
     pub min_ready_seconds: Option<i32>,
+    /// `revisionHistoryLimit`: old ReplicaSets kept for rollback.
     pub revision_history_limit: Option<i32>,
+    /// `progressDeadlineSeconds`: seconds without progress before the rollout is reported
+    /// as failed (it is not rolled back).
     pub progress_deadline_seconds: Option<i32>,
 }
 

@@ -9,9 +9,13 @@ use serde::Serialize;
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(untagged)]
 pub enum Object {
+    /// A ReplicationController (v1), the tutorial's controller.
     ReplicationController(ReplicationController),
+    /// A ReplicaSet (apps/v1).
     ReplicaSet(ReplicaSet),
+    /// A Deployment (apps/v1).
     Deployment(Deployment),
+    /// A Service (v1), the NodePort Service in front of the pods.
     Service(Service),
 }
 

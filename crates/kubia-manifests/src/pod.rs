@@ -30,11 +30,15 @@ pub struct PodInput<'a> {
     /// The template's `metadata.name`: ignored by Kubernetes (pods are named after their
     /// controller) but present in the tutorial's file, so kept everywhere for likeness.
     pub template_name: &'a str,
+    /// The pod labels, which the controller's selector must match.
     pub labels: Labels,
+    /// The container image.
     pub image: &'a ImageRef,
     /// `None` leaves `imagePullPolicy` out, as the verbatim tutorial does.
     pub pull_policy: Option<PullPolicy>,
+    /// The readiness probe; `None` means none, or `/healthz` when `hardened`.
     pub readiness: Option<ReadinessProbe>,
+    /// Applies [`crate::hardening`] to the pod and container.
     pub hardened: bool,
 }
 

@@ -17,8 +17,11 @@ use crate::pod::Labels;
 /// Which controller kind to generate where several fit (blue-green, canary).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Workload {
+    /// ReplicationController (v1), as in the tutorial.
     ReplicationController,
+    /// ReplicaSet (apps/v1).
     ReplicaSet,
+    /// Deployment (apps/v1).
     Deployment,
 }
 
@@ -45,13 +48,17 @@ impl FromStr for Workload {
 /// What every controller needs.
 #[derive(Debug, Clone)]
 pub struct WorkloadInput {
+    /// `metadata.name`.
     pub name: String,
+    /// `metadata.namespace`; `None` leaves it to kubectl.
     pub namespace: Option<String>,
+    /// Desired pods.
     pub replicas: i32,
     /// The label selector. `None` is only meaningful for a ReplicationController, whose
     /// selector the API server then copies from the template labels (as in the tutorial);
     /// the apps/v1 kinds require one and get the template labels.
     pub selector: Option<Labels>,
+    /// The pod template (see [`crate::pod_template`]).
     pub template: PodTemplateSpec,
 }
 

@@ -22,6 +22,7 @@ pub struct Log {
 }
 
 impl Log {
+    /// An empty buffer; lines reach stdout on [`Log::flush`] or from [`Log::spawn_flusher`].
     pub fn new() -> Self {
         Self::default()
     }

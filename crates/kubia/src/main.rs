@@ -1,3 +1,6 @@
+//! The `kubia` binary: parses flags ([`Config`]), binds the port, and serves until
+//! SIGTERM or SIGINT, then shuts down gracefully.
+
 use std::process::ExitCode;
 
 use clap::Parser;

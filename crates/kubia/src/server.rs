@@ -34,11 +34,15 @@ pub const MAX_SLEEP: Duration = Duration::from_secs(30);
 /// Why the server could not start.
 #[derive(Debug, thiserror::Error)]
 pub enum BindError {
+    /// The configuration is unusable (e.g. an invalid `KUBIA_PORT`); the message says why.
     #[error("{0}")]
     Config(String),
+    /// Binding the port failed (e.g. it is already in use).
     #[error("cannot listen on port {port}: {source}")]
     Listen {
+        /// The port that could not be bound.
         port: u16,
+        /// The error from `bind`/`listen`.
         #[source]
         source: std::io::Error,
     },
@@ -131,6 +135,7 @@ impl Server {
         }
     }
 
+    /// The address actually bound, e.g. to learn the port after binding port 0.
     pub fn local_addr(&self) -> std::io::Result<SocketAddr> {
         self.listener.local_addr()
     }

@@ -77,7 +77,9 @@ impl FromStr for Variant {
 /// The answer to one request: status code and body.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Answer {
+    /// HTTP status code: 200, or 500 for v3's failures.
     pub status: u16,
+    /// The response body, one line ending in `\n`.
     pub body: String,
 }
 
@@ -91,6 +93,7 @@ pub struct Responder {
 }
 
 impl Responder {
+    /// A responder for `variant` that reports `hostname` (the pod name) in its answers.
     pub fn new(variant: Variant, hostname: impl Into<String>) -> Self {
         Self {
             variant,
@@ -99,10 +102,12 @@ impl Responder {
         }
     }
 
+    /// The version this responder answers as.
     pub fn variant(&self) -> Variant {
         self.variant
     }
 
+    /// The pod name put in the answers.
     pub fn hostname(&self) -> &str {
         &self.hostname
     }

@@ -14,11 +14,12 @@ use crate::context::Ctx;
 use crate::derive::{self, ImageChange, check_image_change, container_image, containers};
 use crate::error::{EngineError, Result};
 use crate::health::{self, FailurePolicy};
-use crate::labels::{self, pod_name, rc_selector};
-use crate::observe::live_owned_pods;
+use crate::labels::{self, pod_name};
+use crate::observe::{self, RcState};
 use crate::ops::{self, remove_annotations, set_annotation};
 use crate::{image, waits};
-use rollout_plan::health::{OnFailure, assess};
+use rollout_plan::health::{OnFailure, Signal, assess};
+use rollout_plan::recreate::{self as plan, RecreateObserved, RecreateStep};
 
 /// A recreate request.
 #[derive(Debug, Clone, PartialEq)]
@@ -92,106 +93,60 @@ async fn run_inner(ctx: &Ctx, req: &Recreate) -> Result<()> {
                     .command(&["recreate", name, &format!("--image={previous}")]),
             );
 
-        if !already {
-            ops::update_rc(ctx, name, |rc| {
-                let Some(c) = rc
-                    .spec
-                    .as_mut()
-                    .and_then(|s| s.template.as_mut())
-                    .and_then(|t| t.spec.as_mut())
-                    .and_then(|s| s.containers.iter_mut().find(|c| c.name == container))
-                else {
-                    return Err(EngineError::Inconsistent(format!(
-                        "container {container} disappeared from replicationcontroller {name}"
-                    )));
-                };
-                c.image = Some(req.change.image.clone());
-                if let Some(policy) = req.change.pull_policy {
-                    c.image_pull_policy = Some(policy.as_str().to_owned());
-                }
-                set_annotation(&mut rc.metadata, RECREATE_IMAGE, &req.change.image);
-                Ok(true)
-            })
-            .await?;
-            ctx.line(format!(
-                "replicationcontroller/{name} image updated to {}",
-                req.change.image
-            ));
-        } else if recorded.is_none() {
-            let rc = ops::get_rc(ctx, name).await?;
-            let stale = stale_pods(ctx, &rc, &container, &req.change.image).await?;
-            if stale.is_empty() {
-                ctx.line(format!(
-                    "replicationcontroller/{name} unchanged: it already runs {}",
-                    req.change.image
-                ));
-                return Ok(());
-            }
-        }
-
-        // The controller must know the new template before it replaces deleted pods.
-        waits::until_settled(ctx, name).await?;
-        let rc = ops::get_rc(ctx, name).await?;
-        let stale = stale_pods(ctx, &rc, &container, &req.change.image).await?;
-        if !stale.is_empty() {
-            let names: Vec<&str> = stale.iter().map(pod_name).collect();
-            ctx.line(format!(
-                "Deleting {} old pod{} of {name}: {}",
-                stale.len(),
-                if stale.len() == 1 { "" } else { "s" },
-                names.join(", ")
-            ));
-            for pod in &stale {
-                ops::delete_pod(ctx, pod_name(pod)).await?;
-            }
-        }
-        let goal = format!("the new pods of {name} to become available");
         let image = req.change.image.as_str();
-        let signal = |state: &crate::observe::RcState| {
-            let new: Vec<Pod> = state
+        loop {
+            let state = observe::required(ctx, name, req.min_ready_seconds).await?;
+            let stale: Vec<&Pod> = state
                 .pods
                 .iter()
-                .filter(|p| pod_image(p, &container) == image)
-                .cloned()
+                .filter(|p| pod_image(p, &container) != image)
                 .collect();
-            let now = crate::observe::now_seconds();
-            assess(
-                name,
-                &health::new_pods(&new, now),
-                None,
-                &req.failure.thresholds,
-            )
-        };
-        let state = waits::until(ctx, name, req.min_ready_seconds, &goal, |state| {
-            signal(state).is_some()
-                || (waits::all_available(state)
-                    && state.pods.iter().all(|p| pod_image(p, &container) == image))
-        })
-        .await?;
-        if let Some(signal) = signal(&state) {
-            return Err(match req.failure.on_failure {
-                OnFailure::Rollback if previous != image => {
-                    ctx.line(format!("{signal}: recreating {name} with {previous}"));
-                    let back = Recreate {
-                        change: ImageChange {
-                            image: previous.clone(),
-                            pull_policy: None,
-                            ..req.change.clone()
-                        },
-                        failure: FailurePolicy::default(),
-                        ..req.clone()
-                    };
-                    match run(ctx, &back).await {
-                        Ok(()) => EngineError::BadVersion(format!(
-                            "{signal}; rolled back: {name} runs {previous} again"
-                        )),
-                        Err(e) => EngineError::BadVersion(format!(
-                            "{signal}; recreating {name} with {previous} failed: {e}"
-                        )),
+            let observed = RecreateObserved {
+                template_updated: template_done(&state.rc, index, &req.change),
+                in_progress: annotations::get(
+                    state.rc.metadata.annotations.as_ref(),
+                    RECREATE_IMAGE,
+                )
+                .is_some(),
+                settled: state.side.is_settled(),
+                stale_pods: u32::try_from(stale.len()).unwrap_or(u32::MAX),
+                new_available: stale.is_empty() && waits::all_available(&state),
+            };
+            match plan::next_step(&observed) {
+                RecreateStep::UpdateTemplate => {
+                    update_template(ctx, req, &container).await?;
+                    ctx.line(format!(
+                        "replicationcontroller/{name} image updated to {image}"
+                    ));
+                }
+                RecreateStep::Unchanged => {
+                    ctx.line(format!(
+                        "replicationcontroller/{name} unchanged: it already runs {image}"
+                    ));
+                    return Ok(());
+                }
+                RecreateStep::WaitObserved => {
+                    waits::until_settled(ctx, name).await?;
+                }
+                RecreateStep::DeleteStale { .. } => {
+                    let names: Vec<&str> = stale.iter().map(|p| pod_name(p)).collect();
+                    ctx.line(format!(
+                        "Deleting {} old pod{} of {name}: {}",
+                        stale.len(),
+                        if stale.len() == 1 { "" } else { "s" },
+                        names.join(", ")
+                    ));
+                    for pod in names {
+                        ops::delete_pod(ctx, pod).await?;
                     }
                 }
-                _ => EngineError::BadVersion(format!("{signal}; stopped; {}", ctx.recovery())),
-            });
+                RecreateStep::WaitNewAvailable => {
+                    if let Some(signal) = wait_new(ctx, req, &container).await? {
+                        return Err(failed(ctx, req, &previous, &signal).await);
+                    }
+                }
+                RecreateStep::Finish => break,
+            }
         }
         ops::update_rc(ctx, name, |rc| {
             Ok(remove_annotations(&mut rc.metadata, &[RECREATE_IMAGE]))
@@ -205,18 +160,88 @@ async fn run_inner(ctx: &Ctx, req: &Recreate) -> Result<()> {
     .await
 }
 
-/// Live pods of the RC whose container runs another image.
-async fn stale_pods(
-    ctx: &Ctx,
-    rc: &ReplicationController,
-    container: &str,
-    image: &str,
-) -> Result<Vec<Pod>> {
-    let pods = ops::list_pods(ctx, &rc_selector(rc)).await?;
-    Ok(live_owned_pods(rc, pods)
-        .into_iter()
-        .filter(|p| pod_image(p, container) != image)
-        .collect())
+/// The image (and pull policy) into the template, with the annotation that marks the
+/// update as ours and in progress.
+async fn update_template(ctx: &Ctx, req: &Recreate, container: &str) -> Result<()> {
+    let name = req.rc_name.as_str();
+    ops::update_rc(ctx, name, |rc| {
+        let Some(c) = rc
+            .spec
+            .as_mut()
+            .and_then(|s| s.template.as_mut())
+            .and_then(|t| t.spec.as_mut())
+            .and_then(|s| s.containers.iter_mut().find(|c| c.name == container))
+        else {
+            return Err(EngineError::Inconsistent(format!(
+                "container {container} disappeared from replicationcontroller {name}"
+            )));
+        };
+        c.image = Some(req.change.image.clone());
+        if let Some(policy) = req.change.pull_policy {
+            c.image_pull_policy = Some(policy.as_str().to_owned());
+        }
+        set_annotation(&mut rc.metadata, RECREATE_IMAGE, &req.change.image);
+        Ok(true)
+    })
+    .await
+    .map(drop)
+}
+
+/// Until every pod runs the new image and is available; a failure signal in the new pods
+/// ends the wait early and is returned.
+async fn wait_new(ctx: &Ctx, req: &Recreate, container: &str) -> Result<Option<Signal>> {
+    let name = req.rc_name.as_str();
+    let image = req.change.image.as_str();
+    let goal = format!("the new pods of {name} to become available");
+    let signal = |state: &RcState| {
+        let new: Vec<Pod> = state
+            .pods
+            .iter()
+            .filter(|p| pod_image(p, container) == image)
+            .cloned()
+            .collect();
+        assess(
+            name,
+            &health::new_pods(&new, observe::now_seconds()),
+            None,
+            &req.failure.thresholds,
+        )
+    };
+    let state = waits::until(ctx, name, req.min_ready_seconds, &goal, |state| {
+        signal(state).is_some()
+            || (waits::all_available(state)
+                && state.pods.iter().all(|p| pod_image(p, container) == image))
+    })
+    .await?;
+    Ok(signal(&state))
+}
+
+/// `--on-failure` for a recreate: stop, or recreate the RC with the image it ran before.
+async fn failed(ctx: &Ctx, req: &Recreate, previous: &str, signal: &Signal) -> EngineError {
+    let name = req.rc_name.as_str();
+    match req.failure.on_failure {
+        OnFailure::Rollback if previous != req.change.image => {
+            ctx.line(format!("{signal}: recreating {name} with {previous}"));
+            let back = Recreate {
+                change: ImageChange {
+                    image: previous.to_owned(),
+                    pull_policy: None,
+                    ..req.change.clone()
+                },
+                failure: FailurePolicy::default(),
+                ..req.clone()
+            };
+            match run(ctx, &back).await {
+                Ok(()) => EngineError::BadVersion(format!(
+                    "{signal}; rolled back: {name} runs {previous} again"
+                )),
+                Err(e) => EngineError::BadVersion(format!(
+                    "{signal}; recreating {name} with {previous} failed: {e}"
+                )),
+            }
+        }
+        _ => EngineError::BadVersion(format!("{signal}; stopped; {}", ctx.recovery())),
+    }
 }
 
 #[cfg(test)]

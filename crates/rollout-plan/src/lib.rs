@@ -22,6 +22,7 @@ mod limits;
 mod messages;
 mod observed;
 mod planner;
+pub mod recreate;
 mod step;
 
 pub use error::PlanError;

@@ -5,6 +5,7 @@
 pub struct Parsed {
     /// `v1`…`v4`, `classic` for `You've hit …`, or `error` for v3's HTTP 500 body.
     pub version: String,
+    /// The name of the pod that answered, as the body gives it.
     pub pod: String,
 }
 

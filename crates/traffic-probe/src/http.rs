@@ -13,7 +13,9 @@ use tokio::net::{TcpSocket, TcpStream};
 /// What a request brought back.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Reply {
+    /// HTTP status code.
     pub status: u16,
+    /// The whole body, as UTF-8 (invalid bytes replaced).
     pub body: String,
     /// Whether the server asked to close the connection (`Connection: close`).
     pub close: bool,
@@ -31,15 +33,21 @@ async fn connect(addr: SocketAddr) -> std::io::Result<TcpStream> {
 /// Why a request failed.
 #[derive(Debug, thiserror::Error)]
 pub enum FetchError {
+    /// The TCP connection could not be opened (refused, unreachable, …).
     #[error("connect to {addr}: {source}")]
     Connect {
+        /// The target.
         addr: SocketAddr,
+        /// The operating system's error.
         source: std::io::Error,
     },
+    /// No complete answer within the given time, which it carries.
     #[error("timed out after {0:?}")]
     Timeout(Duration),
+    /// The HTTP exchange failed, e.g. the connection closed before the whole answer came.
     #[error("http: {0}")]
     Http(#[from] hyper::Error),
+    /// The request could not be built, e.g. the path is not a valid URI.
     #[error("bad request: {0}")]
     Request(#[from] hyper::http::Error),
 }

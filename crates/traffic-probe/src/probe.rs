@@ -26,13 +26,19 @@ pub enum ConnectionMode {
 /// Probe settings.
 #[derive(Debug, Clone)]
 pub struct ProbeConfig {
+    /// Where to send requests, e.g. a node's address and the Service's node port.
     pub target: SocketAddr,
+    /// The request path, e.g. `/`.
     pub path: String,
     /// Requests per second.
     pub rate: f64,
+    /// Limit for each request, connecting included; a slower one is recorded as failed.
     pub request_timeout: Duration,
+    /// No request starts after this long from the start of the probe.
     pub max_duration: Duration,
+    /// No request starts after this many have.
     pub max_requests: u64,
+    /// A new connection per request, or one kept alive.
     pub mode: ConnectionMode,
     /// Print one answer in this many as the tutorial's loop did (`This is v1 running in
     /// pod …`); 0 prints nothing. At 20 requests/s, 20 prints one line a second, as the
@@ -41,6 +47,8 @@ pub struct ProbeConfig {
 }
 
 impl ProbeConfig {
+    /// `GET /` on `target` at 20 requests/s, a new connection each, 2 s timeout, for up to
+    /// 10 minutes, echoing nothing.
     pub fn new(target: SocketAddr) -> Self {
         Self {
             target,
@@ -60,11 +68,15 @@ impl ProbeConfig {
 pub struct Sample {
     /// When the request was sent, from the start of the probe.
     pub at: Duration,
+    /// How long the request took, to the whole answer or to the failure.
     pub latency: Duration,
+    /// The HTTP status; None when no answer came (connect error, timeout).
     pub status: Option<u16>,
     /// `v1`…`v4`, `classic`, `error` (v3's 500 body); None when nothing was parsed.
     pub version: Option<String>,
+    /// The pod that answered, from the body; None when nothing was parsed.
     pub pod: Option<String>,
+    /// Why no answer came; None when one did (whatever its status).
     pub error: Option<String>,
 }
 
@@ -80,6 +92,7 @@ impl Sample {
 pub struct StopHandle(watch::Sender<bool>);
 
 impl StopHandle {
+    /// Starts no more requests; those in flight still finish and are recorded.
     pub fn stop(&self) {
         let _ = self.0.send(true);
     }
@@ -195,12 +208,16 @@ fn echo(s: &Sample) {
 /// Summary numbers over a run.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Summary {
+    /// Requests sent.
     pub sent: usize,
+    /// Requests without a 200 and a recognised body (see [`Sample::ok`]).
     pub failed: usize,
     /// From the first to the last failed request (0 when none failed).
     pub outage: Duration,
 }
 
+/// Counts the failures and measures the outage; `samples` must be in time order, as the
+/// probe returns them.
 pub fn summarize(samples: &[Sample]) -> Summary {
     let failed: Vec<&Sample> = samples.iter().filter(|s| !s.ok()).collect();
     let outage = match (failed.first(), failed.last()) {

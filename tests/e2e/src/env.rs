@@ -11,13 +11,17 @@ use kube::{Api, Client};
 
 /// Shared by every scenario.
 pub struct Env {
+    /// Client for the cluster under test.
     pub client: Client,
+    /// The cluster's kubeconfig; each scenario's namespace gets a copy of it.
     pub kubeconfig: PathBuf,
     /// Directory holding `kubectl-rolling_update` and `kubia-rollout`.
     pub bin_dir: PathBuf,
+    /// The kubectl binary to drive.
     pub kubectl: PathBuf,
     /// The tutorial's Service NodePort as seen from this machine.
     pub node_port: SocketAddr,
+    /// Where the report, the timelines and the per-namespace kubeconfigs go.
     pub report_dir: PathBuf,
     /// The repository root (for `manifests/`).
     pub root: PathBuf,
@@ -39,18 +43,29 @@ pub const TUTORIAL_REPO: &str = "luksa/kubia";
 
 /// What `Env::new` is built from (the `e2e` binary's flags).
 pub struct Settings {
+    /// Kubeconfig of the cluster under test.
     pub kubeconfig: PathBuf,
+    /// Directory holding `kubectl-rolling_update` and `kubia-rollout`.
     pub bin_dir: PathBuf,
+    /// The kubectl binary to drive.
     pub kubectl: PathBuf,
+    /// Where the report and the timelines go.
     pub report_dir: PathBuf,
+    /// The repository root (for `manifests/`).
     pub root: PathBuf,
+    /// `local`, `kind` or `current`.
     pub provider: String,
+    /// `--update-period` for the tutorial's command; None runs it verbatim.
     pub tutorial_update_period: Option<String>,
+    /// Repository of the demo images; anything but `luksa/kubia` gets rewritten manifests.
     pub image_repo: String,
+    /// Program that stops and starts cluster components; None makes the fault scenarios
+    /// that need it not applicable.
     pub cluster_hooks: Option<PathBuf>,
 }
 
 impl Env {
+    /// Connects to the cluster and prepares `manifests/` for the image repository.
     pub async fn new(settings: Settings) -> Result<Self> {
         let Settings {
             kubeconfig,
@@ -157,13 +172,16 @@ impl Env {
 
 /// A scenario's namespace.
 pub struct Namespace {
+    /// The namespace's name, as the scenario chose it.
     pub name: String,
+    /// Client for the cluster under test.
     pub client: Client,
     /// A kubeconfig whose current context uses this namespace.
     pub kubeconfig: PathBuf,
 }
 
 impl Namespace {
+    /// An API for objects of kind `K` in this namespace.
     pub fn api<K>(&self) -> Api<K>
     where
         K: kube::Resource<Scope = k8s_openapi::NamespaceResourceScope>,

@@ -34,6 +34,7 @@ pub fn version(pod: &Pod) -> String {
 /// The pods at one moment.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Snapshot {
+    /// When, from the `origin` given to [`Monitor::start`].
     pub at: Duration,
     /// Pods not being deleted.
     pub live: usize,
@@ -49,6 +50,7 @@ pub struct Snapshot {
 /// watch restarted, so a state between the two lists may have been missed).
 #[derive(Debug, Clone, Default)]
 pub struct Watched {
+    /// The states in order, one per change of the pod counts.
     pub snapshots: Vec<Snapshot>,
     /// Watch errors, each with when it happened.
     pub errors: Vec<(Duration, String)>,
@@ -82,6 +84,8 @@ pub struct Monitor {
 }
 
 impl Monitor {
+    /// Starts watching the pods that match the label `selector`, timing states from
+    /// `origin`.
     pub fn start(api: Api<Pod>, selector: &str, origin: Instant) -> Monitor {
         let (stop, mut stopped) = watch::channel(false);
         let cfg = watcher::Config::default().labels(selector);
@@ -141,6 +145,7 @@ impl Monitor {
         Monitor { stop, task }
     }
 
+    /// Stops watching and returns what was seen.
     pub async fn stop(self) -> Watched {
         let _ = self.stop.send(true);
         self.task.await.unwrap_or_default()

@@ -12,6 +12,7 @@ use crate::Namespace;
 /// How to create.
 #[derive(Clone, Copy, PartialEq, Eq)]
 pub enum Mode {
+    /// Create and store the objects.
     Create,
     /// Server-side dry run: validated and admitted by the API server, stored nowhere.
     DryRun,

@@ -12,12 +12,16 @@ use tokio::sync::mpsc;
 /// What a finished command printed.
 #[derive(Debug, Clone)]
 pub struct Output {
+    /// The exit code; None when a signal ended the command.
     pub code: Option<i32>,
+    /// Everything printed on stdout.
     pub stdout: String,
+    /// Everything printed on stderr.
     pub stderr: String,
 }
 
 impl Output {
+    /// Whether the command exited with 0.
     pub fn success(&self) -> bool {
         self.code == Some(0)
     }
@@ -39,6 +43,7 @@ impl Output {
             None => "killed by a signal".into(),
         }
     }
+    /// stdout, line by line.
     pub fn stdout_lines(&self) -> Vec<&str> {
         self.stdout.lines().collect()
     }
@@ -79,6 +84,7 @@ pub async fn run(mut cmd: Command, timeout: Duration) -> Result<Output> {
 /// A running command whose stdout lines arrive as they are printed (to kill it at a chosen
 /// step).
 pub struct Running {
+    /// The process, e.g. to signal it.
     pub child: Child,
     lines: mpsc::UnboundedReceiver<String>,
     /// Every stdout line handed out so far.
@@ -86,6 +92,7 @@ pub struct Running {
     stderr: tokio::task::JoinHandle<String>,
 }
 
+/// Starts the command; its stdout lines are read with [`Running::next_line`].
 pub fn spawn(mut cmd: Command) -> Result<Running> {
     let mut child = cmd.spawn().context("spawning")?;
     let stdout = child.stdout.take().context("no stdout")?;

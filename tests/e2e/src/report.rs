@@ -10,10 +10,15 @@ use traffic_probe::Sample;
 /// What a scenario measured and concluded.
 #[derive(Debug, Default)]
 pub struct Outcome {
+    /// The scenario's name.
     pub name: String,
+    /// Why the scenario failed; None when it passed or did not apply.
     pub error: Option<String>,
+    /// How long the scenario took, cleanup included.
     pub duration: Duration,
+    /// Probe requests sent.
     pub sent: usize,
+    /// Probe requests without a good answer (see [`Sample::ok`]).
     pub failed: usize,
     /// First to last failed request, where failures were expected (recreate).
     pub outage: Option<Duration>,
@@ -32,14 +37,17 @@ pub struct Outcome {
 }
 
 impl Outcome {
+    /// Whether the scenario had no error (one that did not apply counts as passed).
     pub fn passed(&self) -> bool {
         self.error.is_none()
     }
+    /// Records a note for the report and prints it at once.
     pub fn note(&mut self, s: impl Into<String>) {
         let s = s.into();
         println!("    {s}");
         self.notes.push(s);
     }
+    /// Adds a probe's samples, counting them in `sent` and `failed`.
     pub fn add_samples(&mut self, samples: &[Sample]) {
         let s = traffic_probe::summarize(samples);
         self.sent += s.sent;
@@ -48,6 +56,8 @@ impl Outcome {
     }
 }
 
+/// Writes `report.md`, and a timeline SVG for each scenario with samples, into `dir`;
+/// returns the Markdown.
 pub fn write(dir: &Path, provider: &str, outcomes: &[Outcome]) -> std::io::Result<String> {
     std::fs::create_dir_all(dir)?;
     let mut md = format!(
