@@ -12,6 +12,7 @@ use std::collections::BTreeMap;
 
 use k8s_openapi::api::core::v1::{ReplicationController, Service};
 use kube::api::PropagationPolicy;
+use rollout_plan::blue_green::{self as plan, Phase, Recorded};
 use rollout_plan::health::{OnFailure, Signal};
 
 use crate::annotations::{
@@ -119,23 +120,29 @@ pub async fn deploy(ctx: &Ctx, req: &BlueGreen) -> Result<()> {
     labels::check_not_owned(&old, req.force)?;
     let service = find_for_deploy(&pre, req, &old).await?;
     let svc = service_name(&service).to_owned();
-    if let Some(state) = SwitchState::of(&service) {
-        if !(state.involves(&req.old_name) && state.involves(&req.new_name)) {
+    let state = SwitchState::of(&service);
+    let recorded = state.as_ref().map(|s| Recorded {
+        active: &s.active,
+        standby: &s.standby,
+    });
+    match plan::phase(recorded, &req.old_name, &req.new_name) {
+        Phase::Other(other) => {
             return Err(EngineError::invalid(format!(
                 "service/{svc} is in a blue-green update between {} and {}; finish it with: {}",
-                state.active,
-                state.standby,
+                other.active,
+                other.standby,
                 ctx.hints
                     .command(&["blue-green", "cleanup", "--service", &svc])
             )));
         }
-        if state.active == req.new_name {
+        Phase::Switched => {
             ctx.line(format!(
                 "service/{svc} already selects the pods of {}",
                 req.new_name
             ));
             return after_switch(ctx, req, &svc).await;
         }
+        Phase::Fresh | Phase::BeforeSwitch => {}
     }
     let existing = ops::get_rc_opt(&pre, &req.new_name).await?;
     let derived = match &existing {

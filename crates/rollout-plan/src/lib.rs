@@ -14,6 +14,7 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+pub mod blue_green;
 pub mod canary;
 mod error;
 pub mod health;
