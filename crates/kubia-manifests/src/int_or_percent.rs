@@ -1,24 +1,23 @@
 //! `maxSurge` / `maxUnavailable` values: an absolute pod count or a percentage of the
 //! desired replicas, as `IntOrString` in the API.
 
+use int_or_percent::IntOrPercent;
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 
 use crate::error::ValidationError;
 
-/// Parses `"1"` into `Int(1)` and `"25%"` into `String("25%")`; refuses negatives,
-/// fractions and anything else, as the API server would.
+/// Parses `"1"` into `Int(1)` and `"25%"` into `String("25%")` with the parser the planner
+/// and the CLI use ([`IntOrPercent`]); refuses negatives, fractions and anything else, as
+/// the API server would.
 pub fn parse_int_or_percent(s: &str) -> Result<IntOrString, ValidationError> {
-    let digits = |d: &str| !d.is_empty() && d.chars().all(|c| c.is_ascii_digit());
-    match s.strip_suffix('%') {
-        Some(p) if digits(p) => {
-            // Normalise "025%" to "25%" so equal values render equally.
-            let n: i32 = p.parse().map_err(|_| ValidationError::NotIntOrPercent)?;
-            Ok(IntOrString::String(format!("{n}%")))
-        }
-        None if digits(s) => s
-            .parse()
+    match s.parse::<IntOrPercent>() {
+        Ok(IntOrPercent::Count(n)) => i32::try_from(n)
             .map(IntOrString::Int)
             .map_err(|_| ValidationError::NotIntOrPercent),
+        // Canonical text: "025%" renders as "25%", so equal values render equally.
+        Ok(p @ IntOrPercent::Percent(n)) if i32::try_from(n).is_ok() => {
+            Ok(IntOrString::String(p.to_string()))
+        }
         _ => Err(ValidationError::NotIntOrPercent),
     }
 }

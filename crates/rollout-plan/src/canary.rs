@@ -4,7 +4,7 @@
 //! replicas from one to the other. These helpers turn user-given steps (`1`, `25%`, ...) into
 //! canary replica counts and split the constant total between the two RCs.
 
-use crate::int_or_percent::Rounding;
+use crate::Rounding;
 use crate::messages::{scaling_down, scaling_up};
 use crate::{IntOrPercent, Observed, PlanError};
 

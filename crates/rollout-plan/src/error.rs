@@ -7,15 +7,6 @@ use thiserror::Error;
 /// is whatever it is and refusing to look at it would help nobody.
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
 pub enum PlanError {
-    /// A `maxSurge`/`maxUnavailable`/canary value that is neither `N` nor `N%`
-    /// (negative numbers, signs, spaces, decimals and overflowing numbers included).
-    #[error(
-        "invalid value {input:?}: expected a non-negative integer or a percentage such as \"25%\""
-    )]
-    InvalidIntOrPercent {
-        /// The rejected text, as given.
-        input: String,
-    },
     /// `maxUnavailable` above 100% would let the plan remove more pods than exist; the
     /// Deployment API rejects it as well.
     #[error("maxUnavailable must not be greater than 100% (got {percent}%)")]

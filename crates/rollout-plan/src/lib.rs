@@ -18,7 +18,6 @@ pub mod blue_green;
 pub mod canary;
 mod error;
 pub mod health;
-mod int_or_percent;
 mod limits;
 mod messages;
 mod observed;
@@ -27,7 +26,7 @@ pub mod recreate;
 mod step;
 
 pub use error::PlanError;
-pub use int_or_percent::IntOrPercent;
+pub use int_or_percent::{IntOrPercent, InvalidIntOrPercent, Rounding};
 pub use limits::{Limits, Strategy};
 pub use messages::{describe_start, scaling_down, scaling_up};
 pub use observed::{Observed, Role, Side};

@@ -1,6 +1,6 @@
 //! The rolling-update strategy and the pod-count bounds it resolves to.
 
-use crate::int_or_percent::Rounding;
+use crate::Rounding;
 use crate::{IntOrPercent, PlanError};
 
 /// How aggressive a rolling update may be. Same meaning as a Deployment's

@@ -1,14 +1,17 @@
-//! `IntOrPercent`: a pod count given either absolutely or relative to a replica count.
+//! `IntOrPercent`: a pod count given either absolutely (`3`) or relative to a replica count
+//! (`25%`), as Kubernetes' `maxSurge`/`maxUnavailable` are. One type for every place that
+//! reads such a value: the rollout planner's bounds and canary steps, the CLI's flags and
+//! the manifest generator's Deployment strategy.
+
+#![forbid(unsafe_code)]
 
 use std::fmt;
 use std::str::FromStr;
 
-use crate::PlanError;
-
 /// An absolute count or a percentage, like the `IntOrString` fields `maxSurge` and
 /// `maxUnavailable` of a Deployment. Kept unresolved because a percentage only becomes a
 /// pod count once the replica count is known, and the rounding direction depends on the
-/// field (see [`crate::Limits::resolve`]).
+/// field (see `rollout_plan::Limits::resolve`).
 ///
 /// Text form: `"3"` or `"25%"`; [`Display`](fmt::Display) writes the same form, so values
 /// round-trip through flags and annotations.
@@ -20,17 +23,27 @@ pub enum IntOrPercent {
     Percent(u32),
 }
 
+/// Text that is neither a non-negative integer nor a percentage.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("invalid value {input:?}: expected a non-negative integer or a percentage such as \"25%\"")]
+pub struct InvalidIntOrPercent {
+    /// The rejected text, as given.
+    pub input: String,
+}
+
 /// Which way a fractional pod count goes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Rounding {
+pub enum Rounding {
+    /// Towards more pods (`maxSurge`, canary steps: a non-zero share is at least one pod).
     Up,
+    /// Towards fewer pods (`maxUnavailable`: never remove more than asked).
     Down,
 }
 
 impl IntOrPercent {
     /// The pod count for `total` replicas. Returned as `u64` so that large percentages cannot
     /// overflow; callers decide what is too large.
-    pub(crate) fn resolve(self, total: u32, rounding: Rounding) -> u64 {
+    pub fn resolve(self, total: u32, rounding: Rounding) -> u64 {
         match self {
             IntOrPercent::Count(n) => u64::from(n),
             IntOrPercent::Percent(p) => {
@@ -45,13 +58,13 @@ impl IntOrPercent {
 }
 
 impl FromStr for IntOrPercent {
-    type Err = PlanError;
+    type Err = InvalidIntOrPercent;
 
     /// Accepts only ASCII digits with an optional trailing `%`: a sign, spaces or a decimal
     /// point are rejected rather than guessed at, since these values bound how many pods may
     /// be removed.
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        let invalid = || PlanError::InvalidIntOrPercent {
+        let invalid = || InvalidIntOrPercent {
             input: s.to_owned(),
         };
         let (digits, percent) = match s.strip_suffix('%') {
@@ -115,7 +128,7 @@ mod tests {
         ] {
             assert_eq!(
                 bad.parse::<IntOrPercent>(),
-                Err(PlanError::InvalidIntOrPercent {
+                Err(InvalidIntOrPercent {
                     input: bad.to_owned()
                 }),
                 "{bad:?}"
