@@ -5,8 +5,8 @@ use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
 use rollout_engine::FailurePolicy;
-use rollout_plan::IntOrPercent;
 use rollout_plan::health::{OnFailure, Thresholds};
+use rollout_plan::{IntOrPercent, Strategy};
 
 use crate::duration;
 
@@ -156,13 +156,13 @@ pub struct RollingUpdateArgs {
     #[arg(long, num_args = 0..=1, require_equals = true, default_value = "strict", default_missing_value = "strict", value_name = "MODE")]
     pub validate: String,
     /// Pods allowed above the desired count during the update (count or percentage).
-    #[arg(long, default_value = "1", value_parser = parse_int_or_percent, value_name = "N|N%")]
+    #[arg(long, default_value_t = Strategy::kubectl().max_surge, value_parser = parse_int_or_percent, value_name = "N|N%")]
     pub max_surge: IntOrPercent,
     /// Pods allowed below the desired count during the update (count or percentage).
-    #[arg(long, default_value = "0", value_parser = parse_int_or_percent, value_name = "N|N%")]
+    #[arg(long, default_value_t = Strategy::kubectl().max_unavailable, value_parser = parse_int_or_percent, value_name = "N|N%")]
     pub max_unavailable: IntOrPercent,
     /// Seconds a new pod must be ready before it counts as available.
-    #[arg(long, default_value_t = 0, value_name = "SECONDS")]
+    #[arg(long, default_value_t = Strategy::kubectl().min_ready_seconds, value_name = "SECONDS")]
     pub min_ready_seconds: u32,
     #[command(flatten)]
     /// Failure signals.

@@ -109,10 +109,7 @@ pub async fn deploy(ctx: &Ctx, req: &BlueGreen) -> Result<()> {
     image::validate_reference(&req.change.image)?;
     derive::check_deployment_key(&req.deployment_label_key)?;
     if req.old_name == req.new_name {
-        return Err(EngineError::invalid(format!(
-            "{0} cannot have the same name as the existing ReplicationController {0}",
-            req.new_name
-        )));
+        return Err(derive::same_name(&req.new_name));
     }
     let pre = ctx.preflight();
     let old = ops::get_rc(&pre, &req.old_name).await?;
@@ -189,18 +186,10 @@ pub async fn deploy(ctx: &Ctx, req: &BlueGreen) -> Result<()> {
                     BLUE_GREEN_OF,
                     &source_id(&old).to_string(),
                 );
-                match ops::create_rc(ctx, &rc).await {
-                    Ok(_) => ctx.line(format!("Created {}", req.new_name)),
-                    Err(e) if e.is_already_exists() => {
-                        let existing = ops::get_rc(ctx, &req.new_name).await?;
-                        check_existing(&existing, &old, &req.change)?;
-                        ctx.line(format!(
-                            "Continuing with existing controller {}.",
-                            req.new_name
-                        ));
-                    }
-                    Err(e) => return Err(e),
-                }
+                ops::create_or_continue(ctx, &rc, "Continuing", |existing| {
+                    check_existing(existing, &old, &req.change)
+                })
+                .await?;
             }
             None => ctx.line(format!(
                 "Continuing with existing controller {}.",

@@ -70,10 +70,7 @@ pub async fn start(ctx: &Ctx, req: &CanaryStart) -> Result<()> {
     image::validate_reference(&req.change.image)?;
     derive::check_deployment_key(&req.deployment_label_key)?;
     if req.old_name == req.new_name {
-        return Err(EngineError::invalid(format!(
-            "{0} cannot have the same name as the existing ReplicationController {0}",
-            req.new_name
-        )));
+        return Err(derive::same_name(&req.new_name));
     }
     let pre = ctx.preflight();
     let old = ops::get_rc(&pre, &req.old_name).await?;
@@ -159,17 +156,10 @@ pub async fn start(ctx: &Ctx, req: &CanaryStart) -> Result<()> {
                     CANARY_STEPS,
                     &annotations::format_counts(&steps),
                 );
-                match ops::create_rc(ctx, &rc).await {
-                    Ok(_) => ctx.line(format!("Created {new_name}")),
-                    Err(e) if e.is_already_exists() => {
-                        let existing = ops::get_rc(ctx, new_name).await?;
-                        check_existing(&existing, &old, &req.change)?;
-                        ctx.line(format!(
-                            "Continuing canary with existing controller {new_name}."
-                        ));
-                    }
-                    Err(e) => return Err(e),
-                }
+                ops::create_or_continue(ctx, &rc, "Continuing canary", |existing| {
+                    check_existing(existing, &old, &req.change)
+                })
+                .await?;
             }
             None => ctx.line(format!(
                 "Continuing canary with existing controller {new_name}."

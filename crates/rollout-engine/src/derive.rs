@@ -311,10 +311,24 @@ pub fn derive_from_file(
     })
 }
 
-fn same_name(name: &str) -> EngineError {
+/// kubectl's refusal of a new name equal to the old one (the same-name form leaves NEW out).
+pub(crate) fn same_name(name: &str) -> EngineError {
     EngineError::invalid(format!(
         "{name} cannot have the same name as the existing ReplicationController {name}"
     ))
+}
+
+/// Records the RC's current replica count as its `original-replicas` annotation unless one
+/// is there already (the first attempt's value wins, so a rerun cannot overwrite it with a
+/// half-scaled count); whether the RC changed.
+pub(crate) fn record_original_replicas(rc: &mut ReplicationController) -> bool {
+    let replicas = spec_replicas(rc).to_string();
+    let annotations = rc.metadata.annotations.get_or_insert_with(BTreeMap::new);
+    if annotations.contains_key(annotations::ORIGINAL_REPLICAS) {
+        return false;
+    }
+    annotations.insert(annotations::ORIGINAL_REPLICAS.to_owned(), replicas);
+    true
 }
 
 /// kubectl refused an empty `--deployment-label-key`: it would make a selector key of `""`.

@@ -211,6 +211,29 @@ pub(crate) async fn create_rc(
     .await
 }
 
+/// Creates `rc`, printing `Created NAME`. When it already exists (an earlier attempt's
+/// create landed although its answer was lost, or a rerun), the existing RC is continued
+/// only if `check` accepts it, printing `CONTINUING with existing controller NAME.`
+/// (`Continuing update`, `Continuing canary`, `Continuing` for blue-green, as each method
+/// has always said).
+pub(crate) async fn create_or_continue(
+    ctx: &Ctx,
+    rc: &ReplicationController,
+    continuing: &str,
+    check: impl FnOnce(&ReplicationController) -> Result<()>,
+) -> Result<()> {
+    let name = crate::labels::name_of(rc).to_owned();
+    match create_rc(ctx, rc).await {
+        Ok(_) => ctx.line(format!("Created {name}")),
+        Err(e) if e.is_already_exists() => {
+            check(&get_rc(ctx, &name).await?)?;
+            ctx.line(format!("{continuing} with existing controller {name}."));
+        }
+        Err(e) => return Err(e),
+    }
+    Ok(())
+}
+
 /// Deletes an RC; a missing RC is fine (an earlier attempt may have deleted it).
 pub(crate) async fn delete_rc(ctx: &Ctx, name: &str, policy: PropagationPolicy) -> Result<()> {
     let dp = DeleteParams {

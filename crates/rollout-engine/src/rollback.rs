@@ -107,13 +107,7 @@ async fn apply(
     })
     .await?;
     ops::update_rc(ctx, &new_name, |rc| {
-        let replicas = spec_replicas(rc).to_string();
-        let annotations = rc.metadata.annotations.get_or_insert_with(Default::default);
-        if annotations.contains_key(annotations::ORIGINAL_REPLICAS) {
-            return Ok(false);
-        }
-        annotations.insert(annotations::ORIGINAL_REPLICAS.to_owned(), replicas);
-        Ok(true)
+        Ok(derive::record_original_replicas(rc))
     })
     .await?;
     ctx.line(format!(

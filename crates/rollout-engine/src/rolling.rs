@@ -122,10 +122,7 @@ pub fn validate(req: &RollingUpdate) -> Result<()> {
         }
     }
     if req.new_name.as_deref() == Some(req.old_name.as_str()) {
-        return Err(EngineError::invalid(format!(
-            "{0} cannot have the same name as the existing ReplicationController {0}",
-            req.old_name
-        )));
+        return Err(derive::same_name(&req.old_name));
     }
     Limits::resolve(1, &req.strategy)?;
     Ok(())
@@ -377,18 +374,10 @@ async fn execute(
     match &plan.target {
         Target::Create(derived) => {
             let rc = derive::for_creation(derived, old);
-            match ops::create_rc(ctx, &rc).await {
-                Ok(_) => ctx.line(format!("Created {new_name}")),
-                Err(e) if e.is_already_exists() => {
-                    // An earlier attempt's create landed although we never saw the answer.
-                    let existing = ops::get_rc(ctx, new_name).await?;
-                    check_existing(&existing, old, req)?;
-                    ctx.line(format!(
-                        "Continuing update with existing controller {new_name}."
-                    ));
-                }
-                Err(e) => return Err(e),
-            }
+            ops::create_or_continue(ctx, &rc, "Continuing update", |existing| {
+                check_existing(existing, old, req)
+            })
+            .await?;
         }
         Target::Existing(_) => {
             // kubectl's --image path said so before continuing (its -f path did not).
@@ -403,16 +392,7 @@ async fn execute(
         }
     }
 
-    ops::update_rc(ctx, old_name, |rc| {
-        let replicas = derive::spec_replicas(rc).to_string();
-        let annotations = rc.metadata.annotations.get_or_insert_with(Default::default);
-        if annotations.contains_key(annotations::ORIGINAL_REPLICAS) {
-            return Ok(false);
-        }
-        annotations.insert(annotations::ORIGINAL_REPLICAS.to_owned(), replicas);
-        Ok(true)
-    })
-    .await?;
+    ops::update_rc(ctx, old_name, |rc| Ok(derive::record_original_replicas(rc))).await?;
 
     let end = drive::run(
         ctx,
