@@ -1,6 +1,8 @@
 //! Talking to the Docker engine.
 
-use anyhow::{Result, bail};
+use std::time::Duration;
+
+use anyhow::{Context, Result, bail};
 
 use crate::util;
 
@@ -41,4 +43,33 @@ pub fn image_size(image: &str) -> Result<u64> {
         .quiet()
         .read()?;
     Ok(out.trim().parse()?)
+}
+
+/// A running Docker engine: installs Debian's docker.io when there is none and starts
+/// `dockerd` in the background when none answers.
+pub fn ensure_engine() -> Result<()> {
+    if let Some(v) = engine_version() {
+        eprintln!("Docker engine {v} is running");
+        return Ok(());
+    }
+    if !util::have("dockerd") {
+        crate::packages::ensure(&["docker.io"])?;
+    }
+    let _p = util::Phase::start("starting dockerd");
+    let log = std::fs::File::create("/var/log/kubia-dockerd.log")
+        .or_else(|_| std::fs::File::create(std::env::temp_dir().join("kubia-dockerd.log")))?;
+    std::process::Command::new("dockerd")
+        .stdout(log.try_clone()?)
+        .stderr(log)
+        .stdin(std::process::Stdio::null())
+        .spawn()
+        .context("cannot start dockerd")?;
+    let v = util::wait_for(
+        "the Docker engine to answer",
+        Duration::from_secs(60),
+        Duration::from_millis(500),
+        || Ok(engine_version()),
+    )?;
+    eprintln!("Docker engine {v} is running");
+    Ok(())
 }

@@ -8,7 +8,7 @@ use anyhow::{Result, bail};
 use xshell::cmd;
 
 use crate::cluster::{self, Provider};
-use crate::{setup, util};
+use crate::util;
 
 #[derive(clap::Args, Clone, Default)]
 pub struct Args {
@@ -68,7 +68,7 @@ pub fn run(args: &Args) -> Result<()> {
         Some("current") => None,
         Some(other) => bail!("unknown provider {other:?} (kind, local, current)"),
     };
-    setup::ensure_docker()?;
+    crate::docker::ensure_engine()?;
     let sh = util::shell()?;
     {
         let _p = util::Phase::start("cargo build -p rollout-cli -p e2e");

@@ -7,6 +7,7 @@ mod docker;
 mod e2e;
 mod images;
 mod manifests;
+mod packages;
 mod registry;
 mod setup;
 mod test;

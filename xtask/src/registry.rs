@@ -15,7 +15,7 @@ use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
 
-use crate::{cluster, setup, util};
+use crate::{cluster, util};
 
 /// Where the registry listens (loopback only).
 pub const ADDRESS: &str = "127.0.0.1:5000";
@@ -100,7 +100,7 @@ pub fn up() -> Result<()> {
 }
 
 fn start() -> Result<()> {
-    setup::ensure_packages(&["docker-registry", "socat"])?;
+    crate::packages::ensure(&["docker-registry", "socat"])?;
     if answers() {
         bail!(
             "something else already answers on {ADDRESS} (Debian's docker-registry service? \

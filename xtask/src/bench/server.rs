@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result, bail};
 use xshell::cmd;
 
-use crate::{docker, images, setup, util};
+use crate::{docker, images, util};
 
 #[derive(clap::Args)]
 pub struct Args {
@@ -68,7 +68,7 @@ struct Measured {
 const PORT: u16 = 18080;
 
 pub fn run(args: &Args) -> Result<()> {
-    setup::ensure_packages(&["wrk"])?;
+    crate::packages::ensure(&["wrk"])?;
     if !util::have("node") {
         bail!("node is not on PATH: the reference server needs Node.js");
     }

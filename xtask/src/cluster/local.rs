@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result, bail};
 
 use super::{Created, build, host, pki};
-use crate::{images, setup, util};
+use crate::{images, util};
 
 mod components;
 mod config;
@@ -84,7 +84,7 @@ pub fn ensure_installed() -> Result<()> {
     if !cfg!(target_os = "linux") || !is_root() {
         bail!("the local provider needs Linux and root (it runs a kubelet and containerd)");
     }
-    setup::ensure_packages(&[
+    crate::packages::ensure(&[
         "containerd",
         "runc",
         "containernetworking-plugins",
@@ -117,7 +117,7 @@ fn is_root() -> bool {
 /// Callers that reuse a cluster must leave it running.
 pub fn up() -> Result<Created> {
     let total = Instant::now();
-    setup::ensure_docker()?;
+    crate::docker::ensure_engine()?;
     {
         let _p = util::Phase::start("install: packages and cached Kubernetes binaries");
         ensure_installed()?;

@@ -20,7 +20,7 @@ use std::time::Instant;
 use anyhow::{Context, Result, bail, ensure};
 
 use crate::cluster::{Created, build};
-use crate::{images, setup, util};
+use crate::{images, util};
 
 pub const CLUSTER_NAME: &str = "kubia-lab";
 /// The node container kind names after the cluster.
@@ -217,7 +217,7 @@ pub fn node_running() -> bool {
 /// pod answers on 127.0.0.1:30002.
 pub fn up() -> Result<Created> {
     let total = Instant::now();
-    setup::ensure_docker()?;
+    crate::docker::ensure_engine()?;
     if crate::cluster::local::state_dir().exists() {
         bail!(
             "the local cluster is up and also wants 127.0.0.1:30002; take it down first: \

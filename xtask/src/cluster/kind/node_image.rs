@@ -24,7 +24,7 @@ use anyhow::{Context, Result, bail, ensure};
 use xshell::cmd;
 
 use crate::cluster::build::{self, ETCD_VERSION, KUBERNETES_VERSION};
-use crate::{docker, images, setup, util};
+use crate::{docker, images, util};
 
 /// Repository of the node images we build (never pushed anywhere).
 pub const REPOSITORY: &str = "kubia-lab/kind-node";
@@ -61,7 +61,7 @@ const RECIPE: &str = "kubia-lab kind node recipe 1";
 
 /// Builds the node image unless an identical one exists; returns its reference.
 pub fn ensure() -> Result<String> {
-    setup::ensure_docker()?;
+    crate::docker::ensure_engine()?;
     build::ensure_binaries()?;
     let key = input_key()?;
     let reference = format!("{REPOSITORY}:{KUBERNETES_VERSION}-{key}");
@@ -71,7 +71,7 @@ pub fn ensure() -> Result<String> {
     }
     let start = Instant::now();
     let _p = util::Phase::start(format!("kind node image {reference}"));
-    setup::ensure_packages(&["debootstrap", "containerd", "gcc", "libc6-dev"])?;
+    crate::packages::ensure(&["debootstrap", "containerd", "gcc", "libc6-dev"])?;
     let work = util::root().join("target/kind-node");
     let _ = std::fs::remove_dir_all(&work);
     std::fs::create_dir_all(&work)?;
