@@ -98,10 +98,20 @@ pub async fn run(env: &Env, o: &mut Outcome) -> Result<()> {
     let samples = running.await.context("probe")?;
     let snaps = monitor.stop_into(o).await;
     o.add_samples(&samples);
-    // Start, abort and promote each move one pod at a time (surge 1, none unavailable).
-    let (min_ready, max_live) = check_bounds(&snaps, Duration::ZERO, 4, 5)?;
+    // Capacity never drops (4 ready throughout). Start and abort move one pod (at most 5
+    // live); the promote's remaining step takes the canary from 1 to 4 pods before the
+    // stable RC shrinks, so up to 4 + 3 = 7 pods live then, as the method says.
+    let promote_at = o
+        .marks
+        .iter()
+        .rev()
+        .find(|(what, _)| what == "promote")
+        .map_or(Duration::MAX, |(_, at)| *at);
+    let before = snaps.partition_point(|s| s.at < promote_at);
+    let (min_ready, max_live) = check_bounds(&snaps[..before], Duration::ZERO, 4, 5)?;
+    let (min_promote, max_promote) = check_bounds(&snaps, promote_at, 4, 7)?;
     o.note(format!(
-        "pods throughout: at least {min_ready} ready, at most {max_live} live (bounds 4 and 5), {} observed states",
+        "pods until the promote: at least {min_ready} ready, at most {max_live} live (bounds 4 and 5); during the promote: at least {min_promote} ready, at most {max_promote} live (bounds 4 and 7); {} observed states",
         snaps.len()
     ));
     for l in out
