@@ -147,14 +147,21 @@ fn bounds_around(snaps: &[Snapshot], fault: Fault, at: Duration) -> Result<(usiz
     if !matches!(fault, Fault::NewPodDeleted | Fault::OldPodDeleted) {
         return check_bounds(snaps, Duration::ZERO, 3, 4);
     }
+    // The deficit starts when the monitor first sees it, not when the request was sent: a
+    // state observed in between (a pod event just before the deletion lands) still has 3
+    // ready pods and must not end the window before it began.
+    let deficit = snaps
+        .iter()
+        .find(|s| s.at >= at && s.ready < 3)
+        .map_or(Duration::MAX, |s| s.at);
     let recovered = snaps
         .iter()
-        .find(|s| s.at > at && s.ready >= 3)
+        .find(|s| s.at > deficit && s.ready >= 3)
         .map_or(Duration::MAX, |s| s.at);
-    let before: Vec<Snapshot> = snaps.iter().filter(|s| s.at < at).cloned().collect();
+    let before: Vec<Snapshot> = snaps.iter().filter(|s| s.at < deficit).cloned().collect();
     let window: Vec<Snapshot> = snaps
         .iter()
-        .filter(|s| s.at >= at && s.at < recovered)
+        .filter(|s| s.at >= deficit && s.at < recovered)
         .cloned()
         .collect();
     let after: Vec<Snapshot> = snaps
@@ -163,7 +170,7 @@ fn bounds_around(snaps: &[Snapshot], fault: Fault, at: Duration) -> Result<(usiz
         .cloned()
         .collect();
     ensure!(
-        !after.is_empty(),
+        deficit == Duration::MAX || !after.is_empty(),
         "the ready count never came back to 3 after the pod was deleted"
     );
     let mut min = usize::MAX;
@@ -564,5 +571,45 @@ impl Drop for DropRule {
         if let Err(e) = self.iptables("-D") {
             eprintln!("error: removing the iptables rule: {e:#}");
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn snap(ms: u64, live: usize, ready: usize) -> Snapshot {
+        Snapshot {
+            at: Duration::from_millis(ms),
+            live,
+            ready,
+            by_version: Default::default(),
+            ready_by_version: Default::default(),
+        }
+    }
+
+    /// As seen in CI: the new pod's event arrives between the deletion request and its
+    /// effect; the deficit is allowed from when it shows until the replacement is ready.
+    #[test]
+    fn a_hand_deletion_allows_one_ready_pod_fewer_until_replaced() {
+        let at = Duration::from_millis(300);
+        let snaps = [
+            snap(0, 3, 3),
+            snap(350, 4, 3),
+            snap(400, 3, 2),
+            snap(900, 4, 2),
+            snap(1500, 4, 3),
+            snap(2500, 3, 3),
+        ];
+        let got = bounds_around(&snaps, Fault::OldPodDeleted, at);
+        assert_eq!(got.ok(), Some((2, 4)));
+        // The engine taking away another ready pod meanwhile is caught.
+        let mut worse = snaps.clone();
+        worse[3] = snap(900, 3, 1);
+        assert!(bounds_around(&worse, Fault::OldPodDeleted, at).is_err());
+        // And so is a deficit that never ends.
+        assert!(bounds_around(&snaps[..4], Fault::OldPodDeleted, at).is_err());
+        // Other faults allow no deficit at all.
+        assert!(bounds_around(&snaps, Fault::KubeletRestart, at).is_err());
     }
 }
