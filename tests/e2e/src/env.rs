@@ -5,8 +5,9 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
-use k8s_openapi::api::core::v1::{Namespace as NamespaceObj, Pod};
-use kube::api::{DeleteParams, ListParams, ObjectMeta, PostParams};
+use k8s_openapi::api::apps::v1::{Deployment, ReplicaSet};
+use k8s_openapi::api::core::v1::{Namespace as NamespaceObj, Pod, ReplicationController};
+use kube::api::{DeleteParams, ListParams, ObjectMeta, PostParams, PropagationPolicy};
 use kube::{Api, Client};
 
 /// Shared by every scenario.
@@ -286,14 +287,31 @@ async fn delete_namespace(api: &Api<NamespaceObj>, name: &str) -> Result<()> {
         return Ok(());
     }
     // Scenarios are over when their namespace goes: its pods are removed at once instead of
-    // each serving out its shutdown delay (15 s for hardened pods), which would add minutes
-    // to every run and test nothing.
-    let pods: Api<Pod> = Api::namespaced(api.clone().into_client(), name);
+    // each serving out its grace period (and the namespace controller, finding pods with a
+    // grace period, would come back only after it). Their controllers go first, orphaning
+    // the pods, or they would replace them at once.
+    let client = api.clone().into_client();
+    let orphan = DeleteParams {
+        propagation_policy: Some(PropagationPolicy::Orphan),
+        ..Default::default()
+    };
+    let all = ListParams::default();
+    let _ = Api::<Deployment>::namespaced(client.clone(), name)
+        .delete_collection(&orphan, &all)
+        .await;
+    let _ = Api::<ReplicaSet>::namespaced(client.clone(), name)
+        .delete_collection(&orphan, &all)
+        .await;
+    let _ = Api::<ReplicationController>::namespaced(client.clone(), name)
+        .delete_collection(&orphan, &all)
+        .await;
     let now = DeleteParams {
         grace_period_seconds: Some(0),
         ..Default::default()
     };
-    let _ = pods.delete_collection(&now, &ListParams::default()).await;
+    let _ = Api::<Pod>::namespaced(client, name)
+        .delete_collection(&now, &all)
+        .await;
     let _ = api.delete(name, &DeleteParams::default()).await;
     let deadline = Instant::now() + Duration::from_secs(180);
     while api.get_opt(name).await?.is_some() {

@@ -41,6 +41,7 @@ pub async fn run(env: &Env, o: &mut Outcome) -> Result<()> {
             )
             .await?;
         let yaml = crate::env::read(f)?;
+        let created_at = std::time::Instant::now();
         let objs = create_all(&ns, &yaml, Mode::Create)
             .await
             .with_context(|| format!("creating {} under the restricted standard", f.display()))?;
@@ -73,17 +74,21 @@ pub async fn run(env: &Env, o: &mut Outcome) -> Result<()> {
             );
             tokio::time::sleep(Duration::from_millis(500)).await;
         }
+        let up = created_at.elapsed();
+        let deleted_at = std::time::Instant::now();
+        ns.delete().await?;
         o.note(format!(
-            "{}: created in a namespace enforcing `restricted` ({}), {want} pods {}",
+            "{}: created in a namespace enforcing `restricted` ({}), {want} pods {} in {:.1}s; namespace gone {:.1}s after its deletion",
             f.strip_prefix(&env.root).unwrap_or(f).display(),
             objs.join(", "),
             if must_be_ready {
                 "ready"
             } else {
                 "running (v3: readiness fails by design)"
-            }
+            },
+            up.as_secs_f64(),
+            deleted_at.elapsed().as_secs_f64()
         ));
-        ns.delete().await?;
     }
     Ok(())
 }
