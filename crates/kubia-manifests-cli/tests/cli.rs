@@ -6,37 +6,8 @@ use std::process::{Command, Output};
 
 const BIN: &str = env!("CARGO_BIN_EXE_kubia-manifests");
 
-/// The tutorial's `kubia-v1.yaml`, as in the seed text.
-const SEED_KUBIA_V1_YAML: &str = "\
-apiVersion: v1
-kind: ReplicationController
-metadata:
-  name: kubia-v1
-spec:
-  replicas: 3
-  template:
-    metadata:
-      name: kubia
-      labels:
-        app: kubia
-    spec:
-      containers:
-      - image: luksa/kubia:v1
-        name: nodejs
----
-apiVersion: v1
-kind: Service
-metadata:
-  name: kubia
-spec:
-  type: NodePort
-  selector:
-    app: kubia
-  ports:
-  - port: 80
-    targetPort: 8080
-    nodePort: 30002
-";
+/// The tutorial's `kubia-v1.yaml` (the one oracle).
+const SEED_KUBIA_V1_YAML: &str = tutorial_oracle::KUBIA_V1_YAML;
 
 fn run(args: &[&str]) -> Output {
     Command::new(BIN)

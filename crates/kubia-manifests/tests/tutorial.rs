@@ -4,38 +4,8 @@ use kubia_manifests::{Params, tutorial};
 use serde::Deserialize;
 use serde_yaml::Value;
 
-/// Copied from the seed text (`shared/seed/000_f69cae263767f04a.txt`, the `vi kubia-v1.yaml`
-/// block), unchanged.
-const SEED_KUBIA_V1_YAML: &str = "\
-apiVersion: v1
-kind: ReplicationController
-metadata:
-  name: kubia-v1
-spec:
-  replicas: 3
-  template:
-    metadata:
-      name: kubia
-      labels:
-        app: kubia
-    spec:
-      containers:
-      - image: luksa/kubia:v1
-        name: nodejs
----
-apiVersion: v1
-kind: Service
-metadata:
-  name: kubia
-spec:
-  type: NodePort
-  selector:
-    app: kubia
-  ports:
-  - port: 80
-    targetPort: 8080
-    nodePort: 30002
-";
+/// The tutorial's `kubia-v1.yaml` (the one oracle).
+const SEED_KUBIA_V1_YAML: &str = tutorial_oracle::KUBIA_V1_YAML;
 
 fn documents(yaml: &str) -> Vec<Value> {
     serde_yaml::Deserializer::from_str(yaml)

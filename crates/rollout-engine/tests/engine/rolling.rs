@@ -7,7 +7,7 @@ use crate::support::*;
 async fn tutorial_output_line_for_line() {
     let fake = tutorial_cluster();
     let out = run(&fake, &request(Some("kubia-v2"), "luksa/kubia:v2")).await;
-    assert_eq!(out.ok().as_deref(), Some(TUTORIAL));
+    assert_eq!(out.ok().as_deref(), Some(tutorial().as_str()));
     fake.with(|s| {
         assert!(s.rc("kubia-v1").is_none());
         assert_eq!(s.replicas("kubia-v2"), Some(3));

@@ -129,7 +129,10 @@ async fn an_owned_rc_is_refused_unless_forced() {
         force: true,
         ..request(Some("kubia-v2"), "luksa/kubia:v2")
     };
-    assert_eq!(run(&fake, &forced).await.ok().as_deref(), Some(TUTORIAL));
+    assert_eq!(
+        run(&fake, &forced).await.ok().as_deref(),
+        Some(tutorial().as_str())
+    );
 }
 
 /// `kubia-v1 → kubia-v2` interrupted, then `kubia-v1 → kubia-v3`: refused, naming the update

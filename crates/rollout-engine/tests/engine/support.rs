@@ -14,17 +14,10 @@ pub(crate) use rollout_engine::{
 };
 pub(crate) use rollout_plan::{IntOrPercent, Strategy};
 
-pub(crate) const TUTORIAL: &str = "Created kubia-v2
-Scaling up kubia-v2 from 0 to 3, scaling down kubia-v1 from 3 to 0 (keep 3 pods available, don't exceed 4 pods)
-Scaling kubia-v2 up to 1
-Scaling kubia-v1 down to 2
-Scaling kubia-v2 up to 2
-Scaling kubia-v1 down to 1
-Scaling kubia-v2 up to 3
-Scaling kubia-v1 down to 0
-Update succeeded. Deleting kubia-v1
-replicationcontroller/kubia-v2 rolling updated to \"kubia-v2\"
-";
+/// The tutorial's ten lines, as printed.
+pub(crate) fn tutorial() -> String {
+    tutorial_oracle::output_text()
+}
 
 pub(crate) fn image(image: &str) -> ImageChange {
     ImageChange {

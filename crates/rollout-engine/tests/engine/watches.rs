@@ -15,7 +15,7 @@ async fn watch_events_wake_the_rolling_update_long_before_the_poll_interval() {
     )
     .await
     .expect("woken by events, not by the 1h poll interval");
-    assert_eq!(rendered(&sink, result), TUTORIAL);
+    assert_eq!(rendered(&sink, result), tutorial());
     assert!(
         started.elapsed() < Duration::from_secs(5),
         "{:?}",
