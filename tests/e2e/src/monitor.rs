@@ -46,6 +46,20 @@ pub struct Snapshot {
     pub ready_by_version: BTreeMap<String, usize>,
 }
 
+impl Snapshot {
+    /// A test fixture: `live` pods of which `ready` are Ready, `ms` after the origin.
+    #[cfg(test)]
+    pub fn at_ms(ms: u64, live: usize, ready: usize) -> Snapshot {
+        Snapshot {
+            at: Duration::from_millis(ms),
+            live,
+            ready,
+            by_version: BTreeMap::new(),
+            ready_by_version: BTreeMap::new(),
+        }
+    }
+}
+
 /// What a monitor saw: the states, and every watch error and relist (a relist means the
 /// watch restarted, so a state between the two lists may have been missed).
 #[derive(Debug, Clone, Default)]

@@ -269,13 +269,7 @@ mod tests {
     use super::*;
 
     fn snap(ms: u64, live: usize, ready: usize) -> Snapshot {
-        Snapshot {
-            at: Duration::from_millis(ms),
-            live,
-            ready,
-            by_version: Default::default(),
-            ready_by_version: Default::default(),
-        }
+        Snapshot::at_ms(ms, live, ready)
     }
 
     #[test]

@@ -62,13 +62,7 @@ mod tests {
     use super::*;
 
     fn snap(ms: u64, live: usize, ready: usize) -> Snapshot {
-        Snapshot {
-            at: Duration::from_millis(ms),
-            live,
-            ready,
-            by_version: Default::default(),
-            ready_by_version: Default::default(),
-        }
+        Snapshot::at_ms(ms, live, ready)
     }
 
     /// As seen in CI: the new pod's event arrives between the deletion request and its
