@@ -1,8 +1,11 @@
 //! Conventions checked by a test, as rust-analyzer's `tidy.rs` does: every module says what
 //! it is for, no source file grows past what a reader takes in at once, every crate has a
-//! README and takes its dependencies and lints from the workspace.
+//! README and takes its dependencies and lints from the workspace, and no crate's modules
+//! import each other in a loop.
 
 use std::path::{Path, PathBuf};
+
+mod module_graph;
 
 /// Longest source file, in lines; generated code (Go's `Code generated … DO NOT EDIT.`
 /// header) is exempt.
@@ -108,6 +111,31 @@ fn no_source_file_is_longer_than_600_lines() {
         })
     });
     assert!(bad.is_empty(), "\n{}", bad.join("\n"));
+}
+
+#[test]
+fn no_module_imports_loop_back_to_itself() {
+    let mut offences = Vec::new();
+    for dir in crates() {
+        let src = dir.join("src");
+        let mut paths = Vec::new();
+        files(&src, ".rs", &mut paths);
+        let modules: Vec<(String, String)> = paths
+            .iter()
+            .filter_map(|p| {
+                let module = module_graph::module_of(p.strip_prefix(&src).ok()?)?;
+                Some((module, read(p)))
+            })
+            .collect();
+        for cycle in module_graph::cycles(&module_graph::graph(&modules)) {
+            offences.push(format!("{}: {cycle}", shown(&dir)));
+        }
+    }
+    assert!(
+        offences.is_empty(),
+        "import cycles:\n{}",
+        offences.join("\n")
+    );
 }
 
 #[test]

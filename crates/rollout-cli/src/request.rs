@@ -28,7 +28,7 @@ pub fn strip_kind(name: &str) -> &str {
 }
 
 fn pull_policy(text: Option<&str>) -> Result<Option<PullPolicy>, EngineError> {
-    text.map(rollout_engine::image::parse_pull_policy)
+    text.map(rollout_engine::model::image::parse_pull_policy)
         .transpose()
 }
 
@@ -134,7 +134,7 @@ pub fn rolling_update(
         }
         (None, None) => None,
         (Some(image), None) => Some(NewSource::Image(ImageChange {
-            image: image.clone(),
+            image: rollout_engine::model::image::parse_reference(image)?,
             container: args.container.clone(),
             pull_policy: pull_policy(args.image_pull_policy.as_deref())?,
         })),
@@ -170,9 +170,8 @@ pub fn rolling_update(
 
 /// The image change of recreate, blue-green and canary.
 pub fn image_change(image: &str, args: &ImageArgs) -> Result<ImageChange, EngineError> {
-    rollout_engine::image::validate_reference(image)?;
     Ok(ImageChange {
-        image: image.to_owned(),
+        image: rollout_engine::model::image::parse_reference(image)?,
         container: args.container.clone(),
         pull_policy: pull_policy(args.image_pull_policy.as_deref())?,
     })

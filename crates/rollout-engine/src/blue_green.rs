@@ -15,17 +15,18 @@ use kube::api::PropagationPolicy;
 use rollout_plan::blue_green::{self as plan, Phase, Recorded};
 use rollout_plan::health::{OnFailure, Signal};
 
-use crate::annotations::{
+use crate::api::{self, remove_annotations, set_annotation};
+use crate::context::Ctx;
+use crate::error::{EngineError, Result};
+use crate::health::{self, FailurePolicy};
+use crate::model::annotations::{
     self, BLUE_GREEN_ACTIVE, BLUE_GREEN_OF, BLUE_GREEN_ORIGINAL_SELECTOR, BLUE_GREEN_STANDBY,
     SourceId,
 };
-use crate::context::Ctx;
-use crate::derive::{self, ImageChange, source_id, spec_replicas};
-use crate::error::{EngineError, Result};
-use crate::health::{self, FailurePolicy};
-use crate::labels::{self, name_of, rc_selector, selector_string, template_labels};
-use crate::ops::{self, remove_annotations, set_annotation};
-use crate::{image, observe, relabel, selector_witness, waits};
+use crate::model::labels::{self, name_of, rc_selector, selector_string, template_labels};
+use crate::model::new_rc::{self, ImageChange, source_id, spec_replicas};
+use crate::relabel;
+use crate::{observe, selector_witness, settle};
 
 /// `blue-green OLD NEW --image=X [--service SVC] [--cleanup]`.
 #[derive(Debug, Clone, PartialEq)]
@@ -106,13 +107,12 @@ pub fn service_selects(service: &Service, rc: &ReplicationController) -> bool {
 
 /// Deploys the new RC and switches the Service to it.
 pub async fn deploy(ctx: &Ctx, req: &BlueGreen) -> Result<()> {
-    image::validate_reference(&req.change.image)?;
-    derive::check_deployment_key(&req.deployment_label_key)?;
+    new_rc::check_deployment_key(&req.deployment_label_key)?;
     if req.old_name == req.new_name {
-        return Err(derive::same_name(&req.new_name));
+        return Err(new_rc::same_name(&req.new_name));
     }
     let pre = ctx.preflight();
-    let old = ops::get_rc(&pre, &req.old_name).await?;
+    let old = api::get_rc(&pre, &req.old_name).await?;
     labels::check_selector_matches_template(&old)?;
     labels::check_not_owned(&old, req.force)?;
     let service = find_for_deploy(&pre, req, &old).await?;
@@ -141,7 +141,7 @@ pub async fn deploy(ctx: &Ctx, req: &BlueGreen) -> Result<()> {
         }
         Phase::Fresh | Phase::BeforeSwitch => {}
     }
-    let existing = ops::get_rc_opt(&pre, &req.new_name).await?;
+    let existing = api::get_rc_opt(&pre, &req.new_name).await?;
     let derived = match &existing {
         Some(existing) => {
             check_existing(existing, &old, &req.change)?;
@@ -159,7 +159,7 @@ pub async fn deploy(ctx: &Ctx, req: &BlueGreen) -> Result<()> {
         ctx.hints
             .command(&["blue-green", "cleanup", "--service", &svc]),
     );
-    let orig = derive::orig_label_value(&old);
+    let orig = new_rc::orig_label_value(&old);
     let mut needs = [crate::access::ROLLING, crate::access::BLUE_GREEN_EXTRA].concat();
     if req.failure.thresholds.max_error_rate.is_some() {
         needs.extend_from_slice(crate::access::ANALYSIS);
@@ -186,7 +186,7 @@ pub async fn deploy(ctx: &Ctx, req: &BlueGreen) -> Result<()> {
                     BLUE_GREEN_OF,
                     &source_id(&old).to_string(),
                 );
-                ops::create_or_continue(ctx, &rc, "Continuing", |existing| {
+                api::create_or_continue(ctx, &rc, "Continuing", |existing| {
                     check_existing(existing, &old, &req.change)
                 })
                 .await?;
@@ -197,7 +197,7 @@ pub async fn deploy(ctx: &Ctx, req: &BlueGreen) -> Result<()> {
             )),
         }
 
-        if let Err(signal) = waits::until_available_unless_failed(
+        if let Err(signal) = settle::until_available_unless_failed(
             ctx,
             &req.new_name,
             req.min_ready_seconds,
@@ -210,7 +210,7 @@ pub async fn deploy(ctx: &Ctx, req: &BlueGreen) -> Result<()> {
         if let Some(signal) = analysis_before_switch(ctx, req).await? {
             return Err(failed(ctx, req, &svc, &signal).await);
         }
-        let new = ops::get_rc(ctx, &req.new_name).await?;
+        let new = api::get_rc(ctx, &req.new_name).await?;
         switch(ctx, &svc, &new, &req.old_name).await?;
         after_switch(ctx, req, &svc).await
     })
@@ -249,7 +249,7 @@ async fn failed(ctx: &Ctx, req: &BlueGreen, svc: &str, signal: &Signal) -> Engin
         )),
         OnFailure::Rollback => {
             ctx.line(format!("{signal}: deleting {new}"));
-            match ops::delete_rc(ctx, new, PropagationPolicy::Background).await {
+            match api::delete_rc(ctx, new, PropagationPolicy::Background).await {
                 Ok(()) => {
                     ctx.line(format!("replicationcontroller \"{new}\" deleted"));
                     EngineError::BadVersion(format!(
@@ -303,8 +303,8 @@ fn check_existing(
             name_of(old)
         )));
     }
-    let image = derive::target_image(existing, change.container.as_deref());
-    if image != change.image {
+    let image = new_rc::target_image(existing, change.container.as_deref());
+    if image != change.image.to_string() {
         return Err(EngineError::invalid(format!(
             "Found existing in-progress blue-green update to image ({image}); continue it with --image={image} or remove it with blue-green cleanup"
         )));
@@ -318,7 +318,7 @@ async fn pin(ctx: &Ctx, svc: &str, old: &ReplicationController, new_name: &str) 
     let selector = rc_selector(old);
     let old_name = name_of(old).to_owned();
     let mut changed_selector = false;
-    ops::update_service(ctx, svc, |service| {
+    api::update_service(ctx, svc, |service| {
         let current = service_selector(service);
         let mut changed = false;
         if annotations::get(
@@ -353,7 +353,7 @@ async fn pin(ctx: &Ctx, svc: &str, old: &ReplicationController, new_name: &str) 
 async fn switch(ctx: &Ctx, svc: &str, to: &ReplicationController, from: &str) -> Result<()> {
     let selector = rc_selector(to);
     let to_name = name_of(to).to_owned();
-    ops::update_service(ctx, svc, |service| {
+    api::update_service(ctx, svc, |service| {
         let mut changed = set_annotation(&mut service.metadata, BLUE_GREEN_ACTIVE, &to_name);
         changed |= set_annotation(&mut service.metadata, BLUE_GREEN_STANDBY, from);
         if service_selector(service) != selector {
@@ -373,8 +373,8 @@ pub async fn switch_back(ctx: &Ctx, r: &BlueGreenRef) -> Result<()> {
     let pre = ctx.preflight();
     let (service, state) = find_switched(&pre, r).await?;
     let svc = service_name(&service).to_owned();
-    let standby = ops::get_rc(&pre, &state.standby).await?;
-    waits::until_all_available(ctx, &state.standby, r.min_ready_seconds).await?;
+    let standby = api::get_rc(&pre, &state.standby).await?;
+    settle::until_all_available(ctx, &state.standby, r.min_ready_seconds).await?;
     switch(ctx, &svc, &standby, &state.active).await?;
     ctx.line(format!(
         "service/{svc} now selects the pods of {}; {} stays scaled",
@@ -390,7 +390,7 @@ pub async fn cleanup(ctx: &Ctx, r: &BlueGreenRef) -> Result<()> {
     let pre = ctx.preflight();
     let (service, state) = find_switched(&pre, r).await?;
     let svc = service_name(&service).to_owned();
-    ops::delete_rc(ctx, &state.standby, PropagationPolicy::Background).await?;
+    api::delete_rc(ctx, &state.standby, PropagationPolicy::Background).await?;
     ctx.line(format!(
         "replicationcontroller \"{}\" deleted",
         state.standby
@@ -400,7 +400,7 @@ pub async fn cleanup(ctx: &Ctx, r: &BlueGreenRef) -> Result<()> {
         BLUE_GREEN_ORIGINAL_SELECTOR,
     )
     .and_then(|json| serde_json::from_str(json).ok());
-    ops::update_service(ctx, &svc, |service| {
+    api::update_service(ctx, &svc, |service| {
         let mut changed = remove_annotations(
             &mut service.metadata,
             &[
@@ -425,8 +425,8 @@ pub async fn cleanup(ctx: &Ctx, r: &BlueGreenRef) -> Result<()> {
             selector_string(&original)
         ));
     }
-    if ops::get_rc_opt(ctx, &state.active).await?.is_some() {
-        ops::update_rc(ctx, &state.active, |rc| {
+    if api::get_rc_opt(ctx, &state.active).await?.is_some() {
+        api::update_rc(ctx, &state.active, |rc| {
             Ok(remove_annotations(&mut rc.metadata, &[BLUE_GREEN_OF]))
         })
         .await?;
@@ -446,7 +446,7 @@ async fn find_for_deploy(
     old: &ReplicationController,
 ) -> Result<Service> {
     if let Some(name) = &req.service {
-        let service = ops::get_service_opt(ctx, name)
+        let service = api::get_service_opt(ctx, name)
             .await?
             .ok_or_else(|| EngineError::ServiceNotFound(name.clone()))?;
         if SwitchState::of(&service).is_none() && !service_selects(&service, old) {
@@ -458,7 +458,7 @@ async fn find_for_deploy(
         }
         return Ok(service);
     }
-    let services = ops::list_services(ctx).await?;
+    let services = api::list_services(ctx).await?;
     let switching: Vec<&Service> = services
         .iter()
         .filter(|s| {
@@ -494,11 +494,11 @@ async fn find_for_deploy(
 async fn find_switched(ctx: &Ctx, r: &BlueGreenRef) -> Result<(Service, SwitchState)> {
     let candidates: Vec<Service> = match &r.service {
         Some(name) => vec![
-            ops::get_service_opt(ctx, name)
+            api::get_service_opt(ctx, name)
                 .await?
                 .ok_or_else(|| EngineError::ServiceNotFound(name.clone()))?,
         ],
-        None => ops::list_services(ctx)
+        None => api::list_services(ctx)
             .await?
             .into_iter()
             .filter(|s| SwitchState::of(s).is_some())

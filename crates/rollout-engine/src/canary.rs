@@ -18,14 +18,17 @@ use rollout_plan::canary::{
 use rollout_plan::health::{OnFailure, Signal};
 use rollout_plan::{IntOrPercent, Observed, Side};
 
-use crate::annotations::{self, CANARY_NEXT, CANARY_OF, CANARY_STEPS, ORIGINAL_REPLICAS, SourceId};
+use crate::api::{self, Scaled, remove_annotations, set_annotation};
 use crate::context::Ctx;
-use crate::derive::{self, ImageChange, source_id, spec_replicas};
 use crate::error::{EngineError, Result};
 use crate::health::{self, FailurePolicy};
-use crate::labels::{self, name_of};
-use crate::ops::{self, Scaled, remove_annotations, set_annotation};
-use crate::{image, observe, relabel, waits};
+use crate::model::annotations::{
+    self, CANARY_NEXT, CANARY_OF, CANARY_STEPS, ORIGINAL_REPLICAS, SourceId,
+};
+use crate::model::labels::{self, name_of};
+use crate::model::new_rc::{self, ImageChange, source_id, spec_replicas};
+use crate::relabel;
+use crate::{observe, settle};
 
 /// `canary OLD NEW --image=X --steps 1,2,3 [--step-period D]`.
 #[derive(Debug, Clone, PartialEq)]
@@ -67,13 +70,12 @@ pub struct CanaryRef {
 
 /// Starts the canary.
 pub async fn start(ctx: &Ctx, req: &CanaryStart) -> Result<()> {
-    image::validate_reference(&req.change.image)?;
-    derive::check_deployment_key(&req.deployment_label_key)?;
+    new_rc::check_deployment_key(&req.deployment_label_key)?;
     if req.old_name == req.new_name {
-        return Err(derive::same_name(&req.new_name));
+        return Err(new_rc::same_name(&req.new_name));
     }
     let pre = ctx.preflight();
-    let old = ops::get_rc(&pre, &req.old_name).await?;
+    let old = api::get_rc(&pre, &req.old_name).await?;
     labels::check_selector_matches_template(&old)?;
     labels::check_not_owned(&old, req.force)?;
     if let Some(other) = annotations::get(old.metadata.annotations.as_ref(), CANARY_NEXT)
@@ -84,7 +86,7 @@ pub async fn start(ctx: &Ctx, req: &CanaryStart) -> Result<()> {
             req.old_name
         )));
     }
-    let existing = ops::get_rc_opt(&pre, &req.new_name).await?;
+    let existing = api::get_rc_opt(&pre, &req.new_name).await?;
     let (derived, total, steps) = match &existing {
         Some(existing) => {
             check_existing(existing, &old, &req.change)?;
@@ -125,7 +127,7 @@ pub async fn start(ctx: &Ctx, req: &CanaryStart) -> Result<()> {
     }
     crate::access::check(ctx, &needs).await?;
     crate::lease::holding(ctx, &req.old_name, async {
-        let orig = derive::orig_label_value(&old);
+        let orig = new_rc::orig_label_value(&old);
         let total_text = total.to_string();
         let new_name = req.new_name.as_str();
         relabel::prepare_old(
@@ -156,7 +158,7 @@ pub async fn start(ctx: &Ctx, req: &CanaryStart) -> Result<()> {
                     CANARY_STEPS,
                     &annotations::format_counts(&steps),
                 );
-                ops::create_or_continue(ctx, &rc, "Continuing canary", |existing| {
+                api::create_or_continue(ctx, &rc, "Continuing canary", |existing| {
                     check_existing(existing, &old, &req.change)
                 })
                 .await?;
@@ -193,8 +195,8 @@ pub async fn start(ctx: &Ctx, req: &CanaryStart) -> Result<()> {
 pub async fn promote(ctx: &Ctx, r: &CanaryRef) -> Result<()> {
     let pre = ctx.preflight();
     let (old_name, new_name) = resolve(&pre, &r.names).await?;
-    let new = ops::get_rc(&pre, &new_name).await?;
-    let Some(old) = ops::get_rc_opt(&pre, &old_name).await? else {
+    let new = api::get_rc(&pre, &new_name).await?;
+    let Some(old) = api::get_rc_opt(&pre, &old_name).await? else {
         // The stable RC is already deleted: only the bookkeeping was left.
         return clear_canary(ctx, &new_name).await;
     };
@@ -222,8 +224,8 @@ pub async fn promote(ctx: &Ctx, r: &CanaryRef) -> Result<()> {
 pub async fn abort(ctx: &Ctx, r: &CanaryRef) -> Result<()> {
     let pre = ctx.preflight();
     let (old_name, new_name) = resolve(&pre, &r.names).await?;
-    let old = ops::get_rc(&pre, &old_name).await?;
-    let new = ops::get_rc_opt(&pre, &new_name).await?;
+    let old = api::get_rc(&pre, &old_name).await?;
+    let new = api::get_rc_opt(&pre, &new_name).await?;
     if let Some(new) = &new {
         check_pair(&old, new)?;
     }
@@ -238,19 +240,19 @@ pub async fn abort(ctx: &Ctx, r: &CanaryRef) -> Result<()> {
             .command(&["canary", "promote", &old_name, &new_name]),
     );
     let current = spec_replicas(&old);
-    if current < total && ops::scale_rc(ctx, &old_name, current, total).await? == Scaled::Applied {
+    if current < total && api::scale_rc(ctx, &old_name, current, total).await? == Scaled::Applied {
         ctx.line(format!("Scaling {old_name} up to {total}"));
     }
-    waits::until_all_available(ctx, &old_name, r.min_ready_seconds).await?;
+    settle::until_all_available(ctx, &old_name, r.min_ready_seconds).await?;
     if let Some(new) = new {
         let replicas = spec_replicas(&new);
-        if replicas > 0 && ops::scale_rc(ctx, &new_name, replicas, 0).await? == Scaled::Applied {
+        if replicas > 0 && api::scale_rc(ctx, &new_name, replicas, 0).await? == Scaled::Applied {
             ctx.line(format!("Scaling {new_name} down to 0"));
         }
-        ops::delete_rc(ctx, &new_name, PropagationPolicy::Background).await?;
+        api::delete_rc(ctx, &new_name, PropagationPolicy::Background).await?;
         ctx.line(format!("replicationcontroller \"{new_name}\" deleted"));
     }
-    ops::update_rc(ctx, &old_name, |rc| {
+    api::update_rc(ctx, &old_name, |rc| {
         Ok(remove_annotations(
             &mut rc.metadata,
             &[CANARY_NEXT, ORIGINAL_REPLICAS],
@@ -283,8 +285,8 @@ async fn walk(
     let count = all.len();
     for (index, target) in all.iter().copied().enumerate().take(upto) {
         let specs = Observed {
-            old: spec_only(&ops::get_rc(ctx, pair.old).await?),
-            new: spec_only(&ops::get_rc(ctx, pair.new).await?),
+            old: spec_only(&api::get_rc(ctx, pair.old).await?),
+            new: spec_only(&api::get_rc(ctx, pair.new).await?),
         };
         let reached = spec_reached(pair.total, target, &specs);
         if !reached {
@@ -331,18 +333,18 @@ async fn go_to(ctx: &Ctx, pair: &Pair<'_>, target: u32) -> Result<()> {
         let line = step.describe(pair.old, pair.new);
         match step {
             CanaryStep::ScaleCanary { from, to } => {
-                if ops::scale_rc(ctx, pair.new, from, to).await? == Scaled::Applied {
+                if api::scale_rc(ctx, pair.new, from, to).await? == Scaled::Applied {
                     ctx.line(line.unwrap_or_default());
                 }
             }
             CanaryStep::WaitCanary => wait_canary(ctx, pair).await?,
             CanaryStep::ScaleStable { from, to } => {
-                if ops::scale_rc(ctx, pair.old, from, to).await? == Scaled::Applied {
+                if api::scale_rc(ctx, pair.old, from, to).await? == Scaled::Applied {
                     ctx.line(line.unwrap_or_default());
                 }
             }
             CanaryStep::WaitStable => {
-                waits::until_settled(ctx, pair.old).await?;
+                settle::until_settled(ctx, pair.old).await?;
             }
             CanaryStep::Reached => return Ok(()),
         }
@@ -355,14 +357,14 @@ async fn wait_canary(ctx: &Ctx, pair: &Pair<'_>) -> Result<()> {
     match pair.failure {
         Some(policy) => {
             if let Err(signal) =
-                waits::until_available_unless_failed(ctx, pair.new, pair.min_ready_seconds, policy)
+                settle::until_available_unless_failed(ctx, pair.new, pair.min_ready_seconds, policy)
                     .await?
             {
                 return Err(failed(ctx, pair, policy, &signal).await);
             }
         }
         None => {
-            waits::until_all_available(ctx, pair.new, pair.min_ready_seconds).await?;
+            settle::until_all_available(ctx, pair.new, pair.min_ready_seconds).await?;
         }
     }
     Ok(())
@@ -412,12 +414,12 @@ async fn failed(
 
 async fn promote_finish(ctx: &Ctx, pair: &Pair<'_>) -> Result<()> {
     ctx.line(format!("Update succeeded. Deleting {}", pair.old));
-    ops::delete_rc(ctx, pair.old, PropagationPolicy::Background).await?;
+    api::delete_rc(ctx, pair.old, PropagationPolicy::Background).await?;
     clear_canary(ctx, pair.new).await
 }
 
 async fn clear_canary(ctx: &Ctx, new_name: &str) -> Result<()> {
-    ops::update_rc(ctx, new_name, |rc| {
+    api::update_rc(ctx, new_name, |rc| {
         Ok(remove_annotations(
             &mut rc.metadata,
             &[CANARY_OF, CANARY_STEPS],
@@ -429,7 +431,7 @@ async fn clear_canary(ctx: &Ctx, new_name: &str) -> Result<()> {
 }
 
 async fn pause_message(ctx: &Ctx, pair: &Pair<'_>, all: &[u32]) -> Result<()> {
-    let new = ops::get_rc(ctx, pair.new).await?;
+    let new = api::get_rc(ctx, pair.new).await?;
     let replicas = spec_replicas(&new);
     let step = current_step(all, replicas).map_or(0, |i| i + 1);
     ctx.line(format!(
@@ -450,8 +452,8 @@ fn check_existing(
     change: &ImageChange,
 ) -> Result<()> {
     check_pair(old, existing)?;
-    let image = derive::target_image(existing, change.container.as_deref());
-    if image != change.image {
+    let image = new_rc::target_image(existing, change.container.as_deref());
+    if image != change.image.to_string() {
         return Err(EngineError::invalid(format!(
             "Found existing canary to image ({image}); promote or abort it first"
         )));
@@ -505,7 +507,7 @@ async fn resolve(ctx: &Ctx, names: &[String]) -> Result<(String, String)> {
     match names {
         [old, new] => Ok((old.clone(), new.clone())),
         [one] => {
-            let rc = ops::get_rc(ctx, one).await?;
+            let rc = api::get_rc(ctx, one).await?;
             let recorded = rc.metadata.annotations.as_ref();
             if let Some(of) = annotations::get(recorded, CANARY_OF).and_then(SourceId::parse) {
                 Ok((of.name, one.clone()))
@@ -518,7 +520,7 @@ async fn resolve(ctx: &Ctx, names: &[String]) -> Result<(String, String)> {
             }
         }
         [] => {
-            let canaries: Vec<(String, String)> = ops::list_rcs(ctx)
+            let canaries: Vec<(String, String)> = api::list_rcs(ctx)
                 .await?
                 .iter()
                 .filter_map(|rc| {
@@ -547,7 +549,7 @@ mod tests {
 
     #[test]
     fn pair_check() {
-        let old = crate::derive::tests::tutorial_rc();
+        let old = crate::model::new_rc::tests::tutorial_rc();
         let mut new = old.clone();
         new.metadata.name = Some("kubia-v2".into());
         assert!(check_pair(&old, &new).is_err());

@@ -133,16 +133,16 @@ impl Ctx {
         self.sink.emit(Event::Line(line.into()));
     }
 
-    /// [`crate::derive::derive_from_image`], then the pull-policy warning for a change that
+    /// [`crate::model::new_rc::derive_from_image`], then the pull-policy warning for a change that
     /// is going ahead (not for one refused).
     pub(crate) fn derive_from_image(
         &self,
         old: &k8s_openapi::api::core::v1::ReplicationController,
-        change: &crate::derive::ImageChange,
+        change: &crate::model::new_rc::ImageChange,
         key: &str,
         new_name: Option<&str>,
-    ) -> crate::error::Result<crate::derive::Derived> {
-        let derived = crate::derive::derive_from_image(old, change, key, new_name)?;
+    ) -> crate::error::Result<crate::model::new_rc::Derived> {
+        let derived = crate::model::new_rc::derive_from_image(old, change, key, new_name)?;
         self.warn_pull_policy(old, change);
         Ok(derived)
     }
@@ -151,9 +151,9 @@ impl Ctx {
     pub(crate) fn warn_pull_policy(
         &self,
         old: &k8s_openapi::api::core::v1::ReplicationController,
-        change: &crate::derive::ImageChange,
+        change: &crate::model::new_rc::ImageChange,
     ) {
-        if let Some(w) = crate::derive::pull_policy_warning(old, change) {
+        if let Some(w) = crate::model::new_rc::pull_policy_warning(old, change) {
             self.emit(Event::Warning(w));
         }
     }

@@ -12,7 +12,9 @@ use rollout_plan::health::{NewPod, OnFailure, Signal, Thresholds, Traffic, asses
 
 use crate::context::Ctx;
 use crate::error::{EngineError, Result};
-use crate::observe::is_terminating;
+use crate::model::side::{self, is_terminating};
+use crate::wait::{self, Look, Pending};
+use crate::wake::Wake;
 
 /// The counter read from each pod's `/metrics`: requests by status `code`.
 pub const REQUESTS_METRIC: &str = "kubia_http_requests_total";
@@ -132,8 +134,8 @@ pub(crate) async fn analyse(
     let t = &policy.thresholds;
     let started = tokio::time::Instant::now();
     let limit = window.unwrap_or(t.progress_deadline);
-    loop {
-        ctx.check_cancel()?;
+    // The window, not `--timeout`, bounds this wait: every look counts as progress.
+    wait::until(ctx, async |_: &mut Wake| {
         let Some(state) = crate::observe::observe(ctx, name, 0).await? else {
             return Err(EngineError::RcNotFound(name.to_owned()));
         };
@@ -141,9 +143,9 @@ pub(crate) async fn analyse(
             Some(_) => Some(traffic(ctx, &state.pods, port).await),
             None => None,
         };
-        let pods = new_pods(&state.pods, crate::observe::now_seconds());
+        let pods = new_pods(&state.pods, side::now_seconds());
         if let Some(signal) = assess(name, &pods, answers, t) {
-            return Ok(Some(signal));
+            return Ok(Look::Done(Some(signal)));
         }
         let enough = answers.is_none_or(|a| a.requests >= t.min_requests);
         if (window.is_none() && enough) || started.elapsed() >= limit {
@@ -153,14 +155,19 @@ pub(crate) async fn analyse(
                     a.errors, a.requests
                 ));
             }
-            return Ok(None);
+            return Ok(Look::Done(None));
         }
-        ctx.emit(crate::events::Event::Waiting(format!(
-            "analysing {name}: {} answers so far",
-            answers.map_or(0, |a| a.requests)
-        )));
-        ctx.sleep(ctx.timing.poll_interval.min(limit)).await?;
-    }
+        Ok(Look::Pending(Pending {
+            waiting: format!(
+                "analysing {name}: {} answers so far",
+                answers.map_or(0, |a| a.requests)
+            ),
+            stuck: String::new(),
+            progressed: true,
+            max: ctx.timing.poll_interval.min(limit),
+        }))
+    })
+    .await
 }
 
 /// [`REQUESTS_METRIC`] samples of a Prometheus text exposition: all codes, and 5xx ones.

@@ -15,45 +15,49 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
-pub mod access;
-pub mod annotations;
+// The RC shapes: pure functions of Kubernetes objects.
+pub mod model;
+
+// The methods: observe → plan (rollout_plan) → apply → wait, until the planner says done.
 pub mod blue_green;
 pub mod canary;
+pub mod recreate;
+mod relabel;
+pub mod rolling;
+pub mod status;
+
+// The signals the methods stop or roll back on.
+pub mod health;
+pub mod selector_witness;
+
+// The primitives: API calls, observation, the one wait loop and its watches, retries,
+// permissions, the per-RC lease, server-side validation.
+pub mod access;
+mod api;
+pub mod lease;
+pub mod observe;
+mod retry;
+mod settle;
+pub mod validate;
+mod wait;
+mod wake;
+
+// Plumbing: connection, context, cancellation, events and output.
 pub mod cancel;
 pub mod client;
 mod context;
-pub mod derive;
-mod drive;
 pub mod error;
 pub mod events;
-pub mod go_json;
-pub mod health;
-pub mod image;
 pub mod jsonpath;
-pub mod labels;
-pub mod lease;
-pub mod observe;
-mod ops;
 pub mod output;
-pub mod recreate;
-mod relabel;
-pub mod rename;
-mod retry;
-mod rollback;
-pub mod rolling;
-pub mod selector_witness;
-pub mod status;
-pub mod validate;
-mod waits;
-mod wake;
 
 pub use cancel::Cancel;
 pub use client::{Cluster, ClusterOptions, connect};
 pub use context::{Ctx, Hints, Timing, shell_quote};
-pub use derive::ImageChange;
 pub use error::{EngineError, Result};
 pub use events::{Event, EventSink, NullSink, Progress, RecordingSink};
 pub use health::FailurePolicy;
-pub use image::PullPolicy;
+pub use model::image::PullPolicy;
+pub use model::new_rc::ImageChange;
 pub use output::OutputFormat;
 pub use rolling::{NewSource, Outcome, RollingUpdate};

@@ -5,7 +5,7 @@ use std::str::FromStr;
 use k8s_openapi::api::core::v1::ReplicationController;
 
 use crate::error::EngineError;
-use crate::labels::name_of;
+use crate::model::labels::name_of;
 use crate::rolling::Outcome;
 
 /// `-o`: how to print the result.
@@ -167,7 +167,7 @@ mod tests {
             Some(OutputFormat::Name)
         );
         assert!("wide".parse::<OutputFormat>().is_err());
-        let mut rc = crate::derive::tests::tutorial_rc();
+        let mut rc = crate::model::new_rc::tests::tutorial_rc();
         rc.metadata.name = Some("kubia-v2".into());
         let done = Outcome::Done {
             rc: Box::new(rc.clone()),
@@ -191,7 +191,7 @@ mod tests {
         assert!(json.contains("\"kind\": \"ReplicationController\""));
 
         let dry = Outcome::DryRun {
-            old: Box::new(crate::derive::tests::tutorial_rc()),
+            old: Box::new(crate::model::new_rc::tests::tutorial_rc()),
             new: Box::new(rc),
         };
         assert_eq!(

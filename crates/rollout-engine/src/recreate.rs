@@ -9,15 +9,17 @@
 
 use k8s_openapi::api::core::v1::{Pod, ReplicationController};
 
-use crate::annotations::{self, RECREATE_IMAGE};
+use crate::api::{self, remove_annotations, set_annotation};
 use crate::context::Ctx;
-use crate::derive::{self, ImageChange, check_image_change, container_image, containers};
 use crate::error::{EngineError, Result};
 use crate::health::{self, FailurePolicy};
-use crate::labels::{self, pod_name};
-use crate::observe::{self, RcState};
-use crate::ops::{self, remove_annotations, set_annotation};
-use crate::{image, waits};
+use crate::model::annotations::{self, RECREATE_IMAGE};
+use crate::model::image;
+use crate::model::labels::{self, pod_name};
+use crate::model::new_rc::{self, ImageChange, check_image_change, container_image, containers};
+use crate::model::side::{self, RcState};
+use crate::observe;
+use crate::settle;
 use rollout_plan::health::{OnFailure, Signal, assess};
 use rollout_plan::recreate::{self as plan, RecreateObserved, RecreateStep};
 
@@ -47,10 +49,10 @@ pub fn pod_image<'a>(pod: &'a Pod, container: &str) -> &'a str {
 
 /// Whether the template already has the requested image and pull policy.
 fn template_done(rc: &ReplicationController, index: usize, change: &ImageChange) -> bool {
-    container_image(rc, index) == change.image
+    container_image(rc, index) == change.image.to_string()
         && change
             .pull_policy
-            .is_none_or(|p| derive::effective_pull_policy(rc, index) == Some(p))
+            .is_none_or(|p| new_rc::effective_pull_policy(rc, index) == Some(p))
 }
 
 /// Runs the recreate.
@@ -59,13 +61,12 @@ pub async fn run(ctx: &Ctx, req: &Recreate) -> Result<()> {
 }
 
 async fn run_inner(ctx: &Ctx, req: &Recreate) -> Result<()> {
-    image::validate_reference(&req.change.image)?;
     let pre = ctx.preflight();
     let name = req.rc_name.as_str();
-    let rc = ops::get_rc(&pre, name).await?;
+    let rc = api::get_rc(&pre, name).await?;
     labels::check_selector_matches_template(&rc)?;
     labels::check_not_owned(&rc, req.force)?;
-    let index = derive::select_container(&rc, req.change.container.as_deref())?;
+    let index = new_rc::select_container(&rc, req.change.container.as_deref())?;
     let container = containers(&rc)
         .get(index)
         .map(|c| c.name.clone())
@@ -74,7 +75,7 @@ async fn run_inner(ctx: &Ctx, req: &Recreate) -> Result<()> {
         annotations::get(rc.metadata.annotations.as_ref(), RECREATE_IMAGE).map(str::to_owned);
     let already = template_done(&rc, index, &req.change);
     if let Some(recorded) = &recorded
-        && *recorded != req.change.image
+        && *recorded != req.change.image.to_string()
     {
         return Err(EngineError::invalid(format!(
             "replicationcontroller {name} is being recreated with image {recorded}; continue with --image={recorded}"
@@ -93,7 +94,8 @@ async fn run_inner(ctx: &Ctx, req: &Recreate) -> Result<()> {
                     .command(&["recreate", name, &format!("--image={previous}")]),
             );
 
-        let image = req.change.image.as_str();
+        let image = req.change.image.to_string();
+        let image = image.as_str();
         loop {
             let state = observe::required(ctx, name, req.min_ready_seconds).await?;
             let stale: Vec<&Pod> = state
@@ -110,7 +112,7 @@ async fn run_inner(ctx: &Ctx, req: &Recreate) -> Result<()> {
                 .is_some(),
                 settled: state.side.is_settled(),
                 stale_pods: u32::try_from(stale.len()).unwrap_or(u32::MAX),
-                new_available: stale.is_empty() && waits::all_available(&state),
+                new_available: stale.is_empty() && settle::all_available(&state),
             };
             match plan::next_step(&observed) {
                 RecreateStep::UpdateTemplate => {
@@ -126,7 +128,7 @@ async fn run_inner(ctx: &Ctx, req: &Recreate) -> Result<()> {
                     return Ok(());
                 }
                 RecreateStep::WaitObserved => {
-                    waits::until_settled(ctx, name).await?;
+                    settle::until_settled(ctx, name).await?;
                 }
                 RecreateStep::DeleteStale { .. } => {
                     let names: Vec<&str> = stale.iter().map(|p| pod_name(p)).collect();
@@ -137,7 +139,7 @@ async fn run_inner(ctx: &Ctx, req: &Recreate) -> Result<()> {
                         names.join(", ")
                     ));
                     for pod in names {
-                        ops::delete_pod(ctx, pod).await?;
+                        api::delete_pod(ctx, pod).await?;
                     }
                 }
                 RecreateStep::WaitNewAvailable => {
@@ -148,7 +150,7 @@ async fn run_inner(ctx: &Ctx, req: &Recreate) -> Result<()> {
                 RecreateStep::Finish => break,
             }
         }
-        ops::update_rc(ctx, name, |rc| {
+        api::update_rc(ctx, name, |rc| {
             Ok(remove_annotations(&mut rc.metadata, &[RECREATE_IMAGE]))
         })
         .await?;
@@ -164,7 +166,7 @@ async fn run_inner(ctx: &Ctx, req: &Recreate) -> Result<()> {
 /// update as ours and in progress.
 async fn update_template(ctx: &Ctx, req: &Recreate, container: &str) -> Result<()> {
     let name = req.rc_name.as_str();
-    ops::update_rc(ctx, name, |rc| {
+    api::update_rc(ctx, name, |rc| {
         let Some(c) = rc
             .spec
             .as_mut()
@@ -176,11 +178,15 @@ async fn update_template(ctx: &Ctx, req: &Recreate, container: &str) -> Result<(
                 "container {container} disappeared from replicationcontroller {name}"
             )));
         };
-        c.image = Some(req.change.image.clone());
+        c.image = Some(req.change.image.to_string());
         if let Some(policy) = req.change.pull_policy {
             c.image_pull_policy = Some(policy.as_str().to_owned());
         }
-        set_annotation(&mut rc.metadata, RECREATE_IMAGE, &req.change.image);
+        set_annotation(
+            &mut rc.metadata,
+            RECREATE_IMAGE,
+            &req.change.image.to_string(),
+        );
         Ok(true)
     })
     .await
@@ -191,7 +197,8 @@ async fn update_template(ctx: &Ctx, req: &Recreate, container: &str) -> Result<(
 /// ends the wait early and is returned.
 async fn wait_new(ctx: &Ctx, req: &Recreate, container: &str) -> Result<Option<Signal>> {
     let name = req.rc_name.as_str();
-    let image = req.change.image.as_str();
+    let image = req.change.image.to_string();
+    let image = image.as_str();
     let goal = format!("the new pods of {name} to become available");
     let signal = |state: &RcState| {
         let new: Vec<Pod> = state
@@ -202,14 +209,14 @@ async fn wait_new(ctx: &Ctx, req: &Recreate, container: &str) -> Result<Option<S
             .collect();
         assess(
             name,
-            &health::new_pods(&new, observe::now_seconds()),
+            &health::new_pods(&new, side::now_seconds()),
             None,
             &req.failure.thresholds,
         )
     };
-    let state = waits::until(ctx, name, req.min_ready_seconds, &goal, |state| {
+    let state = settle::until_rc(ctx, name, req.min_ready_seconds, &goal, |state| {
         signal(state).is_some()
-            || (waits::all_available(state)
+            || (settle::all_available(state)
                 && state.pods.iter().all(|p| pod_image(p, container) == image))
     })
     .await?;
@@ -220,11 +227,21 @@ async fn wait_new(ctx: &Ctx, req: &Recreate, container: &str) -> Result<Option<S
 async fn failed(ctx: &Ctx, req: &Recreate, previous: &str, signal: &Signal) -> EngineError {
     let name = req.rc_name.as_str();
     match req.failure.on_failure {
-        OnFailure::Rollback if previous != req.change.image => {
+        OnFailure::Rollback if previous != req.change.image.to_string() => {
+            // The image the RC ran before was accepted by the cluster; one that is not a
+            // reference here cannot be restored by this command either.
+            let image = match image::parse_reference(previous) {
+                Ok(image) => image,
+                Err(e) => {
+                    return EngineError::BadVersion(format!(
+                        "{signal}; cannot recreate {name} with {previous}: {e}"
+                    ));
+                }
+            };
             ctx.line(format!("{signal}: recreating {name} with {previous}"));
             let back = Recreate {
                 change: ImageChange {
-                    image: previous.to_owned(),
+                    image,
                     pull_policy: None,
                     ..req.change.clone()
                 },
@@ -247,20 +264,20 @@ async fn failed(ctx: &Ctx, req: &Recreate, previous: &str, signal: &Signal) -> E
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::image::PullPolicy;
+    use crate::model::image::PullPolicy;
     use k8s_openapi::api::core::v1::{Container, PodSpec};
 
     #[test]
     fn template_and_pod_images() {
-        let rc = crate::derive::tests::tutorial_rc();
+        let rc = crate::model::new_rc::tests::tutorial_rc();
         let v1 = ImageChange {
-            image: "luksa/kubia:v1".into(),
+            image: "luksa/kubia:v1".parse().expect("a valid image reference"),
             container: None,
             pull_policy: None,
         };
         assert!(template_done(&rc, 0, &v1));
         let v2 = ImageChange {
-            image: "luksa/kubia:v2".into(),
+            image: "luksa/kubia:v2".parse().expect("a valid image reference"),
             ..v1.clone()
         };
         assert!(!template_done(&rc, 0, &v2));

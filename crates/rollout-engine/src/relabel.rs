@@ -11,13 +11,14 @@
 use k8s_openapi::api::core::v1::ReplicationController;
 use kube::core::ObjectMeta;
 
+use crate::api;
 use crate::context::Ctx;
-use crate::derive::set_template_label;
 use crate::error::{EngineError, Result};
-use crate::events::Event;
-use crate::labels::{self, rc_selector, template_labels};
-use crate::observe::{is_orphan, is_owned_by};
-use crate::ops;
+use crate::model::labels::{self, rc_selector, template_labels};
+use crate::model::new_rc::set_template_label;
+use crate::model::side::{is_orphan, is_owned_by};
+use crate::wait::{self, Look};
+use crate::wake::Wake;
 
 /// Applies `annotate` to the old RC and makes sure its selector contains `key` (with the
 /// template's value if the template already has one, else `orig_value`), relabelling its pods
@@ -32,7 +33,7 @@ pub(crate) async fn prepare_old<F>(
 where
     F: Fn(&mut ObjectMeta) -> bool,
 {
-    let rc = ops::update_rc(ctx, old_name, |rc| {
+    let rc = api::update_rc(ctx, old_name, |rc| {
         let mut changed = annotate(&mut rc.metadata);
         if !rc_selector(rc).contains_key(key) && !template_labels(rc).contains_key(key) {
             set_template_label(rc, key, orig_value);
@@ -51,12 +52,12 @@ where
     };
     wait_template_observed(ctx, old_name).await?;
 
-    let rc = ops::get_rc(ctx, old_name).await?;
+    let rc = api::get_rc(ctx, old_name).await?;
     let uid = rc.metadata.uid.clone().unwrap_or_default();
     let selector = rc_selector(&rc);
-    for pod in ops::list_pods(ctx, &selector).await? {
+    for pod in api::list_pods(ctx, &selector).await? {
         if is_owned_by(&pod, &uid) || is_orphan(&pod) {
-            ops::label_pod(ctx, &pod, key, &value, |fresh| {
+            api::label_pod(ctx, &pod, key, &value, |fresh| {
                 labels::matches(&selector, fresh.metadata.labels.as_ref())
                     && (is_owned_by(fresh, &uid) || is_orphan(fresh))
             })
@@ -64,7 +65,7 @@ where
         }
     }
 
-    ops::update_rc(ctx, old_name, |rc| {
+    api::update_rc(ctx, old_name, |rc| {
         if rc_selector(rc).contains_key(key) {
             return Ok(false);
         }
@@ -80,10 +81,8 @@ where
 
 /// Waits until the RC controller has observed the RC's latest generation.
 async fn wait_template_observed(ctx: &Ctx, name: &str) -> Result<()> {
-    let deadline = tokio::time::Instant::now() + ctx.timing.timeout;
-    let mut wake = crate::wake::Wake::new();
-    loop {
-        let rc = ops::get_rc(ctx, name).await?;
+    wait::until(ctx, async |wake: &mut Wake| {
+        let rc = api::get_rc(ctx, name).await?;
         wake.follow_rc(ctx, &rc);
         let generation = rc.metadata.generation.unwrap_or(0);
         let observed = rc
@@ -92,23 +91,15 @@ async fn wait_template_observed(ctx: &Ctx, name: &str) -> Result<()> {
             .and_then(|s| s.observed_generation)
             .unwrap_or(0);
         if observed >= generation {
-            return Ok(());
+            return Ok(Look::Done(()));
         }
-        if tokio::time::Instant::now() > deadline {
-            return Err(EngineError::Stuck(format!(
-                "timed out waiting for the replication controller manager to observe {name}; is kube-controller-manager running? {}",
-                ctx.recovery()
-            )));
-        }
-        ctx.emit(Event::Waiting(format!(
-            "waiting for the controller to observe replicationcontroller {name}"
-        )));
-        wake.wait(
-            ctx,
-            ctx.timing
-                .poll_interval
-                .min(std::time::Duration::from_secs(1)),
-        )
-        .await?;
-    }
+        Ok(Look::pending(
+            format!("waiting for the controller to observe replicationcontroller {name}"),
+            format!(
+                "timed out waiting for the replication controller manager to observe {name} (is kube-controller-manager running?)"
+            ),
+            wait::short_pause(ctx),
+        ))
+    })
+    .await
 }

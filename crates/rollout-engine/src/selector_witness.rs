@@ -17,12 +17,13 @@ use k8s_openapi::api::core::v1::{Service, ServicePort, ServiceSpec};
 use kube::api::{ListParams, PostParams};
 use kube::core::ObjectMeta;
 
+use crate::api;
 use crate::context::Ctx;
 use crate::error::{EngineError, Result};
-use crate::events::Event;
-use crate::labels::{pod_name, selector_string};
-use crate::ops;
+use crate::model::labels::{pod_name, selector_string};
 use crate::retry::call;
+use crate::wait::{self, Look};
+use crate::wake::Wake;
 
 /// Label on the witness naming the Service it stands in for.
 pub const WITNESS_OF: &str = "kubia-rollout/selector-witness-of";
@@ -53,7 +54,7 @@ pub(crate) async fn until_endpoints_follow(
     let waited = wait_listed(ctx, &name, selector).await;
     // Delete the witness whether or not the wait succeeded; a leftover (after Ctrl-C, say)
     // is harmless and is reused by the next run.
-    let deleted = ops::delete_service(ctx, &name).await;
+    let deleted = api::delete_service(ctx, &name).await;
     waited.and(deleted)
 }
 
@@ -115,7 +116,7 @@ async fn create_or_update(
         // A leftover of an interrupted run is reused; a Service of someone else's that
         // happens to have the name is neither changed nor (later) deleted.
         Err(e) if e.is_already_exists() => {
-            ops::update_service(ctx, name, |existing| {
+            api::update_service(ctx, name, |existing| {
                 let labels = existing.metadata.labels.as_ref();
                 if labels.and_then(|l| l.get(WITNESS_OF)).map(String::as_str) != Some(of) {
                     return Err(EngineError::invalid(format!(
@@ -139,9 +140,9 @@ async fn create_or_update(
 async fn wait_listed(ctx: &Ctx, name: &str, selector: &BTreeMap<String, String>) -> Result<()> {
     let slices = ctx.endpoint_slices();
     let by_service = ListParams::default().labels(&format!("kubernetes.io/service-name={name}"));
-    let deadline = tokio::time::Instant::now() + ctx.timing.timeout;
-    loop {
-        let expected: BTreeSet<String> = ops::list_pods(ctx, selector)
+    // Nothing to follow: EndpointSlices are listed, not watched, so this waits `POLL`.
+    wait::until(ctx, async |_: &mut Wake| {
+        let expected: BTreeSet<String> = api::list_pods(ctx, selector)
             .await?
             .iter()
             .filter(|p| p.metadata.deletion_timestamp.is_none())
@@ -158,29 +159,25 @@ async fn wait_listed(ctx: &Ctx, name: &str, selector: &BTreeMap<String, String>)
                 .filter(|r| r.kind.as_deref() == Some("Pod"))
                 .filter_map(|r| r.name.clone())
                 .collect();
-        let missing: Vec<&String> = expected.difference(&listed).collect();
+        let missing: Vec<&str> = expected.difference(&listed).map(String::as_str).collect();
         if missing.is_empty() {
-            return Ok(());
+            return Ok(Look::Done(()));
         }
-        if tokio::time::Instant::now() > deadline {
-            return Err(EngineError::Stuck(format!(
-                "timed out waiting for the EndpointSlice controller to match {} (service/{name} does not list {}); is kube-controller-manager running? {}",
+        Ok(Look::pending(
+            format!(
+                "waiting for the EndpointSlice controller to see the new labels ({} of {} pods)",
+                expected.len() - missing.len(),
+                expected.len()
+            ),
+            format!(
+                "timed out waiting for the EndpointSlice controller to match {} (service/{name} does not list {}); is kube-controller-manager running?",
                 selector_string(selector),
-                missing
-                    .iter()
-                    .map(|s| s.as_str())
-                    .collect::<Vec<_>>()
-                    .join(", "),
-                ctx.recovery()
-            )));
-        }
-        ctx.emit(Event::Waiting(format!(
-            "waiting for the EndpointSlice controller to see the new labels ({} of {} pods)",
-            expected.len() - missing.len(),
-            expected.len()
-        )));
-        ctx.sleep(POLL).await?;
-    }
+                missing.join(", "),
+            ),
+            POLL,
+        ))
+    })
+    .await
 }
 
 #[cfg(test)]

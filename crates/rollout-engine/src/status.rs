@@ -6,15 +6,15 @@ use std::collections::BTreeMap;
 
 use k8s_openapi::api::core::v1::{ReplicationController, Service};
 
-use crate::annotations::{
+use crate::api;
+use crate::context::Ctx;
+use crate::error::{EngineError, Result};
+use crate::model::annotations::{
     self, BLUE_GREEN_ACTIVE, BLUE_GREEN_STANDBY, CANARY_OF, CANARY_STEPS, DESIRED_REPLICAS,
     NEXT_CONTROLLER_ID, ORIGINAL_REPLICAS, RECREATE_IMAGE, RENAME_FROM, SourceId, UPDATE_SOURCE_ID,
 };
-use crate::context::Ctx;
-use crate::derive::spec_replicas;
-use crate::error::{EngineError, Result};
-use crate::labels::name_of;
-use crate::ops;
+use crate::model::labels::name_of;
+use crate::model::new_rc::spec_replicas;
 use rollout_plan::canary::{current_step, targets};
 
 /// One update in progress, as shown by `status`.
@@ -149,8 +149,8 @@ pub fn describe(rcs: &[ReplicationController], services: &[Service]) -> Vec<Upda
 /// is none.
 pub async fn run(ctx: &Ctx, rc: Option<&str>) -> Result<Vec<UpdateInfo>> {
     let pre = ctx.preflight();
-    let rcs = ops::list_rcs(&pre).await?;
-    let services = ops::list_services(&pre).await?;
+    let rcs = api::list_rcs(&pre).await?;
+    let services = api::list_services(&pre).await?;
     let mut updates = describe(&rcs, &services);
     if let Some(name) = rc {
         updates.retain(|u| u.rcs.iter().any(|r| r == name));
@@ -173,7 +173,7 @@ pub async fn run(ctx: &Ctx, rc: Option<&str>) -> Result<Vec<UpdateInfo>> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::ops::set_annotation;
+    use crate::api::set_annotation;
     use k8s_openapi::api::core::v1::ReplicationControllerStatus;
 
     fn rc(
@@ -182,7 +182,7 @@ mod tests {
         ready: i32,
         annotations: &[(&str, &str)],
     ) -> ReplicationController {
-        let mut rc = crate::derive::tests::tutorial_rc();
+        let mut rc = crate::model::new_rc::tests::tutorial_rc();
         rc.metadata.name = Some(name.into());
         rc.metadata.annotations = None;
         for (k, v) in annotations {

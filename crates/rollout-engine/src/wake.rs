@@ -29,10 +29,10 @@ use tokio::sync::watch;
 use tokio::task::AbortHandle;
 
 use crate::context::Ctx;
-use crate::derive::spec_replicas;
 use crate::error::Result;
-use crate::labels::{name_of, rc_selector, selector_string};
-use crate::observe::{RcState, is_owned_by, is_terminating};
+use crate::model::labels::{name_of, rc_selector, selector_string};
+use crate::model::new_rc::spec_replicas;
+use crate::model::side::{RcState, is_owned_by, is_terminating};
 use crate::retry::{Class, classify};
 
 /// After a change, how long to let related changes arrive before observing (a pod turning
@@ -125,7 +125,7 @@ pub(crate) fn backoff(failures: u32) -> Duration {
 
 /// How long until the next of `pods` (Ready, not terminating) has been Ready for
 /// `min_ready_seconds`, counted from `now` (time since the epoch); `None` if none is pending.
-/// Availability is judged in whole seconds (see `observe::is_available`), so this is exact.
+/// Availability is judged in whole seconds (see `side::is_available`), so this is exact.
 pub(crate) fn next_available_in(
     pods: &[Pod],
     min_ready_seconds: u32,
@@ -362,7 +362,7 @@ async fn follow<K, Key>(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::observe::tests::pod;
+    use crate::model::side::tests::pod;
     use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
     use k8s_openapi::jiff::Timestamp;
 
@@ -394,7 +394,7 @@ mod tests {
 
     #[test]
     fn rc_counts_and_generations_matter_but_not_ready_counts() {
-        let mut rc = crate::derive::tests::tutorial_rc();
+        let mut rc = crate::model::new_rc::tests::tutorial_rc();
         let mut seen = Seen::default();
         assert!(seen.note("kubia-v1", Some(rc_key(&rc))));
         rc.status = Some(k8s_openapi::api::core::v1::ReplicationControllerStatus {

@@ -31,7 +31,8 @@ pub use tools::{import_image, kubectl, kubectl_stdin};
 
 /// A second loopback address the API server's certificate names: the e2e scenario that cuts
 /// the engine off the API server points the engine here and drops only this address.
-pub const SECOND_API_ADDRESS: &str = "127.0.0.66";
+/// (`tests/e2e/src/scenarios/faults.rs` names it too.)
+const SECOND_API_ADDRESS: std::net::Ipv4Addr = std::net::Ipv4Addr::new(127, 0, 0, 66);
 pub const NODE_NAME: &str = "kubia-node";
 const BRIDGE: &str = "kubia0";
 const ETCD_PORT: u16 = 23790;
@@ -195,10 +196,13 @@ fn start_all() -> Result<()> {
     nets.save(&dir)?;
     {
         let _p = util::Phase::start("pki: CA, certificates, service-account key");
+        // The serving certificate also names the second address the API server listens on.
+        let mut addresses = host_ips.clone();
+        addresses.push(std::net::IpAddr::from(SECOND_API_ADDRESS));
         pki::generate(
             &dir.join("pki"),
             NODE_NAME,
-            &host_ips,
+            &addresses,
             nets.services.first_host(),
         )?;
         write_configs(&dir, &nets)?;

@@ -55,7 +55,6 @@ pub fn generate(
         "kubernetes.default.svc",
         "kubernetes.default.svc.cluster.local",
         "127.0.0.1",
-        super::local::SECOND_API_ADDRESS,
     ]
     .iter()
     .map(|s| s.to_string())

@@ -31,7 +31,7 @@ fn service(selector: &[(&str, &str)], annotations: &[(&str, &str)]) -> Service {
 
 #[test]
 fn switch_state_and_selection() {
-    let rc = crate::derive::tests::tutorial_rc();
+    let rc = crate::model::new_rc::tests::tutorial_rc();
     let s = service(&[("app", "kubia")], &[]);
     assert!(service_selects(&s, &rc));
     assert_eq!(SwitchState::of(&s), None);

@@ -21,7 +21,7 @@ pub(crate) fn tutorial() -> String {
 
 pub(crate) fn image(image: &str) -> ImageChange {
     ImageChange {
-        image: image.into(),
+        image: image.parse().expect("a valid image reference"),
         container: None,
         pull_policy: None,
     }

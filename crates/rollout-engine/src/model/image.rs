@@ -5,15 +5,15 @@
 //! grammar and the defaulting rule live in the `image-reference` crate, shared with the
 //! manifest generator.
 
-use image_reference::ImageRef;
-pub use image_reference::PullPolicy;
+pub use image_reference::{ImageRef, PullPolicy};
 
 use crate::error::EngineError;
 
-/// Checks `image` against the reference grammar
-/// (`[domain[:port]/]path[:tag][@algorithm:hex]`, lowercase path components).
-pub fn validate_reference(image: &str) -> Result<(), EngineError> {
-    ImageRef::parse(image).map(drop).map_err(|problem| {
+/// Parses `image` by the reference grammar (`[domain[:port]/]path[:tag][@algorithm:hex]`,
+/// lowercase path components), once, where it enters (the CLI's `--image`): every layer below
+/// takes the [`ImageRef`].
+pub fn parse_reference(image: &str) -> Result<ImageRef, EngineError> {
+    ImageRef::parse(image).map_err(|problem| {
         EngineError::invalid(format!("invalid image reference {image:?}: {problem}"))
     })
 }
@@ -41,14 +41,12 @@ mod tests {
 
     #[test]
     fn errors_name_the_reference_and_the_reason() {
-        let msg = validate_reference("luksa/Kubia")
-            .err()
-            .map(|e| e.to_string());
+        let msg = parse_reference("luksa/Kubia").err().map(|e| e.to_string());
         assert_eq!(
             msg.as_deref(),
             Some("invalid image reference \"luksa/Kubia\": repository name must be lowercase")
         );
-        assert!(validate_reference("luksa/kubia:v2").is_ok());
+        assert!(parse_reference("luksa/kubia:v2").is_ok());
     }
 
     #[test]

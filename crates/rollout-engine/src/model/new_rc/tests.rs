@@ -47,7 +47,7 @@ pub(crate) fn tutorial_rc() -> ReplicationController {
 
 fn v2() -> ImageChange {
     ImageChange {
-        image: "luksa/kubia:v2".into(),
+        image: "luksa/kubia:v2".parse().expect("a valid image reference"),
         container: None,
         pull_policy: None,
     }
@@ -126,7 +126,7 @@ fn unnamed_new_rc_is_old_dash_hash_and_hash_is_stable() {
 /// The tutorial's kubia-v1 as a v1.34 API server returns it (uid, resourceVersion,
 /// managedFields, defaulted fields, status).
 fn fetched_kubia_v1() -> ReplicationController {
-    let json = include_str!("../../tests/fixtures/kubia-v1-rc.json");
+    let json = include_str!("../../../tests/fixtures/kubia-v1-rc.json");
     match serde_json::from_str(json) {
         Ok(rc) => rc,
         Err(e) => panic!("fixture: {e}"),
@@ -181,7 +181,7 @@ fn hashes_are_kubectls() {
     );
 
     let always = ImageChange {
-        image: "luksa/kubia:v1".into(),
+        image: "luksa/kubia:v1".parse().expect("a valid image reference"),
         container: None,
         pull_policy: Some(PullPolicy::Always),
     };
@@ -215,7 +215,7 @@ fn refuses_bad_input() {
     let old = tutorial_rc();
     let err = |r: Result<Derived>| r.err().map(|e| e.to_string()).unwrap_or_default();
     let same = ImageChange {
-        image: "luksa/kubia:v1".into(),
+        image: "luksa/kubia:v1".parse().expect("a valid image reference"),
         ..v2()
     };
     assert!(
@@ -251,14 +251,6 @@ fn refuses_bad_input() {
             Some("kubia-v1")
         ))
         .contains("cannot have the same name")
-    );
-    let bad_image = ImageChange {
-        image: "luksa/kubia v2".into(),
-        ..v2()
-    };
-    assert!(
-        err(derive_from_image(&old, &bad_image, "deployment", None))
-            .contains("invalid image reference")
     );
 
     let mut two = tutorial_rc();

@@ -16,11 +16,11 @@ use k8s_openapi::api::core::v1::{ReplicationController, ReplicationControllerSpe
 use kube::api::PropagationPolicy;
 use serde::{Deserialize, Serialize};
 
-use crate::annotations::{self, RENAME_FROM, RENAME_SPEC};
+use super::request::Outcome;
+use crate::api::{self, set_annotation};
 use crate::context::Ctx;
 use crate::error::{EngineError, Result};
-use crate::ops::{self, set_annotation};
-use crate::rolling::Outcome;
+use crate::model::annotations::{self, RENAME_FROM, RENAME_SPEC};
 
 /// What the old RC becomes: the renamed RC's labels, annotations (without update
 /// bookkeeping) and spec with the final replica count.
@@ -70,11 +70,11 @@ pub(crate) async fn start(
     new_name: &str,
     desired: u32,
 ) -> Result<Outcome> {
-    let new = ops::get_rc(ctx, new_name).await?;
+    let new = api::get_rc(ctx, new_name).await?;
     let snapshot = serde_json::to_string(&Snapshot::of(&new, desired)).map_err(|e| {
         EngineError::Inconsistent(format!("cannot encode {new_name}'s definition: {e}"))
     })?;
-    ops::update_rc(ctx, old_name, |rc| {
+    api::update_rc(ctx, old_name, |rc| {
         let from = set_annotation(&mut rc.metadata, RENAME_FROM, new_name);
         let spec = set_annotation(&mut rc.metadata, RENAME_SPEC, &snapshot);
         Ok(from || spec)
@@ -88,7 +88,7 @@ pub(crate) async fn start(
 
 /// Finishes a rename recorded on the old RC (also the entry point of a rerun).
 pub(crate) async fn finish(ctx: &Ctx, old_name: &str) -> Result<Outcome> {
-    let old = ops::get_rc(ctx, old_name).await?;
+    let old = api::get_rc(ctx, old_name).await?;
     let recorded = old.metadata.annotations.as_ref();
     let new_name = annotations::get(recorded, RENAME_FROM)
         .unwrap_or_default()
@@ -102,10 +102,10 @@ pub(crate) async fn finish(ctx: &Ctx, old_name: &str) -> Result<Outcome> {
         })?;
     ctx.line(format!("Renaming {new_name} to {old_name}"));
     if !new_name.is_empty() && new_name != old_name {
-        ops::delete_rc(ctx, &new_name, PropagationPolicy::Orphan).await?;
-        ops::wait_rc_gone(ctx, &new_name).await?;
+        api::delete_rc(ctx, &new_name, PropagationPolicy::Orphan).await?;
+        crate::wait::until_rc_gone(ctx, &new_name).await?;
     }
-    let rc = ops::update_rc(ctx, old_name, |rc| {
+    let rc = api::update_rc(ctx, old_name, |rc| {
         if annotations::get(rc.metadata.annotations.as_ref(), RENAME_FROM).is_none() {
             return Ok(false);
         }
@@ -122,15 +122,15 @@ pub(crate) async fn finish(ctx: &Ctx, old_name: &str) -> Result<Outcome> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::derive::{ImageChange, derive_from_image, for_creation};
+    use crate::model::new_rc::{ImageChange, derive_from_image, for_creation};
 
     #[test]
     fn snapshot_round_trips_and_drops_bookkeeping() {
-        let old = crate::derive::tests::tutorial_rc();
+        let old = crate::model::new_rc::tests::tutorial_rc();
         let derived = derive_from_image(
             &old,
             &ImageChange {
-                image: "luksa/kubia:v2".into(),
+                image: "luksa/kubia:v2".parse().expect("a valid image reference"),
                 container: None,
                 pull_policy: None,
             },
@@ -159,10 +159,13 @@ mod tests {
         snap.apply_to(&mut target);
         assert_eq!(target.metadata.name.as_deref(), Some("kubia-v1"));
         assert_eq!(target.metadata.uid.as_deref(), Some("uid-1"));
-        assert_eq!(crate::derive::target_image(&target, None), "luksa/kubia:v2");
         assert_eq!(
-            crate::labels::rc_selector(&target),
-            crate::labels::rc_selector(&new)
+            crate::model::new_rc::target_image(&target, None),
+            "luksa/kubia:v2"
+        );
+        assert_eq!(
+            crate::model::labels::rc_selector(&target),
+            crate::model::labels::rc_selector(&new)
         );
         assert!(annotations::get(target.metadata.annotations.as_ref(), RENAME_FROM).is_none());
     }

@@ -1,5 +1,5 @@
 //! A ReplicationController encoded as Go's apimachinery JSON serializer encodes it: the bytes
-//! kubectl's `HashObject` hashed (see [`crate::derive::rc_hash`]).
+//! kubectl's `HashObject` hashed (see `new_rc::rc_hash`, the one caller).
 //!
 //! kubectl ran `runtime.Encode(scheme.Codecs.LegacyCodec(corev1.SchemeGroupVersion), rc)`: the
 //! versioning codec sets TypeMeta (`"kind":"ReplicationController","apiVersion":"v1"`), then
@@ -279,7 +279,7 @@ mod tests {
     /// ```
     #[test]
     fn go_encoding_rules_on_a_tiny_rc() {
-        let json = include_str!("../tests/fixtures/tiny-rc.json");
+        let json = include_str!("../../tests/fixtures/tiny-rc.json");
         let rc: ReplicationController = match serde_json::from_str(json) {
             Ok(rc) => rc,
             Err(e) => panic!("{e}"),

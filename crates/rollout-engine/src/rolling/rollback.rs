@@ -11,21 +11,22 @@ use k8s_openapi::api::core::v1::ReplicationController;
 use kube::api::PropagationPolicy;
 use rollout_plan::Limits;
 
-use crate::annotations::{self, RENAME_FROM, RENAME_SPEC, SourceId};
+use super::request::{Outcome, RollingUpdate};
+use crate::api::clear_update_annotations;
+use crate::api::{self, remove_annotations, set_annotation};
 use crate::context::Ctx;
-use crate::derive::{self, spec_replicas};
-use crate::drive::{self, Drive};
 use crate::error::{EngineError, Result};
-use crate::labels::name_of;
-use crate::ops::{self, remove_annotations, set_annotation};
-use crate::rolling::{Outcome, RollingUpdate, clear_update_annotations};
+use crate::model::annotations::{self, RENAME_FROM, RENAME_SPEC, SourceId};
+use crate::model::labels::name_of;
+use crate::model::new_rc::{self, spec_replicas};
+use crate::rolling::drive::{self, Drive};
 
 /// Reverts the update from `req.old_name` to the RC named by `req.new_name` or by the old
 /// RC's `next-controller-id`.
 pub(crate) async fn run(ctx: &Ctx, req: &RollingUpdate) -> Result<Outcome> {
     let pre = ctx.preflight();
     let old_name = req.old_name.as_str();
-    let old = ops::get_rc(&pre, old_name).await?;
+    let old = api::get_rc(&pre, old_name).await?;
     let recorded = old.metadata.annotations.as_ref();
     let new_name = match &req.new_name {
         Some(name) => name.clone(),
@@ -38,7 +39,7 @@ pub(crate) async fn run(ctx: &Ctx, req: &RollingUpdate) -> Result<Outcome> {
                 ))
             })?,
     };
-    let Some(new) = ops::get_rc_opt(&pre, &new_name).await? else {
+    let Some(new) = api::get_rc_opt(&pre, &new_name).await? else {
         let source =
             annotations::get(recorded, annotations::UPDATE_SOURCE_ID).and_then(SourceId::parse);
         if source.is_some_and(|id| id.name == new_name) {
@@ -94,8 +95,8 @@ async fn apply(
     let old_name = req.old_name.as_str();
     let new_name = name_of(new).to_owned();
     ctx.line(format!("Setting \"{old_name}\" replicas to {original}"));
-    let source = derive::source_id(new).to_string();
-    ops::update_rc(ctx, old_name, |rc| {
+    let source = new_rc::source_id(new).to_string();
+    api::update_rc(ctx, old_name, |rc| {
         let desired = set_annotation(
             &mut rc.metadata,
             annotations::DESIRED_REPLICAS,
@@ -106,8 +107,8 @@ async fn apply(
         Ok(desired || source || rename)
     })
     .await?;
-    ops::update_rc(ctx, &new_name, |rc| {
-        Ok(derive::record_original_replicas(rc))
+    api::update_rc(ctx, &new_name, |rc| {
+        Ok(new_rc::record_original_replicas(rc))
     })
     .await?;
     ctx.line(format!(
@@ -126,7 +127,7 @@ async fn apply(
     )
     .await?;
     ctx.line(format!("Update succeeded. Deleting {new_name}"));
-    ops::delete_rc(ctx, &new_name, PropagationPolicy::Background).await?;
+    api::delete_rc(ctx, &new_name, PropagationPolicy::Background).await?;
     finish(ctx, old_name).await
 }
 
@@ -168,7 +169,7 @@ mod tests {
 
     #[test]
     fn partners() {
-        let old = crate::derive::tests::tutorial_rc();
+        let old = crate::model::new_rc::tests::tutorial_rc();
         let mut new = old.clone();
         new.metadata.name = Some("kubia-v2".into());
         new.metadata.annotations = None;

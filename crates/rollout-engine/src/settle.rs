@@ -1,23 +1,22 @@
 //! Waiting for one RC's pods, for the methods that scale in big steps (recreate, blue-green,
-//! canary): observe whenever the RC or its pods change (at least every `--poll-interval`) until
-//! a condition holds, fail after `--timeout` without progress, naming the
-//! pods that hold things up.
+//! canary): through [`wait::until`], observe whenever the RC or its pods change (at least
+//! every `--poll-interval`) until a condition holds, fail after `--timeout` without progress,
+//! naming the pods that hold things up.
 
 use rollout_plan::Side;
 use rollout_plan::health::{Signal, assess};
-use tokio::time::Instant;
 
 use crate::context::Ctx;
-use crate::drive::humanize;
 use crate::error::{EngineError, Result};
-use crate::events::Event;
 use crate::health::{self, FailurePolicy};
-use crate::observe::{self, RcState};
+use crate::model::side::{self, RcState};
+use crate::observe;
+use crate::wait::{self, Look, Pending, humanize};
 use crate::wake::{self, Wake};
 
-/// Observes RC `name` until `done` holds for its state. Progress (which resets the timeout) is
-/// any change of the RC's counts. `goal` describes what we wait for, for messages.
-pub(crate) async fn until<F>(
+/// Observes RC `name` until `done` holds for its state. Progress (which restarts the timeout)
+/// is any change of the RC's counts. `goal` describes what we wait for, for messages.
+pub(crate) async fn until_rc<F>(
     ctx: &Ctx,
     name: &str,
     min_ready_seconds: u32,
@@ -27,36 +26,32 @@ pub(crate) async fn until<F>(
 where
     F: Fn(&RcState) -> bool,
 {
-    let mut last_progress = Instant::now();
     let mut last_side: Option<Side> = None;
-    let mut wake = Wake::new();
-    loop {
+    wait::until(ctx, async |wake: &mut Wake| {
         let state = observe::observe(ctx, name, min_ready_seconds)
             .await?
             .ok_or_else(|| EngineError::RcNotFound(name.to_owned()))?;
         if done(&state) {
-            return Ok(state);
+            return Ok(Look::Done(state));
         }
         wake.follow(ctx, &state);
-        if last_side != Some(state.side) {
-            last_side = Some(state.side);
-            last_progress = Instant::now();
-        }
-        if last_progress.elapsed() > ctx.timing.timeout {
-            return Err(EngineError::Stuck(format!(
-                "timed out after {} waiting for {goal}: {}; {}",
+        let progressed = last_side != Some(state.side);
+        last_side = Some(state.side);
+        Ok(Look::Pending(Pending {
+            waiting: format!(
+                "waiting for {goal} ({} of {} available)",
+                state.side.available, state.side.spec
+            ),
+            stuck: format!(
+                "timed out after {} waiting for {goal}: {}",
                 humanize(ctx.timing.timeout),
-                observe::describe_unavailable(&state, min_ready_seconds),
-                ctx.recovery()
-            )));
-        }
-        ctx.emit(Event::Waiting(format!(
-            "waiting for {goal} ({} of {} available)",
-            state.side.available, state.side.spec
-        )));
-        let max = wake::interval(ctx, &[&state], min_ready_seconds);
-        wake.wait(ctx, max).await?;
-    }
+                side::describe_unavailable(&state, min_ready_seconds)
+            ),
+            progressed,
+            max: wake::interval(ctx, &[&state], min_ready_seconds),
+        }))
+    })
+    .await
 }
 
 /// Settled at its spec with every pod available.
@@ -71,7 +66,7 @@ pub(crate) async fn until_all_available(
     min_ready_seconds: u32,
 ) -> Result<RcState> {
     let goal = format!("the pods of {name} to become available");
-    until(ctx, name, min_ready_seconds, &goal, all_available).await
+    until_rc(ctx, name, min_ready_seconds, &goal, all_available).await
 }
 
 /// [`until_all_available`], unless a failure signal of `policy` fires in the RC's pods
@@ -86,12 +81,12 @@ pub(crate) async fn until_available_unless_failed(
     let check = |s: &RcState| {
         assess(
             name,
-            &health::new_pods(&s.pods, observe::now_seconds()),
+            &health::new_pods(&s.pods, side::now_seconds()),
             None,
             &policy.thresholds,
         )
     };
-    let state = until(ctx, name, min_ready_seconds, &goal, |s| {
+    let state = until_rc(ctx, name, min_ready_seconds, &goal, |s| {
         all_available(s) || check(s).is_some()
     })
     .await?;
@@ -104,5 +99,5 @@ pub(crate) async fn until_available_unless_failed(
 /// Waits until RC `name` is settled at its spec (pods created or deleted), ready or not.
 pub(crate) async fn until_settled(ctx: &Ctx, name: &str) -> Result<RcState> {
     let goal = format!("replicationcontroller {name} to reach its replica count");
-    until(ctx, name, 0, &goal, |s| s.side.is_settled()).await
+    until_rc(ctx, name, 0, &goal, |s| s.side.is_settled()).await
 }

@@ -8,77 +8,21 @@
 //! the next run (old gone, new still pointing at it) and finished, rather than leaving a new
 //! RC that later runs would refuse as "unrelated" (kubernetes#27929).
 
-use std::time::Duration;
-
 use k8s_openapi::api::core::v1::ReplicationController;
 use kube::api::PropagationPolicy;
+use rollout_plan::Limits;
 use rollout_plan::health::OnFailure;
-use rollout_plan::{Limits, Strategy};
 
-use crate::annotations::{self, SourceId};
+use super::request::{NewSource, Outcome, RollingUpdate, validate};
+use super::{rename, rollback};
+use crate::api::{self, clear_update_annotations, remove_annotations, set_annotation};
 use crate::context::Ctx;
-use crate::derive::{self, Derived, ImageChange, derive_from_file, prepared_old};
-use crate::drive::{self, Drive};
 use crate::error::{EngineError, Result};
-use crate::health::FailurePolicy;
-use crate::labels::{self, name_of};
-use crate::ops::{self, remove_annotations, set_annotation};
-use crate::{image, relabel, rename, rollback};
-
-/// Where the new RC's definition comes from.
-#[derive(Debug, Clone, PartialEq)]
-pub enum NewSource {
-    /// `--image` (with `--container`, `--image-pull-policy`): a copy of the old RC.
-    Image(ImageChange),
-    /// `-f FILE`: an RC read from a file.
-    File(Box<ReplicationController>),
-}
-
-/// A rolling update request: kubectl's arguments plus the generalised strategy.
-#[derive(Debug, Clone, PartialEq)]
-pub struct RollingUpdate {
-    /// The RC to replace.
-    pub old_name: String,
-    /// The new RC's name; when absent with `--image`, the update keeps the old name (the new
-    /// RC is `<old>-<hash>` until the final rename).
-    pub new_name: Option<String>,
-    /// The new definition; optional only for `--rollback`.
-    pub source: Option<NewSource>,
-    /// The label key that tells the two RCs' pods apart (kubectl's `deployment`).
-    pub deployment_label_key: String,
-    /// maxSurge, maxUnavailable, minReadySeconds.
-    pub strategy: Strategy,
-    /// Pause after each scale-up.
-    pub update_period: Duration,
-    /// Revert to the old RC instead.
-    pub rollback: bool,
-    /// Compute and return both RCs without changing anything.
-    pub dry_run: bool,
-    /// The failure signals watched in the new RC's pods, and `--on-failure`.
-    pub failure: FailurePolicy,
-    /// Update an old RC that another controller owns.
-    pub force: bool,
-}
-
-/// What a rolling update ended with.
-#[derive(Debug, Clone, PartialEq)]
-pub enum Outcome {
-    /// `--dry-run`: the old RC as it would be prepared and the new RC as it would be created.
-    DryRun {
-        /// The RC being replaced.
-        old: Box<ReplicationController>,
-        /// The replacement.
-        new: Box<ReplicationController>,
-    },
-    /// The update finished; `rc` is the surviving RC and `message` kubectl's operation text
-    /// (`rolling updated to "kubia-v2"`).
-    Done {
-        /// The surviving RC as stored.
-        rc: Box<ReplicationController>,
-        /// What happened, for `replicationcontroller/NAME <message>`.
-        message: String,
-    },
-}
+use crate::model::annotations::{self, SourceId};
+use crate::model::labels::{self, name_of};
+use crate::model::new_rc::{self, Derived, derive_from_file, prepared_old};
+use crate::relabel;
+use crate::rolling::drive::{self, Drive};
 
 /// The new RC, found or to be created.
 enum Target {
@@ -94,40 +38,6 @@ struct Plan {
     keep_old_name: bool,
 }
 
-/// Checks the request itself (no cluster needed): flag combinations, names, label key,
-/// image syntax.
-pub fn validate(req: &RollingUpdate) -> Result<()> {
-    derive::check_deployment_key(&req.deployment_label_key)?;
-    if req.old_name.is_empty() {
-        return Err(EngineError::invalid(
-            "the old replication controller's name must not be empty",
-        ));
-    }
-    if req.source.is_none() && !req.rollback {
-        return Err(EngineError::invalid(
-            "Must specify --filename or --image for new controller",
-        ));
-    }
-    if let Some(NewSource::Image(change)) = &req.source {
-        image::validate_reference(&change.image)?;
-    }
-    if let Some(NewSource::File(file)) = &req.source {
-        let file_name = file.metadata.name.as_deref().unwrap_or("");
-        if let Some(new) = &req.new_name
-            && new != file_name
-        {
-            return Err(EngineError::invalid(format!(
-                "the new replicationcontroller's name in the file ({file_name}) differs from the NEW argument ({new})"
-            )));
-        }
-    }
-    if req.new_name.as_deref() == Some(req.old_name.as_str()) {
-        return Err(derive::same_name(&req.old_name));
-    }
-    Limits::resolve(1, &req.strategy)?;
-    Ok(())
-}
-
 /// Runs the update (or its rollback, or a dry run).
 pub async fn run(ctx: &Ctx, req: &RollingUpdate) -> Result<Outcome> {
     validate(req)?;
@@ -135,7 +45,7 @@ pub async fn run(ctx: &Ctx, req: &RollingUpdate) -> Result<Outcome> {
         return rollback::run(ctx, req).await;
     }
     let pre = ctx.preflight();
-    let Some(old) = ops::get_rc_opt(&pre, &req.old_name).await? else {
+    let Some(old) = api::get_rc_opt(&pre, &req.old_name).await? else {
         return finish_after_old_deleted(ctx, req).await;
     };
     if annotations::get(old.metadata.annotations.as_ref(), annotations::RENAME_FROM).is_some() {
@@ -194,7 +104,7 @@ async fn plan(ctx: &Ctx, req: &RollingUpdate, old: &ReplicationController) -> Re
         refuse_other_update_in_progress(ctx, old, next, req).await?;
     }
     let existing = match &next {
-        Some(name) => ops::get_rc_opt(ctx, name).await?,
+        Some(name) => api::get_rc_opt(ctx, name).await?,
         None => None,
     };
     let target = match existing {
@@ -221,7 +131,7 @@ async fn plan(ctx: &Ctx, req: &RollingUpdate, old: &ReplicationController) -> Re
             };
             let name = name_of(&derived.rc).to_owned();
             if next.as_deref() != Some(name.as_str())
-                && let Some(existing) = ops::get_rc_opt(ctx, &name).await?
+                && let Some(existing) = api::get_rc_opt(ctx, &name).await?
             {
                 check_existing(&existing, old, req)?;
                 Target::Existing(Box::new(existing))
@@ -275,7 +185,7 @@ async fn refuse_other_update_in_progress(
     if recorded == requested || recorded == req.old_name {
         return Ok(());
     }
-    let Some(other) = ops::get_rc_opt(ctx, recorded).await? else {
+    let Some(other) = api::get_rc_opt(ctx, recorded).await? else {
         return Ok(());
     };
     let belongs = annotations::get(
@@ -283,11 +193,11 @@ async fn refuse_other_update_in_progress(
         annotations::UPDATE_SOURCE_ID,
     )
     .and_then(SourceId::parse)
-    .is_some_and(|id| id == derive::source_id(old));
+    .is_some_and(|id| id == new_rc::source_id(old));
     if !belongs {
         return Ok(());
     }
-    let image = derive::target_image(&other, None);
+    let image = new_rc::target_image(&other, None);
     Err(EngineError::invalid(format!(
         "replicationcontroller {} is being updated to {recorded} ({image}), an update in progress; finish it with: {} or roll it back with: {}",
         req.old_name,
@@ -315,7 +225,7 @@ fn check_existing(
         existing.metadata.annotations.as_ref(),
         annotations::UPDATE_SOURCE_ID,
     );
-    let expected = derive::source_id(old);
+    let expected = new_rc::source_id(old);
     match source.and_then(SourceId::parse) {
         Some(id) if id == expected => {}
         Some(_) | None => {
@@ -328,8 +238,8 @@ fn check_existing(
         }
     }
     if let Some(NewSource::Image(change)) = &req.source {
-        let in_progress = derive::target_image(existing, change.container.as_deref());
-        if in_progress != change.image {
+        let in_progress = new_rc::target_image(existing, change.container.as_deref());
+        if in_progress != change.image.to_string() {
             return Err(EngineError::invalid(format!(
                 "Found existing in-progress update to image ({in_progress}). Either continue in-progress update with --image={in_progress} or rollback with --rollback"
             )));
@@ -339,11 +249,11 @@ fn check_existing(
 }
 
 fn dry_run(req: &RollingUpdate, old: &ReplicationController, plan: &Plan) -> Outcome {
-    let orig = derive::orig_label_value(old);
+    let orig = new_rc::orig_label_value(old);
     let prepared = prepared_old(old, &plan.new_name, &req.deployment_label_key, &orig);
     let new = match &plan.target {
         Target::Existing(rc) => (**rc).clone(),
-        Target::Create(derived) => derive::for_creation(derived, old),
+        Target::Create(derived) => new_rc::for_creation(derived, old),
     };
     Outcome::DryRun {
         old: Box::new(prepared),
@@ -359,7 +269,7 @@ async fn execute(
 ) -> Result<Outcome> {
     let old_name = req.old_name.as_str();
     let new_name = plan.new_name.as_str();
-    let orig = derive::orig_label_value(old);
+    let orig = new_rc::orig_label_value(old);
     relabel::prepare_old(ctx, old_name, &req.deployment_label_key, &orig, |meta| {
         let pointed = set_annotation(meta, annotations::NEXT_CONTROLLER_ID, new_name);
         // Leftovers of an interrupted rollback: this run goes forward again.
@@ -373,8 +283,8 @@ async fn execute(
 
     match &plan.target {
         Target::Create(derived) => {
-            let rc = derive::for_creation(derived, old);
-            ops::create_or_continue(ctx, &rc, "Continuing update", |existing| {
+            let rc = new_rc::for_creation(derived, old);
+            api::create_or_continue(ctx, &rc, "Continuing update", |existing| {
                 check_existing(existing, old, req)
             })
             .await?;
@@ -392,7 +302,7 @@ async fn execute(
         }
     }
 
-    ops::update_rc(ctx, old_name, |rc| Ok(derive::record_original_replicas(rc))).await?;
+    api::update_rc(ctx, old_name, |rc| Ok(new_rc::record_original_replicas(rc))).await?;
 
     let end = drive::run(
         ctx,
@@ -414,7 +324,7 @@ async fn execute(
         rename::start(ctx, old_name, new_name, plan.limits.desired).await
     } else {
         ctx.line(format!("Update succeeded. Deleting {old_name}"));
-        ops::delete_rc(ctx, old_name, PropagationPolicy::Background).await?;
+        api::delete_rc(ctx, old_name, PropagationPolicy::Background).await?;
         finish_new(ctx, new_name).await
     }
 }
@@ -461,25 +371,6 @@ async fn finish_new(ctx: &Ctx, new_name: &str) -> Result<Outcome> {
     })
 }
 
-/// Removes kubectl's four annotations from an RC that is no longer part of an update.
-pub(crate) async fn clear_update_annotations(
-    ctx: &Ctx,
-    name: &str,
-) -> Result<ReplicationController> {
-    ops::update_rc(ctx, name, |rc| {
-        Ok(remove_annotations(
-            &mut rc.metadata,
-            &[
-                annotations::DESIRED_REPLICAS,
-                annotations::UPDATE_SOURCE_ID,
-                annotations::NEXT_CONTROLLER_ID,
-                annotations::ORIGINAL_REPLICAS,
-            ],
-        ))
-    })
-    .await
-}
-
 /// The old RC is gone. If the new RC still carries `update-source-id` pointing at it, an
 /// earlier run was interrupted between deleting the old RC and the final cleanup: finish.
 /// Otherwise this is kubectl's NotFound.
@@ -489,7 +380,7 @@ async fn finish_after_old_deleted(ctx: &Ctx, req: &RollingUpdate) -> Result<Outc
         _ => req.new_name.clone(),
     };
     if let Some(name) = candidate
-        && let Some(new) = ops::get_rc_opt(&ctx.preflight(), &name).await?
+        && let Some(new) = api::get_rc_opt(&ctx.preflight(), &name).await?
     {
         let source = annotations::get(
             new.metadata.annotations.as_ref(),

@@ -18,7 +18,7 @@ use serde::de::DeserializeOwned;
 
 use crate::context::Ctx;
 use crate::error::{EngineError, Result};
-use crate::labels::{pod_name, selector_string};
+use crate::model::labels::{pod_name, selector_string};
 use crate::retry::call;
 
 /// How many 409s in a row we accept on one object before suspecting a fight with another
@@ -177,7 +177,7 @@ pub(crate) enum Scaled {
 pub(crate) async fn scale_rc(ctx: &Ctx, name: &str, from: u32, to: u32) -> Result<Scaled> {
     let mut outcome = Scaled::Moved;
     update_rc(ctx, name, |rc| {
-        let current = crate::derive::spec_replicas(rc);
+        let current = crate::model::new_rc::spec_replicas(rc);
         if current == to && outcome == Scaled::Applied {
             // Our own write landed although its response was lost; the retry re-read it.
             return Ok(false);
@@ -202,7 +202,7 @@ pub(crate) async fn create_rc(
 ) -> Result<ReplicationController> {
     let api = ctx.rcs();
     let pp = PostParams::default();
-    let name = crate::labels::name_of(rc).to_owned();
+    let name = crate::model::labels::name_of(rc).to_owned();
     call(
         ctx,
         &format!("creating replicationcontroller {name}"),
@@ -222,7 +222,7 @@ pub(crate) async fn create_or_continue(
     continuing: &str,
     check: impl FnOnce(&ReplicationController) -> Result<()>,
 ) -> Result<()> {
-    let name = crate::labels::name_of(rc).to_owned();
+    let name = crate::model::labels::name_of(rc).to_owned();
     match create_rc(ctx, rc).await {
         Ok(_) => ctx.line(format!("Created {name}")),
         Err(e) if e.is_already_exists() => {
@@ -336,31 +336,21 @@ where
     }
 }
 
-/// Waits until the RC is gone (an orphaning delete finishes only after the garbage collector
-/// has released the pods), looking again when it changes, until the timeout.
-pub(crate) async fn wait_rc_gone(ctx: &Ctx, name: &str) -> Result<()> {
-    let deadline = tokio::time::Instant::now() + ctx.timing.timeout;
-    let mut wake = crate::wake::Wake::new();
-    loop {
-        let Some(rc) = get_rc_opt(ctx, name).await? else {
-            return Ok(());
-        };
-        wake.follow_rc(ctx, &rc);
-        if tokio::time::Instant::now() > deadline {
-            return Err(EngineError::Stuck(format!(
-                "timed out waiting for replicationcontroller {name} to be deleted; {}",
-                ctx.recovery()
-            )));
-        }
-        ctx.emit(crate::events::Event::Waiting(format!(
-            "waiting for replicationcontroller {name} to be deleted"
-        )));
-        wake.wait(
-            ctx,
-            ctx.timing
-                .poll_interval
-                .min(std::time::Duration::from_secs(1)),
-        )
-        .await?;
-    }
+/// Removes kubectl's four annotations from an RC that is no longer part of an update.
+pub(crate) async fn clear_update_annotations(
+    ctx: &Ctx,
+    name: &str,
+) -> Result<ReplicationController> {
+    update_rc(ctx, name, |rc| {
+        Ok(remove_annotations(
+            &mut rc.metadata,
+            &[
+                crate::model::annotations::DESIRED_REPLICAS,
+                crate::model::annotations::UPDATE_SOURCE_ID,
+                crate::model::annotations::NEXT_CONTROLLER_ID,
+                crate::model::annotations::ORIGINAL_REPLICAS,
+            ],
+        ))
+    })
+    .await
 }

@@ -13,17 +13,17 @@ use std::collections::BTreeMap;
 use k8s_openapi::api::core::v1::{Container, ReplicationController};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 
-use crate::annotations::{self, SourceId};
 use crate::error::{EngineError, Result};
-use crate::image::{self, PullPolicy};
-use crate::labels::{self, name_of, rc_selector};
+use crate::model::annotations::{self, SourceId};
+use crate::model::image::{self, ImageRef, PullPolicy};
+use crate::model::labels::{self, name_of, rc_selector};
 
 /// What to change in the pod template: kubectl's `--image`, `--container`,
 /// `--image-pull-policy`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ImageChange {
-    /// The new image.
-    pub image: String,
+    /// The new image, parsed where it entered.
+    pub image: ImageRef,
     /// Which container; required when the pod has several.
     pub container: Option<String>,
     /// A new pull policy; required when the image does not change.
@@ -100,10 +100,9 @@ pub fn effective_pull_policy(rc: &ReplicationController, index: usize) -> Option
 /// Validates `change` against `old` (image syntax, container choice, that something changes)
 /// and returns the container index.
 pub fn check_image_change(old: &ReplicationController, change: &ImageChange) -> Result<usize> {
-    image::validate_reference(&change.image)?;
     let index = select_container(old, change.container.as_deref())?;
     // `luksa/kubia:v1` and `docker.io/luksa/kubia:v1` are one image.
-    if image_reference::same_image(container_image(old, index), &change.image) {
+    if image_reference::same_image(container_image(old, index), &change.image.to_string()) {
         match change.pull_policy {
             None => {
                 return Err(EngineError::invalid(format!(
@@ -129,21 +128,21 @@ pub fn check_image_change(old: &ReplicationController, change: &ImageChange) -> 
 /// policy the new pods get is `IfNotPresent`.
 pub fn pull_policy_warning(old: &ReplicationController, change: &ImageChange) -> Option<String> {
     let index = select_container(old, change.container.as_deref()).ok()?;
-    let image = image_reference::ImageRef::parse(&change.image).ok()?;
+    let image = &change.image;
     let policy = match change.pull_policy {
         Some(p) => p,
         // An explicit policy on the old container is copied to the new one.
         None => match containers(old)[index].image_pull_policy.as_deref() {
             Some(p) => p.parse().ok()?,
-            None => PullPolicy::default_for(&image),
+            None => PullPolicy::default_for(image),
         },
     };
     let running = image_reference::ImageRef::parse(container_image(old, index)).ok();
-    image_reference::pull_policy_warning(&image, policy, running.as_ref())
+    image_reference::pull_policy_warning(image, policy, running.as_ref())
 }
 
 /// kubectl's `util.HashObject(rc, scheme.Codecs.LegacyCodec(corev1.SchemeGroupVersion))`:
-/// md5 hex of the RC as Go's apimachinery JSON serializer encodes it ([`crate::go_json`]:
+/// md5 hex of the RC as Go's apimachinery JSON serializer encodes it ([`crate::model::go_json`]:
 /// `"kind"` and `"apiVersion"` first, Go field order and zero values, Go string escaping,
 /// trailing newline). Called on the RC as fetched (uid, resourceVersion, managedFields and
 /// status included), with the new image set when it is the new RC's hash, as kubectl did; so
@@ -151,7 +150,7 @@ pub fn pull_policy_warning(old: &ReplicationController, change: &ImageChange) ->
 pub fn rc_hash(rc: &ReplicationController) -> String {
     format!(
         "{:x}",
-        md5::compute(crate::go_json::replication_controller(rc))
+        md5::compute(crate::model::go_json::replication_controller(rc))
     )
 }
 
@@ -233,7 +232,7 @@ pub fn derive_from_image(
         .and_then(|t| t.spec.as_mut())
         .and_then(|s| s.containers.get_mut(index))
     {
-        container.image = Some(change.image.clone());
+        container.image = Some(change.image.to_string());
         if let Some(policy) = change.pull_policy {
             container.image_pull_policy = Some(policy.as_str().to_owned());
         }

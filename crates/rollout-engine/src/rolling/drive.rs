@@ -2,7 +2,7 @@
 //! planner, apply one scale, repeat until [`Step::Done`].
 //!
 //! Why a loop around a stateless planner: nothing is remembered between iterations except
-//! the time of the last progress, so a restarted CLI enters the same loop and continues from
+//! the time of the last progress (kept by `wait::until`), so a restarted CLI enters the same loop and continues from
 //! whatever the cluster shows. Scales are conditional (`spec.replicas` must still be what was
 //! observed), so a concurrent change makes us re-plan instead of overwrite. Waits end as soon
 //! as either RC or one of their pods changes (`wake`), at the latest after `--poll-interval`.
@@ -11,14 +11,15 @@ use std::time::Duration;
 
 use rollout_plan::health::{Signal, assess};
 use rollout_plan::{Limits, Observed, Step, WaitReason, describe_start, next_step};
-use tokio::time::Instant;
 
+use crate::api::{self, Scaled};
 use crate::context::Ctx;
-use crate::error::{EngineError, Result};
+use crate::error::Result;
 use crate::events::{Event, Progress};
 use crate::health::{self, FailurePolicy};
-use crate::observe::{self, RcState};
-use crate::ops::{self, Scaled};
+use crate::model::side::{self, RcState};
+use crate::observe;
+use crate::wait::{self, Look, humanize};
 use crate::wake::{self, Wake};
 
 /// One rolling update's parameters, with roles already assigned (a rollback swaps them).
@@ -51,11 +52,8 @@ pub(crate) enum End {
 /// Runs the loop until the new RC has `desired` replicas and the old one none, or a
 /// failure signal fires.
 pub(crate) async fn run(ctx: &Ctx, drive: &Drive<'_>) -> Result<End> {
-    let mut last_progress = Instant::now();
     let mut announced = false;
-    let mut wake = Wake::new();
-    loop {
-        ctx.check_cancel()?;
+    wait::until(ctx, async |wake: &mut Wake| {
         let old = observe::required(ctx, drive.old, drive.min_ready_seconds).await?;
         let new = observe::required(ctx, drive.new, drive.min_ready_seconds).await?;
         wake.follow(ctx, &old);
@@ -81,84 +79,52 @@ pub(crate) async fn run(ctx: &Ctx, drive: &Drive<'_>) -> Result<End> {
             announced = true;
         }
         if let Some(policy) = drive.health {
-            let pods = health::new_pods(&new.pods, observe::now_seconds());
+            let pods = health::new_pods(&new.pods, side::now_seconds());
             if let Some(signal) = assess(drive.new, &pods, None, &policy.thresholds) {
-                return Ok(End::Failed(signal));
+                return Ok(Look::Done(End::Failed(signal)));
             }
         }
         let step = next_step(&drive.limits, &observed);
         match step {
-            Step::Done => return Ok(End::Done),
+            Step::Done => Ok(Look::Done(End::Done)),
             Step::ScaleNew { from, to } | Step::ScaleOld { from, to } => {
-                let name = if matches!(step, Step::ScaleNew { .. }) {
-                    drive.new
-                } else {
-                    drive.old
-                };
-                if ops::scale_rc(ctx, name, from, to).await? == Scaled::Applied {
+                let scale_up = matches!(step, Step::ScaleNew { .. });
+                let name = if scale_up { drive.new } else { drive.old };
+                if api::scale_rc(ctx, name, from, to).await? == Scaled::Applied {
                     if let Some(line) = step.describe(drive.old, drive.new) {
                         ctx.line(line);
                     }
-                    last_progress = Instant::now();
-                    if matches!(step, Step::ScaleNew { .. }) && to > from {
+                    if scale_up && to > from {
                         ctx.emit(Event::Waiting(format!(
                             "waiting {} (update period) before the next step",
                             humanize(drive.update_period)
                         )));
                         ctx.sleep(drive.update_period).await?;
                     }
+                    return Ok(Look::Acted);
                 }
+                // Someone else changed the RC: observe again at once.
+                Ok(Look::Again)
             }
-            Step::Wait(reason) => {
-                if last_progress.elapsed() > ctx.timing.timeout {
-                    return Err(stuck(ctx, drive, reason, &old, &new));
-                }
-                ctx.emit(Event::Waiting(reason.to_string()));
-                let max = wake::interval(ctx, &[&old, &new], drive.min_ready_seconds);
-                wake.wait(ctx, max).await?;
-            }
+            Step::Wait(reason) => Ok(Look::pending(
+                reason.to_string(),
+                stuck(ctx, drive, reason, &old, &new),
+                wake::interval(ctx, &[&old, &new], drive.min_ready_seconds),
+            )),
         }
-    }
-}
-
-/// `1m0s`-style durations, as kubectl printed them.
-pub(crate) fn humanize(duration: Duration) -> String {
-    let secs = duration.as_secs();
-    let millis = duration.subsec_millis();
-    if duration.is_zero() {
-        return "0s".to_owned();
-    }
-    if secs == 0 {
-        return format!("{millis}ms");
-    }
-    let (h, m, s) = (secs / 3600, secs % 3600 / 60, secs % 60);
-    let s = if millis > 0 {
-        format!("{s}.{millis:03}").trim_end_matches('0').to_owned() + "s"
-    } else {
-        format!("{s}s")
-    };
-    match (h, m) {
-        (0, 0) => s,
-        (0, m) => format!("{m}m{s}"),
-        (h, m) => format!("{h}h{m}m{s}"),
-    }
+    })
+    .await
 }
 
 /// The error for no progress within `--timeout`: what is stuck (pods by name and reason),
 /// that the old pods still serve, and how to roll back.
-fn stuck(
-    ctx: &Ctx,
-    drive: &Drive<'_>,
-    reason: WaitReason,
-    old: &RcState,
-    new: &RcState,
-) -> EngineError {
+fn stuck(ctx: &Ctx, drive: &Drive<'_>, reason: WaitReason, old: &RcState, new: &RcState) -> String {
     let detail = match reason {
         WaitReason::NewPodsNotAvailable { waiting } => format!(
             "{waiting} new pod{} of {} not available: {}",
             if waiting == 1 { "" } else { "s" },
             drive.new,
-            observe::describe_unavailable(new, drive.min_ready_seconds)
+            side::describe_unavailable(new, drive.min_ready_seconds)
         ),
         WaitReason::Settling { role } => {
             let state = if role == rollout_plan::Role::New {
@@ -168,33 +134,16 @@ fn stuck(
             };
             format!(
                 "replicationcontroller {} has {} of {} pods",
-                crate::labels::name_of(&state.rc),
+                crate::model::labels::name_of(&state.rc),
                 state.side.current,
                 state.side.spec
             )
         }
     };
-    EngineError::Stuck(format!(
-        "timed out after {} waiting for any update progress to be made: {detail}; {} still has {} available pods; {}",
+    format!(
+        "timed out after {} waiting for any update progress to be made: {detail}; {} still has {} available pods",
         humanize(ctx.timing.timeout),
         drive.old,
         old.side.available,
-        ctx.recovery()
-    ))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn durations_print_like_go() {
-        assert_eq!(humanize(Duration::from_secs(60)), "1m0s");
-        assert_eq!(humanize(Duration::from_secs(3)), "3s");
-        assert_eq!(humanize(Duration::from_secs(300)), "5m0s");
-        assert_eq!(humanize(Duration::from_secs(3725)), "1h2m5s");
-        assert_eq!(humanize(Duration::from_millis(1500)), "1.5s");
-        assert_eq!(humanize(Duration::from_millis(250)), "250ms");
-        assert_eq!(humanize(Duration::ZERO), "0s");
-    }
+    )
 }

@@ -1,0 +1,97 @@
+//! What a rolling update is asked to do and what it ends with, and the checks that need no
+//! cluster. Shared by the forward update, its rollback and the same-name rename.
+
+use std::time::Duration;
+
+use k8s_openapi::api::core::v1::ReplicationController;
+use rollout_plan::{Limits, Strategy};
+
+use crate::error::{EngineError, Result};
+use crate::health::FailurePolicy;
+use crate::model::new_rc::{self, ImageChange};
+
+/// Where the new RC's definition comes from.
+#[derive(Debug, Clone, PartialEq)]
+pub enum NewSource {
+    /// `--image` (with `--container`, `--image-pull-policy`): a copy of the old RC.
+    Image(ImageChange),
+    /// `-f FILE`: an RC read from a file.
+    File(Box<ReplicationController>),
+}
+
+/// A rolling update request: kubectl's arguments plus the generalised strategy.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RollingUpdate {
+    /// The RC to replace.
+    pub old_name: String,
+    /// The new RC's name; when absent with `--image`, the update keeps the old name (the new
+    /// RC is `<old>-<hash>` until the final rename).
+    pub new_name: Option<String>,
+    /// The new definition; optional only for `--rollback`.
+    pub source: Option<NewSource>,
+    /// The label key that tells the two RCs' pods apart (kubectl's `deployment`).
+    pub deployment_label_key: String,
+    /// maxSurge, maxUnavailable, minReadySeconds.
+    pub strategy: Strategy,
+    /// Pause after each scale-up.
+    pub update_period: Duration,
+    /// Revert to the old RC instead.
+    pub rollback: bool,
+    /// Compute and return both RCs without changing anything.
+    pub dry_run: bool,
+    /// The failure signals watched in the new RC's pods, and `--on-failure`.
+    pub failure: FailurePolicy,
+    /// Update an old RC that another controller owns.
+    pub force: bool,
+}
+
+/// What a rolling update ended with.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Outcome {
+    /// `--dry-run`: the old RC as it would be prepared and the new RC as it would be created.
+    DryRun {
+        /// The RC being replaced.
+        old: Box<ReplicationController>,
+        /// The replacement.
+        new: Box<ReplicationController>,
+    },
+    /// The update finished; `rc` is the surviving RC and `message` kubectl's operation text
+    /// (`rolling updated to "kubia-v2"`).
+    Done {
+        /// The surviving RC as stored.
+        rc: Box<ReplicationController>,
+        /// What happened, for `replicationcontroller/NAME <message>`.
+        message: String,
+    },
+}
+
+/// Checks the request itself (no cluster needed): flag combinations, names, label key,
+/// image syntax.
+pub fn validate(req: &RollingUpdate) -> Result<()> {
+    new_rc::check_deployment_key(&req.deployment_label_key)?;
+    if req.old_name.is_empty() {
+        return Err(EngineError::invalid(
+            "the old replication controller's name must not be empty",
+        ));
+    }
+    if req.source.is_none() && !req.rollback {
+        return Err(EngineError::invalid(
+            "Must specify --filename or --image for new controller",
+        ));
+    }
+    if let Some(NewSource::File(file)) = &req.source {
+        let file_name = file.metadata.name.as_deref().unwrap_or("");
+        if let Some(new) = &req.new_name
+            && new != file_name
+        {
+            return Err(EngineError::invalid(format!(
+                "the new replicationcontroller's name in the file ({file_name}) differs from the NEW argument ({new})"
+            )));
+        }
+    }
+    if req.new_name.as_deref() == Some(req.old_name.as_str()) {
+        return Err(new_rc::same_name(&req.old_name));
+    }
+    Limits::resolve(1, &req.strategy)?;
+    Ok(())
+}
