@@ -147,12 +147,16 @@ pub async fn deploy(ctx: &Ctx, req: &BlueGreen) -> Result<()> {
             check_existing(existing, &old, &req.change)?;
             None
         }
-        None => Some(pre.derive_from_image(
-            &old,
-            &req.change,
-            &req.deployment_label_key,
-            Some(&req.new_name),
-        )?),
+        None => {
+            let derived = new_rc::derive_from_image(
+                &old,
+                &req.change,
+                &req.deployment_label_key,
+                Some(&req.new_name),
+            )?;
+            pre.warn(new_rc::pull_policy_warning(&old, &req.change));
+            Some(derived)
+        }
     };
 
     let ctx = &ctx.with_undo(

@@ -94,12 +94,13 @@ pub async fn start(ctx: &Ctx, req: &CanaryStart) -> Result<()> {
             (None, total, steps)
         }
         None => {
-            let derived = ctx.derive_from_image(
+            let derived = new_rc::derive_from_image(
                 &old,
                 &req.change,
                 &req.deployment_label_key,
                 Some(&req.new_name),
             )?;
+            ctx.warn(new_rc::pull_policy_warning(&old, &req.change));
             let total = annotations::replicas(
                 old.metadata.annotations.as_ref(),
                 ORIGINAL_REPLICAS,

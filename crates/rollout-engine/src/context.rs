@@ -133,27 +133,9 @@ impl Ctx {
         self.sink.emit(Event::Line(line.into()));
     }
 
-    /// [`crate::model::new_rc::derive_from_image`], then the pull-policy warning for a change that
-    /// is going ahead (not for one refused).
-    pub(crate) fn derive_from_image(
-        &self,
-        old: &k8s_openapi::api::core::v1::ReplicationController,
-        change: &crate::model::new_rc::ImageChange,
-        key: &str,
-        new_name: Option<&str>,
-    ) -> crate::error::Result<crate::model::new_rc::Derived> {
-        let derived = crate::model::new_rc::derive_from_image(old, change, key, new_name)?;
-        self.warn_pull_policy(old, change);
-        Ok(derived)
-    }
-
-    /// Emits the pull-policy warning for `change`, if it has one.
-    pub(crate) fn warn_pull_policy(
-        &self,
-        old: &k8s_openapi::api::core::v1::ReplicationController,
-        change: &crate::model::new_rc::ImageChange,
-    ) {
-        if let Some(w) = crate::model::new_rc::pull_policy_warning(old, change) {
+    /// Emits `warning`, if there is one (the pull-policy pitfall of a change going ahead).
+    pub(crate) fn warn(&self, warning: Option<String>) {
+        if let Some(w) = warning {
             self.emit(Event::Warning(w));
         }
     }

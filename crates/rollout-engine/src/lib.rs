@@ -42,14 +42,13 @@ pub mod validate;
 mod wait;
 mod wake;
 
-// Plumbing: connection, context, cancellation, events and output.
+// Plumbing: connection, context, cancellation, events, JSONPath.
 pub mod cancel;
 pub mod client;
 mod context;
 pub mod error;
 pub mod events;
 pub mod jsonpath;
-pub mod output;
 
 pub use cancel::Cancel;
 pub use client::{Cluster, ClusterOptions, connect};
@@ -59,5 +58,5 @@ pub use events::{Event, EventSink, NullSink, Progress, RecordingSink};
 pub use health::FailurePolicy;
 pub use model::image::PullPolicy;
 pub use model::new_rc::ImageChange;
-pub use output::OutputFormat;
+pub use rolling::output::{self, OutputFormat};
 pub use rolling::{NewSource, Outcome, RollingUpdate};

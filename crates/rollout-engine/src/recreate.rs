@@ -83,7 +83,7 @@ async fn run_inner(ctx: &Ctx, req: &Recreate) -> Result<()> {
     }
     if !already {
         check_image_change(&rc, &req.change)?;
-        ctx.warn_pull_policy(&rc, &req.change);
+        ctx.warn(new_rc::pull_policy_warning(&rc, &req.change));
     }
     crate::access::check(&pre, crate::access::RECREATE).await?;
     crate::lease::holding(&pre, name, async {
@@ -265,7 +265,7 @@ async fn failed(ctx: &Ctx, req: &Recreate, previous: &str, signal: &Signal) -> E
 mod tests {
     use super::*;
     use crate::model::image::PullPolicy;
-    use k8s_openapi::api::core::v1::{Container, PodSpec};
+    use k8s_fixtures::PodFixture;
 
     #[test]
     fn template_and_pod_images() {
@@ -286,17 +286,7 @@ mod tests {
             ..v1
         };
         assert!(!template_done(&rc, 0, &always));
-        let pod = Pod {
-            spec: Some(PodSpec {
-                containers: vec![Container {
-                    name: "nodejs".into(),
-                    image: Some("luksa/kubia:v1".into()),
-                    ..Container::default()
-                }],
-                ..PodSpec::default()
-            }),
-            ..Pod::default()
-        };
+        let pod = Pod::test().running("nodejs", "luksa/kubia:v1");
         assert_eq!(pod_image(&pod, "nodejs"), "luksa/kubia:v1");
         assert_eq!(pod_image(&pod, "other"), "");
     }

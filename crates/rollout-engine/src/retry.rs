@@ -6,7 +6,7 @@
 //! shows all of these) with exponential backoff until the context's budget runs out, and
 //! checks for Ctrl-C before each attempt. Anything else (404, 409, 422, 403...) is returned
 //! at once as [`EngineError::Api`] for the caller to interpret; conflicts are re-read and
-//! retried by the update helpers in `ops`.
+//! retried by the update helpers in `api`.
 
 use std::future::Future;
 use std::time::Duration;

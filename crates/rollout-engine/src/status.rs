@@ -174,7 +174,7 @@ pub async fn run(ctx: &Ctx, rc: Option<&str>) -> Result<Vec<UpdateInfo>> {
 mod tests {
     use super::*;
     use crate::api::set_annotation;
-    use k8s_openapi::api::core::v1::ReplicationControllerStatus;
+    use k8s_fixtures::RcFixture;
 
     fn rc(
         name: &str,
@@ -182,20 +182,13 @@ mod tests {
         ready: i32,
         annotations: &[(&str, &str)],
     ) -> ReplicationController {
-        let mut rc = crate::model::new_rc::tests::tutorial_rc();
-        rc.metadata.name = Some(name.into());
-        rc.metadata.annotations = None;
+        let mut rc = ReplicationController::test()
+            .named(name)
+            .replicas(replicas)
+            .with_status(replicas, ready);
         for (k, v) in annotations {
             set_annotation(&mut rc.metadata, k, v);
         }
-        if let Some(s) = rc.spec.as_mut() {
-            s.replicas = Some(replicas);
-        }
-        rc.status = Some(ReplicationControllerStatus {
-            replicas,
-            ready_replicas: Some(ready),
-            ..ReplicationControllerStatus::default()
-        });
         rc
     }
 

@@ -171,46 +171,15 @@ pub fn describe_unavailable(state: &RcState, min_ready_seconds: u32) -> String {
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
-    use k8s_openapi::api::core::v1::{
-        ContainerState, ContainerStateWaiting, ContainerStatus, PodCondition, PodStatus,
-        ReplicationControllerStatus,
-    };
-    use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, OwnerReference, Time};
-    use k8s_openapi::jiff::Timestamp;
+    use k8s_fixtures::PodFixture;
+    use k8s_openapi::api::core::v1::ReplicationControllerStatus;
 
+    /// A pod of the RC with `owner_uid`, ready since `ready_since` or not ready.
     pub(crate) fn pod(name: &str, owner_uid: &str, ready_since: Option<i64>) -> Pod {
-        Pod {
-            metadata: ObjectMeta {
-                name: Some(name.into()),
-                owner_references: Some(vec![OwnerReference {
-                    controller: Some(true),
-                    uid: owner_uid.into(),
-                    kind: "ReplicationController".into(),
-                    name: "rc".into(),
-                    api_version: "v1".into(),
-                    ..OwnerReference::default()
-                }]),
-                ..ObjectMeta::default()
-            },
-            spec: None,
-            status: Some(PodStatus {
-                phase: Some("Running".into()),
-                conditions: Some(vec![PodCondition {
-                    type_: "Ready".into(),
-                    status: if ready_since.is_some() {
-                        "True"
-                    } else {
-                        "False"
-                    }
-                    .into(),
-                    last_transition_time: Some(Time(
-                        Timestamp::from_second(ready_since.unwrap_or(0))
-                            .unwrap_or(Timestamp::UNIX_EPOCH),
-                    )),
-                    ..PodCondition::default()
-                }]),
-                ..PodStatus::default()
-            }),
+        let pod = Pod::test().named(name).owned_by(owner_uid);
+        match ready_since {
+            Some(t) => pod.ready_since(t),
+            None => pod,
         }
     }
 
@@ -221,8 +190,7 @@ pub(crate) mod tests {
         assert!(!is_available(&p, 10, 1005));
         assert!(is_available(&p, 10, 1010));
         assert_eq!(pod_problem(&p, 10, 1005), "ready for less than 10s");
-        let mut t = p.clone();
-        t.metadata.deletion_timestamp = Some(Time(Timestamp::UNIX_EPOCH));
+        let t = p.clone().terminating();
         assert!(!is_available(&t, 0, 2000));
         assert_eq!(pod_problem(&t, 0, 2000), "terminating");
         let unready = pod("b", "u", None);
@@ -232,20 +200,7 @@ pub(crate) mod tests {
 
     #[test]
     fn waiting_reason_is_reported() {
-        let mut p = pod("c", "u", None);
-        if let Some(s) = p.status.as_mut() {
-            s.container_statuses = Some(vec![ContainerStatus {
-                name: "nodejs".into(),
-                state: Some(ContainerState {
-                    waiting: Some(ContainerStateWaiting {
-                        reason: Some("ErrImageNeverPull".into()),
-                        message: None,
-                    }),
-                    ..ContainerState::default()
-                }),
-                ..ContainerStatus::default()
-            }]);
-        }
+        let p = pod("c", "u", None).waiting("ErrImageNeverPull");
         assert_eq!(pod_problem(&p, 0, 0), "ErrImageNeverPull");
     }
 
@@ -258,8 +213,7 @@ pub(crate) mod tests {
             observed_generation: Some(2),
             ..ReplicationControllerStatus::default()
         });
-        let mut dying = pod("d", "uid-1", Some(0));
-        dying.metadata.deletion_timestamp = Some(Time(Timestamp::UNIX_EPOCH));
+        let dying = pod("d", "uid-1", Some(0)).terminating();
         let pods = vec![
             pod("a", "uid-1", Some(0)),
             pod("b", "uid-1", None),

@@ -114,12 +114,16 @@ async fn plan(ctx: &Ctx, req: &RollingUpdate, old: &ReplicationController) -> Re
         }
         None => {
             let derived = match &req.source {
-                Some(NewSource::Image(change)) => ctx.derive_from_image(
-                    old,
-                    change,
-                    &req.deployment_label_key,
-                    req.new_name.as_deref(),
-                )?,
+                Some(NewSource::Image(change)) => {
+                    let derived = new_rc::derive_from_image(
+                        old,
+                        change,
+                        &req.deployment_label_key,
+                        req.new_name.as_deref(),
+                    )?;
+                    ctx.warn(new_rc::pull_policy_warning(old, change));
+                    derived
+                }
                 Some(NewSource::File(file)) => {
                     derive_from_file(old, file, &req.deployment_label_key)?
                 }

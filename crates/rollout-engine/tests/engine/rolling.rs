@@ -31,15 +31,12 @@ async fn tutorial_output_line_for_line() {
 #[tokio::test]
 async fn interrupted_update_resumes_where_it_stopped() {
     let fake = tutorial_cluster();
-    let cancel = Cancel::new();
-    let sink = Arc::new(CancelAfter {
-        lines: Mutex::new(Vec::new()),
-        after: "Scaling kubia-v1 down to 2".into(),
-        cancel: cancel.clone(),
-    });
-    let ctx = fake.ctx(sink.clone(), cancel);
-    let err =
-        rollout_engine::rolling::run(&ctx, &request(Some("kubia-v2"), "luksa/kubia:v2")).await;
+    let err = interrupted_after(
+        &fake,
+        "Scaling kubia-v1 down to 2",
+        &request(Some("kubia-v2"), "luksa/kubia:v2"),
+    )
+    .await;
     let err = err.err();
     assert!(
         err.as_ref().is_some_and(EngineError::is_interrupted),
@@ -84,14 +81,12 @@ replicationcontroller/kubia-v2 rolling updated to \"kubia-v2\"
 #[tokio::test]
 async fn resuming_with_another_image_is_refused() {
     let fake = tutorial_cluster();
-    let cancel = Cancel::new();
-    let sink = Arc::new(CancelAfter {
-        lines: Mutex::new(Vec::new()),
-        after: "Scaling kubia-v2 up to 1".into(),
-        cancel: cancel.clone(),
-    });
-    let ctx = fake.ctx(sink, cancel);
-    let _ = rollout_engine::rolling::run(&ctx, &request(Some("kubia-v2"), "luksa/kubia:v2")).await;
+    let _ = interrupted_after(
+        &fake,
+        "Scaling kubia-v2 up to 1",
+        &request(Some("kubia-v2"), "luksa/kubia:v2"),
+    )
+    .await;
     let err = run(&fake, &request(Some("kubia-v2"), "luksa/kubia:v3"))
         .await
         .err();
@@ -106,14 +101,12 @@ async fn resuming_with_another_image_is_refused() {
 #[tokio::test]
 async fn rollback_of_an_interrupted_update() {
     let fake = tutorial_cluster();
-    let cancel = Cancel::new();
-    let sink = Arc::new(CancelAfter {
-        lines: Mutex::new(Vec::new()),
-        after: "Scaling kubia-v1 down to 1".into(),
-        cancel: cancel.clone(),
-    });
-    let ctx = fake.ctx(sink, cancel);
-    let _ = rollout_engine::rolling::run(&ctx, &request(Some("kubia-v2"), "luksa/kubia:v2")).await;
+    let _ = interrupted_after(
+        &fake,
+        "Scaling kubia-v1 down to 1",
+        &request(Some("kubia-v2"), "luksa/kubia:v2"),
+    )
+    .await;
     let mut back = request(Some("kubia-v2"), "luksa/kubia:v2");
     back.rollback = true;
     back.source = None;
@@ -223,14 +216,12 @@ async fn a_file_naming_the_old_rc_updates_it_in_place_and_keeps_its_name() {
 #[tokio::test]
 async fn rename_interrupted_after_orphaning_is_finished_by_a_rerun() {
     let fake = tutorial_cluster();
-    let cancel = Cancel::new();
-    let sink = Arc::new(CancelAfter {
-        lines: Mutex::new(Vec::new()),
-        after: "Update succeeded. Deleting old controller: kubia-v1".into(),
-        cancel: cancel.clone(),
-    });
-    let ctx = fake.ctx(sink, cancel);
-    let err = rollout_engine::rolling::run(&ctx, &request(None, "luksa/kubia:v2")).await;
+    let err = interrupted_after(
+        &fake,
+        "Update succeeded. Deleting old controller: kubia-v1",
+        &request(None, "luksa/kubia:v2"),
+    )
+    .await;
     assert!(err.is_err());
     // Simulate the worst moment: the hashed RC already deleted with its pods orphaned.
     fake.with(|s| {
@@ -384,14 +375,12 @@ async fn outcome_render_for_name_output() {
 #[tokio::test]
 async fn cleanup_interrupted_after_deleting_the_old_rc_is_finished() {
     let fake = tutorial_cluster();
-    let cancel = Cancel::new();
-    let sink = Arc::new(CancelAfter {
-        lines: Mutex::new(Vec::new()),
-        after: "Update succeeded. Deleting kubia-v1".into(),
-        cancel: cancel.clone(),
-    });
-    let ctx = fake.ctx(sink, cancel);
-    let _ = rollout_engine::rolling::run(&ctx, &request(Some("kubia-v2"), "luksa/kubia:v2")).await;
+    let _ = interrupted_after(
+        &fake,
+        "Update succeeded. Deleting kubia-v1",
+        &request(Some("kubia-v2"), "luksa/kubia:v2"),
+    )
+    .await;
     // The delete landed, the bookkeeping removal did not.
     fake.with(|s| {
         s.rcs.remove("kubia-v1");

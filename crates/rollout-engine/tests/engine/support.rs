@@ -52,6 +52,41 @@ pub(crate) async fn run(fake: &Fake, req: &RollingUpdate) -> Result<String, Engi
     Ok(out)
 }
 
+/// Runs the rolling update `req` on `fake` and interrupts it (as Ctrl-C does) as soon as the
+/// engine prints `after`; returns how the run ended.
+pub(crate) async fn interrupted_after(
+    fake: &Fake,
+    after: &str,
+    req: &RollingUpdate,
+) -> Result<Outcome, EngineError> {
+    let cancel = Cancel::new();
+    let sink = Arc::new(CancelAfter {
+        lines: Mutex::new(Vec::new()),
+        after: after.into(),
+        cancel: cancel.clone(),
+    });
+    let ctx = fake.ctx(sink, cancel);
+    rollout_engine::rolling::run(&ctx, req).await
+}
+
+/// Asserts that the fake API server saw no write (PUT, PATCH, DELETE, or a POST other than
+/// the RBAC preflight's SelfSubjectAccessReviews) since its log was last cleared.
+pub(crate) fn assert_no_writes(fake: &Fake) {
+    fake.with(|s| {
+        let writes: Vec<&String> = s
+            .log
+            .iter()
+            .filter(|l| {
+                l.starts_with("PUT ")
+                    || l.starts_with("PATCH ")
+                    || l.starts_with("DELETE ")
+                    || (l.starts_with("POST ") && !l.contains("selfsubjectaccessreviews"))
+            })
+            .collect();
+        assert!(writes.is_empty(), "writes: {writes:?}");
+    });
+}
+
 pub(crate) fn tutorial_cluster() -> Fake {
     let fake = Fake::new();
     fake.add_rc("kubia-v1", 3, "luksa/kubia:v1");

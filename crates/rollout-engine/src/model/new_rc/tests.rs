@@ -1,48 +1,16 @@
 //! Unit tests of deriving the new RC: names, hashes pinned to kubectl's, labels, images.
 
 use super::*;
-use k8s_openapi::api::core::v1::{PodSpec, PodTemplateSpec, ReplicationControllerSpec};
+use k8s_fixtures::RcFixture;
 
-/// The tutorial's RC: kubia-v1, 3 replicas, app=kubia, container nodejs.
+/// The tutorial's RC as read back: kubia-v1, 3 replicas, app=kubia, container nodejs, with
+/// the uid, resourceVersion and annotation the pinned hashes below were computed with.
 pub(crate) fn tutorial_rc() -> ReplicationController {
-    let labels: BTreeMap<String, String> = [("app".to_owned(), "kubia".to_owned())].into();
-    ReplicationController {
-        metadata: ObjectMeta {
-            name: Some("kubia-v1".into()),
-            namespace: Some("default".into()),
-            uid: Some("uid-1".into()),
-            resource_version: Some("100".into()),
-            annotations: Some(
-                [(
-                    "kubernetes.io/change-cause".to_owned(),
-                    "tutorial".to_owned(),
-                )]
-                .into(),
-            ),
-            ..ObjectMeta::default()
-        },
-        spec: Some(ReplicationControllerSpec {
-            replicas: Some(3),
-            selector: Some(labels.clone()),
-            template: Some(PodTemplateSpec {
-                metadata: Some(ObjectMeta {
-                    labels: Some(labels),
-                    ..ObjectMeta::default()
-                }),
-                spec: Some(PodSpec {
-                    containers: vec![Container {
-                        name: "nodejs".into(),
-                        image: Some("luksa/kubia:v1".into()),
-                        image_pull_policy: Some("IfNotPresent".into()),
-                        ..Container::default()
-                    }],
-                    ..PodSpec::default()
-                }),
-            }),
-            ..ReplicationControllerSpec::default()
-        }),
-        status: None,
-    }
+    ReplicationController::test()
+        .in_namespace("default")
+        .uid("uid-1")
+        .resource_version("100")
+        .annotated("kubernetes.io/change-cause", "tutorial")
 }
 
 fn v2() -> ImageChange {

@@ -25,10 +25,10 @@ use http_body_util::{BodyExt, Full, StreamBody, combinators::UnsyncBoxBody};
 use tokio::sync::Notify;
 
 use http::{Method, Request, Response, StatusCode};
+use k8s_fixtures::RcFixture;
 use k8s_openapi::api::core::v1::{
-    Container, ContainerState, ContainerStateWaiting, ContainerStatus, Pod, PodCondition, PodSpec,
-    PodStatus, PodTemplateSpec, ReplicationController, ReplicationControllerSpec,
-    ReplicationControllerStatus, Service, ServiceSpec,
+    ContainerState, ContainerStateWaiting, ContainerStatus, Pod, PodCondition, PodStatus,
+    ReplicationController, ReplicationControllerStatus, Service, ServiceSpec,
 };
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, OwnerReference, Time};
 use k8s_openapi::jiff::Timestamp;
@@ -155,34 +155,11 @@ impl Fake {
 
     /// Adds the tutorial's RC `name` (app=kubia, container nodejs) and reconciles.
     pub fn add_rc(&self, name: &str, replicas: i32, image: &str) {
-        let labels: BTreeMap<String, String> = [("app".to_owned(), "kubia".to_owned())].into();
-        let rc = ReplicationController {
-            metadata: ObjectMeta {
-                name: Some(name.into()),
-                ..ObjectMeta::default()
-            },
-            spec: Some(ReplicationControllerSpec {
-                replicas: Some(replicas),
-                selector: None,
-                template: Some(PodTemplateSpec {
-                    metadata: Some(ObjectMeta {
-                        labels: Some(labels),
-                        ..ObjectMeta::default()
-                    }),
-                    spec: Some(PodSpec {
-                        containers: vec![Container {
-                            name: "nodejs".into(),
-                            image: Some(image.into()),
-                            image_pull_policy: Some("IfNotPresent".into()),
-                            ..Container::default()
-                        }],
-                        ..PodSpec::default()
-                    }),
-                }),
-                ..ReplicationControllerSpec::default()
-            }),
-            status: None,
-        };
+        let rc = ReplicationController::test()
+            .named(name)
+            .replicas(replicas)
+            .image(image)
+            .without_selector();
         let body = serde_json::to_vec(&rc).unwrap_or_default();
         self.with(|s| {
             handle(

@@ -4,9 +4,9 @@ use std::str::FromStr;
 
 use k8s_openapi::api::core::v1::ReplicationController;
 
+use super::request::Outcome;
 use crate::error::EngineError;
 use crate::model::labels::name_of;
-use crate::rolling::Outcome;
 
 /// `-o`: how to print the result.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
