@@ -16,7 +16,7 @@ use rollout_plan::canary::{
     self as plan, CanaryStep, current_step, describe_step, resolve_steps, spec_reached, targets,
 };
 use rollout_plan::health::{OnFailure, Signal};
-use rollout_plan::{IntOrPercent, Observed, Side};
+use rollout_plan::{IntOrPercent, Observed};
 
 use crate::api::{self, Scaled, remove_annotations, set_annotation};
 use crate::context::Ctx;
@@ -285,15 +285,8 @@ async fn walk(
 ) -> Result<()> {
     let count = all.len();
     for (index, target) in all.iter().copied().enumerate().take(upto) {
-        let specs = Observed {
-            old: spec_only(&api::get_rc(ctx, pair.old).await?),
-            new: spec_only(&api::get_rc(ctx, pair.new).await?),
-        };
-        let reached = spec_reached(pair.total, target, &specs);
-        if !reached {
-            ctx.line(describe_step(index, count, target, pair.total, pair.new));
-        }
-        go_to(ctx, pair, target).await?;
+        let line = describe_step(index, count, target, pair.total, pair.new);
+        let reached = go_to(ctx, pair, target, line).await?;
         let last = index + 1 == upto.min(count);
         if !reached
             && let Some(policy) = pair.failure
@@ -321,8 +314,12 @@ async fn walk(
 }
 
 /// One step, as the planner ([`plan::next_step`]) decides it from what is observed: canary
-/// up to `target` and available, then stable down to what the split leaves it.
-async fn go_to(ctx: &Ctx, pair: &Pair<'_>, target: u32) -> Result<()> {
+/// up to `target` and available, then stable down to what the split leaves it. Prints
+/// `line` (the step's heading) first unless the first observation shows the step's replica
+/// counts already set (a resumed step), and returns whether they were.
+async fn go_to(ctx: &Ctx, pair: &Pair<'_>, target: u32, line: String) -> Result<bool> {
+    let mut first = true;
+    let mut reached = false;
     loop {
         let stable = observe::required(ctx, pair.old, pair.min_ready_seconds).await?;
         let canary = observe::required(ctx, pair.new, pair.min_ready_seconds).await?;
@@ -330,6 +327,13 @@ async fn go_to(ctx: &Ctx, pair: &Pair<'_>, target: u32) -> Result<()> {
             old: stable.side,
             new: canary.side,
         };
+        if first {
+            first = false;
+            reached = spec_reached(pair.total, target, &observed);
+            if !reached {
+                ctx.line(line.clone());
+            }
+        }
         let step = plan::next_step(pair.total, target, &observed);
         let line = step.describe(pair.old, pair.new);
         match step {
@@ -347,7 +351,7 @@ async fn go_to(ctx: &Ctx, pair: &Pair<'_>, target: u32) -> Result<()> {
             CanaryStep::WaitStable => {
                 settle::until_settled(ctx, pair.old).await?;
             }
-            CanaryStep::Reached => return Ok(()),
+            CanaryStep::Reached => return Ok(reached),
         }
     }
 }
@@ -369,14 +373,6 @@ async fn wait_canary(ctx: &Ctx, pair: &Pair<'_>) -> Result<()> {
         }
     }
     Ok(())
-}
-
-/// An RC's `spec.replicas` as a planner side (enough to tell whether a step was taken).
-fn spec_only(rc: &ReplicationController) -> Side {
-    Side {
-        spec: spec_replicas(rc),
-        ..Side::default()
-    }
 }
 
 /// `--on-failure` for a canary: stop where it is, or abort it (everything back on the

@@ -106,28 +106,10 @@ fn encode(ty: &Ty, value: Option<&Value>, out: &mut Vec<u8>) {
         (Ty::Bool, None) => out.extend_from_slice(b"false"),
         (Ty::Quantity, None) => out.extend_from_slice(b"\"0\""),
         (Ty::Slice(elem), Some(Value::Array(items))) => {
-            out.push(b'[');
-            for (i, item) in items.iter().enumerate() {
-                if i > 0 {
-                    out.push(b',');
-                }
-                encode(elem, Some(item), out);
-            }
-            out.push(b']');
+            array(items, out, |item, out| encode(elem, Some(item), out));
         }
         (Ty::Map(elem), Some(Value::Object(map))) => {
-            let mut entries: Vec<_> = map.iter().collect();
-            entries.sort_by(|a, b| a.0.cmp(b.0));
-            out.push(b'{');
-            for (i, (key, v)) in entries.into_iter().enumerate() {
-                if i > 0 {
-                    out.push(b',');
-                }
-                string(key, out);
-                out.push(b':');
-                encode(elem, Some(v), out);
-            }
-            out.push(b'}');
+            sorted_map(map, out, |v, out| encode(elem, Some(v), out));
         }
         (Ty::Struct(fields), Some(Value::Object(map))) => encode_struct(fields, map, out),
         (Ty::Struct(fields), None) => encode_struct(fields, &Map::new(), out),
@@ -208,31 +190,37 @@ fn generic(value: &Value, out: &mut Vec<u8>) {
         Value::Bool(b) => out.extend_from_slice(if *b { b"true" } else { b"false" }),
         Value::Number(n) => out.extend_from_slice(n.to_string().as_bytes()),
         Value::String(s) => string(s, out),
-        Value::Array(items) => {
-            out.push(b'[');
-            for (i, item) in items.iter().enumerate() {
-                if i > 0 {
-                    out.push(b',');
-                }
-                generic(item, out);
-            }
-            out.push(b']');
-        }
-        Value::Object(map) => {
-            let mut entries: Vec<_> = map.iter().collect();
-            entries.sort_by(|a, b| a.0.cmp(b.0));
-            out.push(b'{');
-            for (i, (key, v)) in entries.into_iter().enumerate() {
-                if i > 0 {
-                    out.push(b',');
-                }
-                string(key, out);
-                out.push(b':');
-                generic(v, out);
-            }
-            out.push(b'}');
-        }
+        Value::Array(items) => array(items, out, generic),
+        Value::Object(map) => sorted_map(map, out, generic),
     }
+}
+
+/// A JSON array, each item written by `item`.
+fn array(items: &[Value], out: &mut Vec<u8>, item: impl Fn(&Value, &mut Vec<u8>)) {
+    out.push(b'[');
+    for (i, v) in items.iter().enumerate() {
+        if i > 0 {
+            out.push(b',');
+        }
+        item(v, out);
+    }
+    out.push(b']');
+}
+
+/// A Go map as `encoding/json` writes it: keys sorted, each value written by `value`.
+fn sorted_map(map: &Map<String, Value>, out: &mut Vec<u8>, value: impl Fn(&Value, &mut Vec<u8>)) {
+    let mut entries: Vec<_> = map.iter().collect();
+    entries.sort_by(|a, b| a.0.cmp(b.0));
+    out.push(b'{');
+    for (i, (key, v)) in entries.into_iter().enumerate() {
+        if i > 0 {
+            out.push(b',');
+        }
+        string(key, out);
+        out.push(b':');
+        value(v, out);
+    }
+    out.push(b'}');
 }
 
 /// A JSON string as Go's `encoding/json` writes it with HTML escaping on (its default).

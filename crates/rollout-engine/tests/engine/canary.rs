@@ -41,8 +41,17 @@ async fn canary_pauses_then_promotes_or_aborts() {
         "{lines:?}"
     );
 
-    // Rerunning the start command stays paused at the same step.
+    // Rerunning the start command stays paused at the same step, without announcing or
+    // scaling it again.
+    let before = sink.lines().len();
     assert!(canary::start(&ctx, &start).await.is_ok());
+    let rerun = sink.lines()[before..].to_vec();
+    assert!(
+        !rerun
+            .iter()
+            .any(|l| l.starts_with("Canary step") || l.starts_with("Scaling")),
+        "{rerun:?}"
+    );
     fake.with(|s| {
         assert_eq!(
             (s.replicas("kubia-v1"), s.replicas("kubia-v2")),
