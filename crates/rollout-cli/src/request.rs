@@ -168,6 +168,11 @@ pub fn rolling_update(
     Ok((request, output, file_source))
 }
 
+/// RC names as given (`kubia-v1`, `rc/kubia-v1`, `replicationcontroller/kubia-v1`), bare.
+pub fn rc_names(names: &[String]) -> Vec<String> {
+    names.iter().map(|n| strip_kind(n).to_owned()).collect()
+}
+
 /// The image change of recreate, blue-green and canary.
 pub fn image_change(image: &str, args: &ImageArgs) -> Result<ImageChange, EngineError> {
     Ok(ImageChange {

@@ -298,11 +298,7 @@ async fn blue_green(
         Some(BlueGreenAction::SwitchBack(r) | BlueGreenAction::Cleanup(r)) => {
             let reference = BlueGreenRef {
                 service: r.service.clone(),
-                names: r
-                    .names
-                    .iter()
-                    .map(|n| request::strip_kind(n).to_owned())
-                    .collect(),
+                names: request::rc_names(&r.names),
                 min_ready_seconds: r.min_ready_seconds,
             };
             let ctx = context(cluster, &r.wait, invocation, cancel, sink).await?;
@@ -343,11 +339,7 @@ async fn canary(
     match &args.action {
         Some(CanaryAction::Promote(r) | CanaryAction::Abort(r)) => {
             let reference = CanaryRef {
-                names: r
-                    .names
-                    .iter()
-                    .map(|n| request::strip_kind(n).to_owned())
-                    .collect(),
+                names: request::rc_names(&r.names),
                 step_period: r.step_period,
                 min_ready_seconds: r.min_ready_seconds,
             };
