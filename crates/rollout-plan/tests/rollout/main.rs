@@ -5,4 +5,5 @@ mod cluster;
 mod driver;
 mod health;
 mod properties;
+mod scale;
 mod sequences;
