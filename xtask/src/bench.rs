@@ -1,6 +1,7 @@
 //! `cargo xtask bench …`: benchmarks, always side by side with their reference in one run,
 //! reported as ratios. No thresholds are enforced here; targets are printed next to results.
 
+mod audit;
 mod rollout;
 mod server;
 

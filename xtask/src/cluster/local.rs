@@ -63,6 +63,11 @@ pub fn kubeconfig() -> PathBuf {
     state_dir().join("kubeconfig")
 }
 
+/// The kubeconfig of client identity `file` (see [`pki::CLIENTS`]).
+pub fn client_kubeconfig(file: &str) -> PathBuf {
+    state_dir().join("kubeconfigs").join(format!("{file}.conf"))
+}
+
 fn pid_file(name: &str) -> PathBuf {
     state_dir().join("pids").join(format!("{name}.pid"))
 }
@@ -255,8 +260,11 @@ fn start_all() -> Result<()> {
                 format!("--tls-cert-file={}", f(pki::API_CRT)),
                 format!("--tls-private-key-file={}", f(pki::API_KEY)),
                 format!("--client-ca-file={}", f(pki::CA_CRT)),
-                format!("--kubelet-client-certificate={}", f(pki::ADMIN_CRT)),
-                format!("--kubelet-client-key={}", f(pki::ADMIN_KEY)),
+                format!(
+                    "--kubelet-client-certificate={}",
+                    f("apiserver-kubelet-client.crt")
+                ),
+                format!("--kubelet-client-key={}", f("apiserver-kubelet-client.key")),
                 format!("--kubelet-certificate-authority={}", f(pki::CA_CRT)),
                 "--kubelet-preferred-address-types=InternalIP,Hostname".into(),
                 "--service-account-issuer=https://kubernetes.default.svc.cluster.local".into(),
@@ -292,7 +300,7 @@ fn start_all() -> Result<()> {
     {
         let _p = util::Phase::start("kube-controller-manager, kube-scheduler");
         let pki = dir.join("pki");
-        let kc = path(&kubeconfig());
+        let kc = path(&client_kubeconfig("kube-controller-manager"));
         spawn(
             "kube-controller-manager",
             &build::bin("kube-controller-manager"),
@@ -312,6 +320,7 @@ fn start_all() -> Result<()> {
                 "--controllers=*,-nodeipam".into(),
             ],
         )?;
+        let kc = path(&client_kubeconfig("kube-scheduler"));
         spawn(
             "kube-scheduler",
             &build::bin("kube-scheduler"),
@@ -330,7 +339,10 @@ fn start_all() -> Result<()> {
             &build::bin("kubelet"),
             &[
                 format!("--config={}", path(&dir.join("kubelet.yaml"))),
-                format!("--kubeconfig={}", path(&kubeconfig())),
+                format!(
+                    "--kubeconfig={}",
+                    path(&client_kubeconfig("kubelet-client"))
+                ),
                 format!("--root-dir={}", path(&dir.join("kubelet"))),
                 format!("--hostname-override={NODE_NAME}"),
             ],

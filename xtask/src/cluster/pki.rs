@@ -1,7 +1,13 @@
-//! Fresh TLS material for one local cluster: a CA, the API server's serving certificate,
-//! one `system:masters` client certificate for the admin and every component (enough for a
-//! single-node test cluster, as Kubernetes' local-up-cluster.sh notes), the kubelet's
-//! serving certificate and the service-account signing key.
+//! Fresh TLS material for one local cluster: a CA, the API server's serving certificate, a
+//! client certificate per identity ([`CLIENTS`]: the admin, each component, and the
+//! benchmark's two clients), the kubelet's serving certificate and the service-account
+//! signing key.
+//!
+//! Why one identity per component: the API server's audit log names the user of every
+//! request, so `cargo xtask bench rollout` can attribute each request to the engine, to
+//! `kubectl`, to a controller or to the kubelet. Every client certificate is also in
+//! `system:masters` (authorization stays as simple as one admin certificate was, enough for
+//! a single-node test cluster); only the user names differ.
 
 use std::net::IpAddr;
 use std::path::Path;
@@ -18,6 +24,55 @@ pub const API_CRT: &str = "apiserver.crt";
 pub const API_KEY: &str = "apiserver.key";
 pub const ADMIN_CRT: &str = "admin.crt";
 pub const ADMIN_KEY: &str = "admin.key";
+
+/// A client identity: its files are `<file>.crt` and `<file>.key`, its kubeconfig
+/// `kubeconfigs/<file>.conf`.
+pub struct Client {
+    /// File stem.
+    pub file: &'static str,
+    /// The user name the API server sees (the certificate's common name); `{node}` stands
+    /// for the node's name.
+    pub user: &'static str,
+}
+
+/// Every client identity but the admin's (`admin.crt`, user `kubernetes-admin`).
+pub const CLIENTS: [Client; 7] = [
+    Client {
+        file: "kube-controller-manager",
+        user: "system:kube-controller-manager",
+    },
+    Client {
+        file: "kube-scheduler",
+        user: "system:kube-scheduler",
+    },
+    Client {
+        file: "kubelet-client",
+        user: "system:node:{node}",
+    },
+    Client {
+        file: "kube-proxy",
+        user: "system:kube-proxy",
+    },
+    Client {
+        file: "apiserver-kubelet-client",
+        user: "kube-apiserver-kubelet-client",
+    },
+    Client {
+        file: "bench-engine",
+        user: "kubia-bench:engine",
+    },
+    Client {
+        file: "bench-kubectl",
+        user: "kubia-bench:kubectl",
+    },
+];
+
+impl Client {
+    /// The user name on `node`.
+    pub fn user_on(&self, node: &str) -> String {
+        self.user.replace("{node}", node)
+    }
+}
 pub const KUBELET_CRT: &str = "kubelet.crt";
 pub const KUBELET_KEY: &str = "kubelet.key";
 pub const SA_KEY: &str = "sa.key";
@@ -81,6 +136,21 @@ pub fn generate(
         ExtendedKeyUsagePurpose::ClientAuth,
         (ADMIN_CRT, ADMIN_KEY),
     )?;
+    for client in &CLIENTS {
+        let (crt, key) = (
+            format!("{}.crt", client.file),
+            format!("{}.key", client.file),
+        );
+        leaf(
+            dir,
+            &issuer,
+            &client.user_on(node_name),
+            Some("system:masters"),
+            vec![],
+            ExtendedKeyUsagePurpose::ClientAuth,
+            (&crt, &key),
+        )?;
+    }
     leaf(
         dir,
         &issuer,

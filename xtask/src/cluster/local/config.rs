@@ -79,35 +79,21 @@ state = "{state}"
     )?;
     std::fs::write(
         kubeconfig(),
-        format!(
-            r#"apiVersion: v1
-kind: Config
-clusters:
-- name: kubia-lab
-  cluster:
-    server: https://127.0.0.1:{API_PORT}
-    certificate-authority: {ca}
-users:
-- name: kubia-lab-admin
-  user:
-    client-certificate: {crt}
-    client-key: {key}
-contexts:
-- name: kubia-lab
-  context: {{cluster: kubia-lab, user: kubia-lab-admin, namespace: default}}
-current-context: kubia-lab
-"#,
-            ca = p(pki::CA_CRT),
-            crt = p(pki::ADMIN_CRT),
-            key = p(pki::ADMIN_KEY),
-        ),
+        kubeconfig_for("kubia-lab-admin", &p(pki::CA_CRT), &pki, "admin"),
     )?;
+    std::fs::create_dir_all(dir.join("kubeconfigs"))?;
+    for client in &pki::CLIENTS {
+        std::fs::write(
+            client_kubeconfig(client.file),
+            kubeconfig_for(client.file, &p(pki::CA_CRT), &pki, client.file),
+        )?;
+    }
     // Metadata only (who, what, when), once per request.
     std::fs::write(
         dir.join("audit-policy.yaml"),
         "apiVersion: audit.k8s.io/v1\nkind: Policy\nomitStages: [RequestReceived, ResponseStarted]\nrules:\n- level: Metadata\n",
     )?;
-    let kc = path(&kubeconfig());
+    let kc = path(&client_kubeconfig("kube-scheduler"));
     std::fs::write(
         dir.join("scheduler.yaml"),
         format!(
@@ -146,6 +132,7 @@ syncFrequency: 10s
             sock = path(&containerd_socket()),
         ),
     )?;
+    let kc = path(&client_kubeconfig("kube-proxy"));
     std::fs::write(
         dir.join("kube-proxy.yaml"),
         format!(
@@ -163,4 +150,30 @@ iptables: {{localhostNodePorts: true, syncPeriod: 30s, minSyncPeriod: 1s}}
         ),
     )?;
     Ok(())
+}
+
+/// A kubeconfig for the client whose certificate files are `<file>.crt` and `<file>.key` in
+/// `pki`.
+fn kubeconfig_for(user: &str, ca: &str, pki: &Path, file: &str) -> String {
+    let crt = path(&pki.join(format!("{file}.crt")));
+    let key = path(&pki.join(format!("{file}.key")));
+    format!(
+        r#"apiVersion: v1
+kind: Config
+clusters:
+- name: kubia-lab
+  cluster:
+    server: https://127.0.0.1:{API_PORT}
+    certificate-authority: {ca}
+users:
+- name: {user}
+  user:
+    client-certificate: {crt}
+    client-key: {key}
+contexts:
+- name: kubia-lab
+  context: {{cluster: kubia-lab, user: {user}, namespace: default}}
+current-context: kubia-lab
+"#
+    )
 }
