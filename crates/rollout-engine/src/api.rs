@@ -166,33 +166,84 @@ pub(crate) fn remove_annotations(meta: &mut kube::core::ObjectMeta, keys: &[&str
 /// Outcome of a conditional scale.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Scaled {
-    /// `spec.replicas` was `from` and is now `to`.
-    Applied,
+    /// `spec.replicas` was `from` and is now `to`; the RC's generation after the write.
+    Applied { generation: Option<i64> },
     /// `spec.replicas` was no longer `from` (someone else changed it, or an earlier attempt
     /// of ours landed): nothing written, the caller re-plans.
     Moved,
 }
 
-/// Sets the RC's `spec.replicas` from `from` to `to`, only if it is still `from`.
+impl Scaled {
+    /// Whether the write happened.
+    pub(crate) fn is_applied(self) -> bool {
+        matches!(self, Scaled::Applied { .. })
+    }
+}
+
+/// Sets the RC's `spec.replicas` from `from` to `to`, only if it is still `from` (a GET, then
+/// a PUT guarded by the resourceVersion read).
 pub(crate) async fn scale_rc(ctx: &Ctx, name: &str, from: u32, to: u32) -> Result<Scaled> {
-    let mut outcome = Scaled::Moved;
-    update_rc(ctx, name, |rc| {
+    let mut applied = false;
+    let mut moved = false;
+    let stored = update_rc(ctx, name, |rc| {
         let current = crate::model::new_rc::spec_replicas(rc);
-        if current == to && outcome == Scaled::Applied {
+        if current == to && applied {
             // Our own write landed although its response was lost; the retry re-read it.
             return Ok(false);
         }
         if current != from {
-            outcome = Scaled::Moved;
+            moved = true;
+            applied = false;
             return Ok(false);
         }
         rc.spec.get_or_insert_with(Default::default).replicas =
             Some(i32::try_from(to).unwrap_or(i32::MAX));
-        outcome = Scaled::Applied;
+        applied = true;
+        moved = false;
         Ok(true)
     })
     .await?;
-    Ok(outcome)
+    Ok(if applied && !moved {
+        Scaled::Applied {
+            generation: stored.metadata.generation,
+        }
+    } else {
+        Scaled::Moved
+    })
+}
+
+/// [`scale_rc`] starting from `rc` as observed (from a watch cache, say): one PUT guarded by
+/// its resourceVersion, without reading it again; only if that write conflicts is the RC
+/// re-read, as [`scale_rc`] does.
+pub(crate) async fn scale_observed(
+    ctx: &Ctx,
+    rc: &ReplicationController,
+    from: u32,
+    to: u32,
+) -> Result<Scaled> {
+    let name = crate::model::labels::name_of(rc);
+    if crate::model::new_rc::spec_replicas(rc) != from {
+        return Ok(Scaled::Moved);
+    }
+    let mut scaled = rc.clone();
+    scaled.spec.get_or_insert_with(Default::default).replicas =
+        Some(i32::try_from(to).unwrap_or(i32::MAX));
+    let api = ctx.rcs();
+    let pp = PostParams::default();
+    match call(
+        ctx,
+        &format!("updating replicationcontroller {name}"),
+        || api.replace(name, &pp, &scaled),
+    )
+    .await
+    {
+        Ok(stored) => Ok(Scaled::Applied {
+            generation: stored.metadata.generation,
+        }),
+        Err(e) if e.is_conflict() => scale_rc(ctx, name, from, to).await,
+        Err(e) if e.is_not_found() => Err(EngineError::RcNotFound(name.to_owned())),
+        Err(e) => Err(e),
+    }
 }
 
 /// Creates an RC.

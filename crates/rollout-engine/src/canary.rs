@@ -18,7 +18,7 @@ use rollout_plan::canary::{
 use rollout_plan::health::{OnFailure, Signal};
 use rollout_plan::{IntOrPercent, Observed};
 
-use crate::api::{self, Scaled, remove_annotations, set_annotation};
+use crate::api::{self, remove_annotations, set_annotation};
 use crate::context::Ctx;
 use crate::error::{EngineError, Result};
 use crate::health::{self, FailurePolicy};
@@ -241,13 +241,21 @@ pub async fn abort(ctx: &Ctx, r: &CanaryRef) -> Result<()> {
             .command(&["canary", "promote", &old_name, &new_name]),
     );
     let current = spec_replicas(&old);
-    if current < total && api::scale_rc(ctx, &old_name, current, total).await? == Scaled::Applied {
+    if current < total
+        && api::scale_rc(ctx, &old_name, current, total)
+            .await?
+            .is_applied()
+    {
         ctx.line(format!("Scaling {old_name} up to {total}"));
     }
     settle::until_all_available(ctx, &old_name, r.min_ready_seconds).await?;
     if let Some(new) = new {
         let replicas = spec_replicas(&new);
-        if replicas > 0 && api::scale_rc(ctx, &new_name, replicas, 0).await? == Scaled::Applied {
+        if replicas > 0
+            && api::scale_rc(ctx, &new_name, replicas, 0)
+                .await?
+                .is_applied()
+        {
             ctx.line(format!("Scaling {new_name} down to 0"));
         }
         api::delete_rc(ctx, &new_name, PropagationPolicy::Background).await?;
@@ -338,13 +346,13 @@ async fn go_to(ctx: &Ctx, pair: &Pair<'_>, target: u32, line: String) -> Result<
         let line = step.describe(pair.old, pair.new);
         match step {
             CanaryStep::ScaleCanary { from, to } => {
-                if api::scale_rc(ctx, pair.new, from, to).await? == Scaled::Applied {
+                if api::scale_rc(ctx, pair.new, from, to).await?.is_applied() {
                     ctx.line(line.unwrap_or_default());
                 }
             }
             CanaryStep::WaitCanary => wait_canary(ctx, pair).await?,
             CanaryStep::ScaleStable { from, to } => {
-                if api::scale_rc(ctx, pair.old, from, to).await? == Scaled::Applied {
+                if api::scale_rc(ctx, pair.old, from, to).await?.is_applied() {
                     ctx.line(line.unwrap_or_default());
                 }
             }

@@ -26,10 +26,15 @@ pub(crate) async fn observe(
 /// [`observe`] of an RC the update needs: its disappearance mid-update is an error naming it,
 /// with the recovery commands.
 pub(crate) async fn required(ctx: &Ctx, name: &str, min_ready_seconds: u32) -> Result<RcState> {
-    observe(ctx, name, min_ready_seconds).await?.ok_or_else(|| {
-        crate::error::EngineError::Inconsistent(format!(
-            "replicationcontroller {name} disappeared during the update; {}",
-            ctx.recovery()
-        ))
-    })
+    observe(ctx, name, min_ready_seconds)
+        .await?
+        .ok_or_else(|| disappeared(ctx, name))
+}
+
+/// The error for an RC the update needs that is gone, with the recovery commands.
+pub(crate) fn disappeared(ctx: &Ctx, name: &str) -> crate::error::EngineError {
+    crate::error::EngineError::Inconsistent(format!(
+        "replicationcontroller {name} disappeared during the update; {}",
+        ctx.recovery()
+    ))
 }

@@ -10,7 +10,6 @@ use crate::context::Ctx;
 use crate::error::{EngineError, Result};
 use crate::health::{self, FailurePolicy};
 use crate::model::side::{self, RcState};
-use crate::observe;
 use crate::wait::{self, Look, Pending, humanize};
 use crate::wake::{self, Wake};
 
@@ -28,13 +27,13 @@ where
 {
     let mut last_side: Option<Side> = None;
     wait::until(ctx, async |wake: &mut Wake| {
-        let state = observe::observe(ctx, name, min_ready_seconds)
+        let state = wake
+            .observe(ctx, name, min_ready_seconds)
             .await?
             .ok_or_else(|| EngineError::RcNotFound(name.to_owned()))?;
         if done(&state) {
             return Ok(Look::Done(state));
         }
-        wake.follow(ctx, &state);
         let progressed = last_side != Some(state.side);
         last_side = Some(state.side);
         Ok(Look::Pending(Pending {

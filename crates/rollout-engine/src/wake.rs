@@ -1,46 +1,43 @@
-//! Waking up when something changes instead of sleeping a fixed period.
+//! Waking up when something changes instead of sleeping a fixed period, and looking at
+//! what changed through watch caches instead of reading it again.
 //!
 //! Why: kubectl polled every `--poll-interval` (3 s), so each step of an update lost on
-//! average half an interval after the pods were already ready. The Deployment controller
-//! reacts to events; so do we. A [`Wake`] watches the RCs a wait loop looks at (field
-//! selector `metadata.name`) and their pods (the RC's label selector) in background tasks,
-//! and [`Wake::wait`] returns as soon as one of them changes in a way that matters to the
-//! planner (counts, generations, a pod becoming ready, terminating, adopted or released), or
-//! when the interval passes. The loops still observe with a fresh GET + LIST after waking:
-//! the watch only says *when* to look, never *what* to decide, so a stale or broken watch
-//! cannot make a wrong decision, only a late one.
+//! average half an interval after the pods were already ready, and re-read the RCs and
+//! re-listed their pods every time. The Deployment controller reacts to events and reads its
+//! informers' caches; so do we. A [`Wake`] keeps watch caches (`cache`: kube's runtime
+//! watcher and reflector) of the RCs a wait loop looks at (field selector `metadata.name`)
+//! and of their pods (the RC's label selector); [`Wake::wait`] returns as soon as one of
+//! them changes in a way that matters to the planner (counts, generations, a pod becoming
+//! ready, terminating, adopted or released), or when the interval passes; and
+//! [`Wake::observe`] answers from the caches when `cache`'s rules say they are consistent
+//! (our writes visible, the pods agreeing with the controller's count), else with a fresh
+//! GET + LIST.
 //!
-//! Fallback: `--poll-interval` stays the upper bound between observations. A watch that
-//! breaks is re-established from its last resourceVersion with backoff; one that cannot be
-//! established at all (403 from RBAC, 404/405 from an odd server) is given up, leaving plain
-//! polling. Timers the cluster does not announce (a pod reaching `minReadySeconds`) are
-//! computed from the observed pods ([`next_available_in`]).
+//! Fallback: `--poll-interval` stays the upper bound between observations, and a wait that
+//! ends without any event makes the next observation fresh. A watch that breaks is
+//! re-listed with backoff; one that cannot be established at all (403 from RBAC, 404/405
+//! from an odd server) is given up, leaving fresh observations and plain polling. Timers the
+//! cluster does not announce (a pod reaching `minReadySeconds`) are computed from the
+//! observed pods ([`next_available_in`]).
 
 use std::collections::BTreeMap;
-use std::pin::pin;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use futures::StreamExt;
 use k8s_openapi::api::core::v1::{Pod, ReplicationController};
-use kube::api::{Api, WatchEvent, WatchParams};
-use kube::{Resource, ResourceExt};
-use serde::de::DeserializeOwned;
+use kube::ResourceExt;
 use tokio::sync::watch;
-use tokio::task::AbortHandle;
 
+use crate::cache::{RcCache, View};
 use crate::context::Ctx;
 use crate::error::Result;
 use crate::model::labels::{name_of, rc_selector, selector_string};
 use crate::model::new_rc::spec_replicas;
-use crate::model::side::{RcState, is_owned_by, is_terminating};
-use crate::retry::{Class, classify};
+use crate::model::side::{RcState, is_owned_by, is_terminating, now_seconds};
+use crate::observe;
 
 /// After a change, how long to let related changes arrive before observing (a pod turning
 /// ready and the RC's status update come within milliseconds of each other).
 const SETTLE: Duration = Duration::from_millis(20);
-
-/// Longest pause between attempts to re-establish a broken watch.
-const MAX_BACKOFF: Duration = Duration::from_secs(5);
 
 /// What about an RC matters to the wait loops; a change of it is worth an observation.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -116,13 +113,6 @@ impl<K: PartialEq> Seen<K> {
     }
 }
 
-/// Pause before the `failures`-th consecutive attempt to re-establish a watch: 200 ms
-/// doubling, at most [`MAX_BACKOFF`].
-pub(crate) fn backoff(failures: u32) -> Duration {
-    let shift = failures.saturating_sub(1).min(10);
-    (Duration::from_millis(200) * (1u32 << shift)).min(MAX_BACKOFF)
-}
-
 /// How long until the next of `pods` (Ready, not terminating) has been Ready for
 /// `min_ready_seconds`, counted from `now` (time since the epoch); `None` if none is pending.
 /// Availability is judged in whole seconds (see `side::is_available`), so this is exact.
@@ -165,25 +155,23 @@ pub(crate) fn interval(ctx: &Ctx, states: &[&RcState], min_ready_seconds: u32) -
         .fold(ctx.timing.poll_interval, Duration::min)
 }
 
-/// Watches on some RCs and their pods, and the signal they raise.
+/// Watch caches of some RCs and their pods ([`RcCache`]), the signal their changes raise,
+/// and what the loop wrote, so that a look can use the caches safely.
 pub(crate) struct Wake {
     tx: watch::Sender<u64>,
     rx: watch::Receiver<u64>,
-    /// Per RC name: what the watches were started for, and the tasks.
-    followed: BTreeMap<String, (RcKey, Vec<AbortHandle>)>,
+    /// Per RC name: what the caches were started for, and the caches.
+    followed: BTreeMap<String, (RcKey, RcCache)>,
+    /// Per RC name: the generation our last write returned.
+    written: BTreeMap<String, i64>,
+    /// Whether the last wait ended without any followed change (then the next look is
+    /// fresh: a watch may have stalled).
+    quiet: bool,
 }
 
 impl Default for Wake {
     fn default() -> Self {
         Self::new()
-    }
-}
-
-impl Drop for Wake {
-    fn drop(&mut self) {
-        for (_, tasks) in self.followed.values() {
-            tasks.iter().for_each(AbortHandle::abort);
-        }
     }
 }
 
@@ -195,12 +183,66 @@ impl Wake {
             tx,
             rx,
             followed: BTreeMap::new(),
+            written: BTreeMap::new(),
+            quiet: false,
         }
     }
 
-    /// Watches the RC of `state` and its pods, from the RC's resourceVersion, unless that is
-    /// already done (a new UID or selector restarts the watches). What `state` shows is
-    /// already known, so only later changes wake.
+    /// RC `name` and its pods: from the caches when they are live and consistent (see
+    /// `cache`), else a fresh GET + LIST, after which the RC and its pods are followed.
+    /// `None` if the RC does not exist.
+    pub(crate) async fn observe(
+        &mut self,
+        ctx: &Ctx,
+        name: &str,
+        min_ready_seconds: u32,
+    ) -> Result<Option<RcState>> {
+        if !self.quiet
+            && let Some((_, cache)) = self.followed.get(name)
+        {
+            let written = self.written.get(name).copied();
+            match cache.view(name, written, min_ready_seconds, now_seconds()) {
+                View::Usable(state) | View::Settling(state) => return Ok(Some(state)),
+                View::Unusable => {}
+            }
+        }
+        self.quiet = false;
+        let state = observe::observe(ctx, name, min_ready_seconds).await?;
+        if let Some(state) = &state {
+            self.follow(ctx, state);
+        }
+        Ok(state)
+    }
+
+    /// [`Wake::observe`] of an RC the update needs (see `observe::required`).
+    pub(crate) async fn required(
+        &mut self,
+        ctx: &Ctx,
+        name: &str,
+        min_ready_seconds: u32,
+    ) -> Result<RcState> {
+        match self.observe(ctx, name, min_ready_seconds).await? {
+            Some(state) => Ok(state),
+            None => Err(observe::disappeared(ctx, name)),
+        }
+    }
+
+    /// Records that our write to RC `name` returned it at `generation`: cached views of it
+    /// are not used until they show that generation.
+    pub(crate) fn wrote(&mut self, name: &str, generation: Option<i64>) {
+        if let Some(g) = generation {
+            self.written.insert(name.to_owned(), g);
+        }
+    }
+
+    /// Makes the next [`Wake::observe`] fresh (a write found the cached view outdated).
+    pub(crate) fn refresh(&mut self) {
+        self.quiet = true;
+    }
+
+    /// Caches (and watches) the RC of `state` and its pods, unless that is already done (a
+    /// new UID or selector restarts them). What `state` shows is already known, so only
+    /// later changes wake.
     pub(crate) fn follow(&mut self, ctx: &Ctx, state: &RcState) {
         let name = name_of(&state.rc).to_owned();
         let key = rc_key(&state.rc);
@@ -208,35 +250,26 @@ impl Wake {
         if self.followed.get(&name).is_some_and(|(k, _)| same(k)) {
             return;
         }
-        let rv = state.rc.resource_version().unwrap_or_default();
-        let mut tasks = Vec::new();
         let mut rcs = Seen::default();
         rcs.note(&name, Some(key.clone()));
-        let wp = WatchParams::default().fields(&format!("metadata.name={name}"));
-        tasks.push(spawn(
+        let uid = key.uid.clone().unwrap_or_default();
+        let mut pods = Seen::default();
+        for pod in &state.pods {
+            pods.note(&pod.name_any(), pod_key(pod, &uid));
+        }
+        let cache = RcCache::start(
             ctx.rcs(),
-            wp,
-            rv.clone(),
-            rcs,
-            |rc| Some(rc_key(rc)),
+            ctx.pods(),
+            &name,
+            &selector_string(&key.selector),
+            move |n, rc| rcs.note(n, rc.map(rc_key)),
+            move |n, pod| pods.note(n, pod.and_then(|p| pod_key(p, &uid))),
             &self.tx,
-        ));
-        if !key.selector.is_empty() {
-            let uid = key.uid.clone().unwrap_or_default();
-            let mut pods = Seen::default();
-            for pod in &state.pods {
-                pods.note(&pod.name_any(), pod_key(pod, &uid));
-            }
-            let wp = WatchParams::default().labels(&selector_string(&key.selector));
-            let pod_key = move |pod: &Pod| pod_key(pod, &uid);
-            tasks.push(spawn(ctx.pods(), wp, rv, pods, pod_key, &self.tx));
-        }
-        if let Some((_, old)) = self.followed.insert(name, (key, tasks)) {
-            old.iter().for_each(AbortHandle::abort);
-        }
+        );
+        self.followed.insert(name, (key, cache));
     }
 
-    /// Watches RC `rc` alone (its existence and counts), from its resourceVersion.
+    /// Watches RC `rc` alone (its existence and counts).
     pub(crate) fn follow_rc(&mut self, ctx: &Ctx, rc: &ReplicationController) {
         let name = name_of(rc).to_owned();
         if self.followed.contains_key(&name) {
@@ -244,118 +277,35 @@ impl Wake {
         }
         let mut rcs = Seen::default();
         rcs.note(&name, Some(rc_key(rc)));
-        let wp = WatchParams::default().fields(&format!("metadata.name={name}"));
-        let rv = rc.resource_version().unwrap_or_default();
-        let task = spawn(ctx.rcs(), wp, rv, rcs, |rc| Some(rc_key(rc)), &self.tx);
-        self.followed.insert(name, (rc_key(rc), vec![task]));
+        let cache = RcCache::start(
+            ctx.rcs(),
+            ctx.pods(),
+            &name,
+            "",
+            move |n, rc| rcs.note(n, rc.map(rc_key)),
+            |_, _| false,
+            &self.tx,
+        );
+        self.followed.insert(name, (rc_key(rc), cache));
     }
 
     /// Returns when a followed object changed since the previous return (after letting
     /// related changes arrive), or after `max`; fails on Ctrl-C.
     pub(crate) async fn wait(&mut self, ctx: &Ctx, max: Duration) -> Result<()> {
-        tokio::select! {
+        self.quiet = tokio::select! {
             changed = self.rx.changed() => {
                 if changed.is_ok() {
                     ctx.sleep(SETTLE.min(max)).await?;
                 }
+                false
             }
-            slept = ctx.sleep(max) => slept?,
-        }
-        self.rx.borrow_and_update();
-        ctx.check_cancel()
-    }
-}
-
-/// Starts a task that watches `api` with `wp` from `rv` and signals `tx` whenever `key` of
-/// an object changes. It re-establishes the watch after errors and ends only on a definitive
-/// refusal (polling then carries on alone) or when aborted.
-fn spawn<K, Key>(
-    api: Api<K>,
-    wp: WatchParams,
-    rv: String,
-    seen: Seen<Key>,
-    key: impl Fn(&K) -> Option<Key> + Send + 'static,
-    tx: &watch::Sender<u64>,
-) -> AbortHandle
-where
-    K: Resource + Clone + DeserializeOwned + std::fmt::Debug + Send + 'static,
-    Key: PartialEq + Send + 'static,
-{
-    let tx = tx.clone();
-    tokio::spawn(follow(api, wp, rv, seen, key, tx)).abort_handle()
-}
-
-async fn follow<K, Key>(
-    api: Api<K>,
-    wp: WatchParams,
-    mut rv: String,
-    mut seen: Seen<Key>,
-    key: impl Fn(&K) -> Option<Key>,
-    tx: watch::Sender<u64>,
-) where
-    K: Resource + Clone + DeserializeOwned + std::fmt::Debug + Send + 'static,
-    Key: PartialEq,
-{
-    let poke = || tx.send_modify(|n| *n = n.wrapping_add(1));
-    let mut failures = 0u32;
-    loop {
-        if failures > 0 {
-            tokio::time::sleep(backoff(failures)).await;
-        }
-        let stream = match api.watch(&wp, &rv).await {
-            Ok(stream) => stream,
-            Err(kube::Error::Api(status)) if status.code == 410 => {
-                // Our resourceVersion is too old: start from now and look once, since
-                // changes may have been missed.
-                rv.clear();
-                poke();
-                continue;
-            }
-            Err(error) => {
-                if classify(&error) == Class::Final {
-                    tracing::debug!("watch refused, polling instead: {error}");
-                    return;
-                }
-                failures += 1;
-                continue;
+            slept = ctx.sleep(max) => {
+                slept?;
+                true
             }
         };
-        let mut stream = pin!(stream);
-        let mut events = 0u32;
-        while let Some(item) = stream.next().await {
-            let (name, key) = match item {
-                Ok(WatchEvent::Added(o) | WatchEvent::Modified(o)) => {
-                    rv = o.resource_version().unwrap_or_default();
-                    (o.name_any(), key(&o))
-                }
-                Ok(WatchEvent::Deleted(o)) => {
-                    rv = o.resource_version().unwrap_or_default();
-                    (o.name_any(), None)
-                }
-                Ok(WatchEvent::Bookmark(b)) => {
-                    rv = b.metadata.resource_version;
-                    continue;
-                }
-                Ok(WatchEvent::Error(status)) => {
-                    if status.code == 410 {
-                        rv.clear();
-                        poke();
-                    }
-                    break;
-                }
-                Err(error) => {
-                    tracing::debug!("watch interrupted: {error}");
-                    break;
-                }
-            };
-            events += 1;
-            if seen.note(&name, key) {
-                poke();
-            }
-        }
-        // A watch that ended without delivering anything counts as a failure, so that a
-        // server closing watches at once is not hammered.
-        failures = if events == 0 { failures + 1 } else { 0 };
+        self.rx.borrow_and_update();
+        ctx.check_cancel()
     }
 }
 
@@ -413,15 +363,6 @@ mod tests {
         rc.metadata.generation = Some(2);
         assert!(seen.note("kubia-v1", Some(rc_key(&rc))), "our scale");
         assert!(seen.note("kubia-v1", None), "deleted");
-    }
-
-    #[test]
-    fn backoff_doubles_up_to_a_cap() {
-        assert_eq!(backoff(1), Duration::from_millis(200));
-        assert_eq!(backoff(2), Duration::from_millis(400));
-        assert_eq!(backoff(4), Duration::from_millis(1600));
-        assert_eq!(backoff(6), MAX_BACKOFF);
-        assert_eq!(backoff(u32::MAX), MAX_BACKOFF);
     }
 
     #[test]

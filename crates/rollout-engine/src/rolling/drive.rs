@@ -18,7 +18,6 @@ use crate::error::Result;
 use crate::events::{Event, Progress};
 use crate::health::{self, FailurePolicy};
 use crate::model::side::{self, RcState};
-use crate::observe;
 use crate::wait::{self, Look, humanize};
 use crate::wake::{self, Wake};
 
@@ -54,10 +53,12 @@ pub(crate) enum End {
 pub(crate) async fn run(ctx: &Ctx, drive: &Drive<'_>) -> Result<End> {
     let mut announced = false;
     wait::until(ctx, async |wake: &mut Wake| {
-        let old = observe::required(ctx, drive.old, drive.min_ready_seconds).await?;
-        let new = observe::required(ctx, drive.new, drive.min_ready_seconds).await?;
-        wake.follow(ctx, &old);
-        wake.follow(ctx, &new);
+        let old = wake
+            .required(ctx, drive.old, drive.min_ready_seconds)
+            .await?;
+        let new = wake
+            .required(ctx, drive.new, drive.min_ready_seconds)
+            .await?;
         let observed = Observed {
             old: old.side,
             new: new.side,
@@ -89,8 +90,15 @@ pub(crate) async fn run(ctx: &Ctx, drive: &Drive<'_>) -> Result<End> {
             Step::Done => Ok(Look::Done(End::Done)),
             Step::ScaleNew { from, to } | Step::ScaleOld { from, to } => {
                 let scale_up = matches!(step, Step::ScaleNew { .. });
-                let name = if scale_up { drive.new } else { drive.old };
-                if api::scale_rc(ctx, name, from, to).await? == Scaled::Applied {
+                let (name, rc) = if scale_up {
+                    (drive.new, &new.rc)
+                } else {
+                    (drive.old, &old.rc)
+                };
+                if let Scaled::Applied { generation } =
+                    api::scale_observed(ctx, rc, from, to).await?
+                {
+                    wake.wrote(name, generation);
                     if let Some(line) = step.describe(drive.old, drive.new) {
                         ctx.line(line);
                     }
@@ -103,7 +111,8 @@ pub(crate) async fn run(ctx: &Ctx, drive: &Drive<'_>) -> Result<End> {
                     }
                     return Ok(Look::Acted);
                 }
-                // Someone else changed the RC: observe again at once.
+                // Someone else changed the RC: observe again at once, afresh.
+                wake.refresh();
                 Ok(Look::Again)
             }
             Step::Wait(reason) => Ok(Look::pending(

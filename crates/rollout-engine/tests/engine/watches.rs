@@ -121,3 +121,53 @@ async fn refused_watches_fall_back_to_polling_and_resume() {
         assert_eq!(s.min_ready_seen, Some(3));
     });
 }
+
+/// At scale the scale loop reads its watch caches: the pods are listed a few times in all
+/// (the first observation, the caches' initial lists), not after every step, and each scale
+/// is one PUT, not a GET and a PUT; maxUnavailable 0 still holds throughout.
+#[tokio::test]
+async fn the_scale_loop_reads_watch_caches_instead_of_listing_after_every_step() {
+    let fake = Fake::new();
+    fake.add_rc("kubia-v1", 12, "luksa/kubia:v1");
+    fake.with(|s| {
+        s.ready_delay = Some(Duration::from_millis(5));
+        s.log.clear();
+    });
+    let (ctx, _sink) = ctx_polling(&fake, Duration::from_secs(3600));
+    let req = request(Some("kubia-v2"), "luksa/kubia:v2");
+    let result = tokio::time::timeout(
+        Duration::from_secs(20),
+        rollout_engine::rolling::run(&ctx, &req),
+    )
+    .await
+    .expect("woken by events");
+    assert!(result.is_ok(), "{result:?}");
+    fake.with(|s| {
+        let count = |prefix: &str, suffix: &str| {
+            s.log
+                .iter()
+                .filter(|l| l.starts_with(prefix) && l.ends_with(suffix))
+                .count()
+        };
+        let pod_lists = count("GET ", "/pods");
+        let rc_puts = count("PUT ", "/replicationcontrollers/kubia-v1")
+            + count("PUT ", "/replicationcontrollers/kubia-v2");
+        // 24 scales (12 up, 12 down) plus the set-up and clean-up writes.
+        assert!(rc_puts >= 24, "{rc_puts} RC updates: {:?}", s.log);
+        assert!(
+            pod_lists <= 8,
+            "{pod_lists} pod LISTs for 24 scales: the loop did not use its caches"
+        );
+        let rc_gets = count("GET ", "/replicationcontrollers/kubia-v2");
+        assert!(
+            rc_gets <= 10,
+            "{rc_gets} GETs of kubia-v2 for 12 scales: scales re-read the RC: {:?}",
+            s.log
+                .iter()
+                .filter(|l| l.contains("kubia-v2"))
+                .collect::<Vec<_>>()
+        );
+        assert_eq!(s.min_ready_seen, Some(12), "maxUnavailable 0 still holds");
+        assert_eq!(s.pod_images(), vec!["luksa/kubia:v2".to_owned(); 12]);
+    });
+}

@@ -91,6 +91,26 @@ impl State {
             if let Some(meta) = object.get_mut("metadata").and_then(Value::as_object_mut) {
                 meta.insert("resourceVersion".into(), json!(seq.to_string()));
             }
+            // The stored object has the resourceVersion its watch event carries, as in a
+            // real API server: a client may write back what it watched.
+            if kind != "DELETED" {
+                let rv = Some(seq.to_string());
+                match resource {
+                    "replicationcontrollers" => {
+                        if let Some(rc) = self.rcs.get_mut(&name) {
+                            rc.metadata.resource_version = rv;
+                        }
+                    }
+                    _ => {
+                        if let Some(pod) = self.pods.get_mut(&name) {
+                            pod.metadata.resource_version = rv;
+                        }
+                    }
+                }
+                if let Some(v) = now.get_mut(&(resource, name.clone())) {
+                    *v = object.clone();
+                }
+            }
             let labels = object
                 .pointer("/metadata/labels")
                 .and_then(|l| serde_json::from_value(l.clone()).ok())
