@@ -1,21 +1,28 @@
-//! A 3-replica v1→v2 update, timed and counted, by our engine (`kubectl rolling-update`
-//! through the plugin: maxSurge 1, maxUnavailable 0, update period 0) and by the Deployment
-//! controller with the same settings, on the same local cluster, alternating runs.
+//! A v1→v2 update, timed and counted, by our engine (`kubectl rolling-update` through the
+//! plugin, update period 0) and by the Deployment controller (`kubectl set image` +
+//! `kubectl rollout status`) with the same bounds, on the same local cluster, alternating
+//! sides in each run.
+//!
+//! `--replicas 3` (the default) runs real pods with kubectl's bounds (maxSurge 1,
+//! maxUnavailable 0). `--fake-nodes M` puts the pods on `M` kwok nodes instead
+//! ([`fake_nodes`]), raises kube-controller-manager's and kube-scheduler's client QPS for the
+//! duration, and runs both kubectl's bounds and 25%/25%.
 //!
 //! API requests are counted from the API server's audit log, per namespace and by user name
 //! (every component has its own identity; see [`audit`]): on one side the engine (its own
-//! certificate) and the ReplicationController manager, on the other `kubectl set image` +
-//! `kubectl rollout status` (another certificate) and the Deployment and ReplicaSet
-//! controllers. The kubelet's and scheduler's work is the same on both sides and reported
-//! apart; the benchmark's own set-up calls (admin certificate) come before the counted window.
+//! certificate) and the ReplicationController manager, on the other `kubectl` (another
+//! certificate) and the Deployment and ReplicaSet controllers. The kubelet's (or kwok's) and
+//! scheduler's work is the same on both sides and reported apart; the benchmark's own set-up
+//! calls (admin certificate) come before the counted window.
 
 use std::path::Path;
-use std::process::Command;
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail, ensure};
 
 use super::audit::{self, DEPLOYMENT_CONTROLLERS, RC_CONTROLLER, Requests};
+use super::fake_nodes::{self, FakeNodes};
 use crate::cluster::{self, Provider, build, local};
 use crate::util;
 
@@ -25,48 +32,69 @@ const KUBECTL_USER: &str = "kubia-bench:kubectl";
 
 #[derive(clap::Args)]
 pub struct Args {
-    /// Runs of each side (medians are reported).
+    /// Runs of each side and bounds (medians are reported).
     #[arg(long, default_value_t = 3)]
     runs: u32,
+    /// Replicas of the updated workload.
+    #[arg(long, default_value_t = 3)]
+    replicas: u32,
+    /// Put the pods on this many kwok fake nodes instead of the real node (for hundreds of
+    /// replicas).
+    #[arg(long, value_name = "M")]
+    fake_nodes: Option<u32>,
     /// Leave the cluster running afterwards.
     #[arg(long)]
     keep: bool,
 }
 
-const RC: &str = r#"apiVersion: v1
-kind: ReplicationController
-metadata: {name: kubia-v1}
-spec:
-  replicas: 3
-  selector: {app: kubia}
-  template:
-    metadata: {labels: {app: kubia}}
-    spec:
-      terminationGracePeriodSeconds: 10
-      containers: [{name: nodejs, image: "luksa/kubia:v1", imagePullPolicy: IfNotPresent}]
-"#;
+impl Args {
+    /// What CI runs so that the benchmark cannot rot: 1000 replicas on 100 fake nodes, one
+    /// run of each side and bounds, timings reported, never asserted.
+    pub fn ci_at_scale() -> Args {
+        Args {
+            runs: 1,
+            replicas: 1000,
+            fake_nodes: Some(100),
+            keep: false,
+        }
+    }
+}
 
-const DEPLOYMENT: &str = r#"apiVersion: apps/v1
-kind: Deployment
-metadata: {name: kubia}
-spec:
-  replicas: 3
-  minReadySeconds: 0
-  strategy: {type: RollingUpdate, rollingUpdate: {maxSurge: 1, maxUnavailable: 0}}
-  selector: {matchLabels: {app: kubia}}
-  template:
-    metadata: {labels: {app: kubia}}
-    spec:
-      terminationGracePeriodSeconds: 10
-      containers: [{name: nodejs, image: "luksa/kubia:v1", imagePullPolicy: IfNotPresent}]
-"#;
+/// maxSurge and maxUnavailable, as both sides spell them.
+#[derive(Clone, Copy)]
+struct Bounds {
+    surge: &'static str,
+    unavailable: &'static str,
+    /// The targets for this size and bounds: time and requests, engine / Deployment.
+    targets: (f64, f64),
+}
 
+/// What one side of one run measured.
 struct Run {
     took: Duration,
     requests: Requests,
+    /// Peak resident memory of the engine process (engine side only).
+    peak_kib: Option<u64>,
 }
 
 pub fn run(args: &Args) -> Result<()> {
+    ensure!(args.runs > 0, "--runs must be at least 1");
+    ensure!(args.replicas > 0, "--replicas must be at least 1");
+    if let Some(m) = args.fake_nodes {
+        ensure!(m > 0, "--fake-nodes must be at least 1");
+        ensure!(
+            u64::from(args.replicas) * 2 <= u64::from(m) * 100,
+            "{} replicas need at least {} fake nodes (each takes 110 pods, and an update holds old and new pods)",
+            args.replicas,
+            args.replicas.div_ceil(50)
+        );
+    } else {
+        ensure!(
+            args.replicas <= 20,
+            "{} real pods are too many for this machine's one node; use --fake-nodes",
+            args.replicas
+        );
+    }
     let sh = util::shell()?;
     {
         let _p = util::Phase::start("cargo build --release -p rollout-cli");
@@ -74,34 +102,176 @@ pub fn run(args: &Args) -> Result<()> {
     }
     let (_, created) = cluster::up(Provider::Local)?;
     let plugin_dir = util::root().join("target/release");
-    let mut engine = Vec::new();
-    let mut deployment = Vec::new();
-    let result = (|| -> Result<()> {
+    let bounds: Vec<Bounds> = if args.fake_nodes.is_some() {
+        vec![
+            Bounds {
+                surge: "1",
+                unavailable: "0",
+                targets: (1.1, 1.2),
+            },
+            Bounds {
+                surge: "25%",
+                unavailable: "25%",
+                targets: (1.0, 1.0),
+            },
+        ]
+    } else {
+        vec![Bounds {
+            surge: "1",
+            unavailable: "0",
+            targets: (1.0, 1.0),
+        }]
+    };
+    let mut results: Vec<(Vec<Run>, Vec<Run>)> = bounds.iter().map(|_| (vec![], vec![])).collect();
+    let outcome = (|| -> Result<()> {
+        let _fast = args
+            .fake_nodes
+            .map(|_| FastControllers::start())
+            .transpose()?;
+        let _nodes = args.fake_nodes.map(FakeNodes::start).transpose()?;
+        let workload = Workload {
+            replicas: args.replicas,
+            fake: args.fake_nodes.is_some(),
+        };
         for i in 1..=args.runs {
-            let _p = util::Phase::start(format!("run {i} of {}", args.runs));
-            engine.push(engine_run(&format!("bench-engine-{i}"), &plugin_dir)?);
-            deployment.push(deployment_run(&format!("bench-deploy-{i}"))?);
+            for (b, (engine, deployment)) in bounds.iter().zip(results.iter_mut()) {
+                let _p = util::Phase::start(format!(
+                    "run {i} of {}, maxSurge {} maxUnavailable {}",
+                    args.runs, b.surge, b.unavailable
+                ));
+                let tag = format!("{i}-{}", b.surge.trim_end_matches('%'));
+                engine.push(engine_run(
+                    &format!("bench-engine-{tag}"),
+                    &plugin_dir,
+                    &workload,
+                    b,
+                )?);
+                deployment.push(deployment_run(
+                    &format!("bench-deploy-{tag}"),
+                    &workload,
+                    b,
+                )?);
+            }
         }
         Ok(())
     })();
     if !args.keep && created == cluster::Created::New {
         cluster::down(Provider::Local)?;
     }
-    result?;
-    let report = render(&engine, &deployment);
+    outcome?;
+    let report = render(args, &bounds, &results);
     println!("{report}");
     let out = util::root().join("target/bench");
     std::fs::create_dir_all(&out)?;
     std::fs::write(out.join("rollout.md"), &report)?;
-    eprintln!("written to target/bench/rollout.md");
+    std::fs::write(out.join(format!("rollout-{}.md", args.replicas)), &report)?;
+    eprintln!(
+        "written to target/bench/rollout.md and target/bench/rollout-{}.md",
+        args.replicas
+    );
     Ok(())
 }
 
-fn engine_run(ns: &str, plugin_dir: &Path) -> Result<Run> {
-    prepare(ns, RC)?;
+/// kube-controller-manager and kube-scheduler restarted with [`local::BENCH_QPS`] until
+/// dropped.
+struct FastControllers;
+
+impl FastControllers {
+    fn start() -> Result<FastControllers> {
+        let _p = util::Phase::start(format!(
+            "restarting kube-controller-manager and kube-scheduler with client QPS {} (burst {})",
+            local::BENCH_QPS,
+            local::BENCH_BURST
+        ));
+        let guard = FastControllers;
+        local::restart_with("kube-controller-manager", |mut args| {
+            args.push(format!("--kube-api-qps={}", local::BENCH_QPS));
+            args.push(format!("--kube-api-burst={}", local::BENCH_BURST));
+            args
+        })?;
+        local::restart_with("kube-scheduler", |args| {
+            args.into_iter()
+                .map(|a| a.replace("scheduler.yaml", "scheduler-bench.yaml"))
+                .collect()
+        })?;
+        Ok(guard)
+    }
+}
+
+impl Drop for FastControllers {
+    fn drop(&mut self) {
+        for name in ["kube-controller-manager", "kube-scheduler"] {
+            if let Err(e) = local::restore(name) {
+                eprintln!("warning: restoring {name}: {e:#}");
+            }
+        }
+    }
+}
+
+/// The updated workload: how many pods, and where.
+struct Workload {
+    replicas: u32,
+    fake: bool,
+}
+
+impl Workload {
+    /// The pod template (labels, and on fake nodes their selector, toleration and kwok's
+    /// delays), indented for a controller's `spec.template`.
+    fn template(&self) -> String {
+        let (annotations, placement) = if self.fake {
+            (
+                format!("annotations: {}, ", fake_nodes::POD_ANNOTATIONS),
+                format!(
+                    "\n      nodeSelector: {}\n      tolerations: [{}]",
+                    fake_nodes::NODE_SELECTOR,
+                    fake_nodes::TOLERATION
+                ),
+            )
+        } else {
+            (String::new(), String::new())
+        };
+        format!(
+            r#"  template:
+    metadata: {{{annotations}labels: {{app: kubia}}}}
+    spec:
+      terminationGracePeriodSeconds: 10{placement}
+      containers: [{{name: nodejs, image: "luksa/kubia:v1", imagePullPolicy: IfNotPresent}}]
+"#
+        )
+    }
+
+    fn rc(&self) -> String {
+        format!(
+            "apiVersion: v1\nkind: ReplicationController\nmetadata: {{name: kubia-v1}}\nspec:\n  replicas: {}\n  selector: {{app: kubia}}\n{}",
+            self.replicas,
+            self.template()
+        )
+    }
+
+    fn deployment(&self, b: &Bounds) -> String {
+        let quote = |v: &str| {
+            if v.ends_with('%') {
+                format!("\"{v}\"")
+            } else {
+                v.to_owned()
+            }
+        };
+        format!(
+            "apiVersion: apps/v1\nkind: Deployment\nmetadata: {{name: kubia}}\nspec:\n  replicas: {}\n  minReadySeconds: 0\n  strategy: {{type: RollingUpdate, rollingUpdate: {{maxSurge: {}, maxUnavailable: {}}}}}\n  selector: {{matchLabels: {{app: kubia}}}}\n{}",
+            self.replicas,
+            quote(b.surge),
+            quote(b.unavailable),
+            self.template()
+        )
+    }
+}
+
+fn engine_run(ns: &str, plugin_dir: &Path, w: &Workload, b: &Bounds) -> Result<Run> {
+    prepare(ns, &w.rc(), w.replicas)?;
+    let log = local::state_dir().join(format!("{ns}.log"));
     let start = Instant::now();
     let since = now_rfc3339_micros();
-    let out = Command::new(build::bin("kubectl"))
+    let mut child = Command::new(build::bin("kubectl"))
         .env(
             "PATH",
             format!(
@@ -117,56 +287,71 @@ fn engine_run(ns: &str, plugin_dir: &Path) -> Result<Run> {
             "kubia-v2",
             "--image=luksa/kubia:v2",
             "--update-period=0s",
+            &format!("--max-surge={}", b.surge),
+            &format!("--max-unavailable={}", b.unavailable),
+            "--timeout=10m",
             "-n",
             ns,
         ])
-        .output()?;
+        .stdin(Stdio::null())
+        .stdout(std::fs::File::create(&log)?)
+        .stderr(std::fs::File::create(log.with_extension("err"))?)
+        .spawn()
+        .context("starting kubectl rolling-update")?;
+    // kubectl execs the plugin in place: the same pid, whose peak RSS is sampled until exit.
+    let mut peak_kib = 0;
+    let status = loop {
+        if let Some(status) = child.try_wait()? {
+            break status;
+        }
+        peak_kib = peak_kib.max(vm_hwm_kib(child.id()).unwrap_or(0));
+        std::thread::sleep(Duration::from_millis(20));
+    };
     let took = start.elapsed();
     ensure!(
-        out.status.success(),
+        status.success(),
         "kubectl rolling-update failed: {}",
-        String::from_utf8_lossy(&out.stderr)
+        std::fs::read_to_string(log.with_extension("err")).unwrap_or_default()
     );
     let requests = count_requests(ns, &since, ENGINE_USER, &[RC_CONTROLLER])?;
     finish(ns)?;
-    Ok(Run { took, requests })
+    Ok(Run {
+        took,
+        requests,
+        peak_kib: Some(peak_kib),
+    })
 }
 
-fn deployment_run(ns: &str) -> Result<Run> {
-    prepare(ns, DEPLOYMENT)?;
+/// The peak resident set size of process `pid` so far (`VmHWM` in `/proc/PID/status`).
+fn vm_hwm_kib(pid: u32) -> Option<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+}
+
+fn deployment_run(ns: &str, w: &Workload, b: &Bounds) -> Result<Run> {
+    prepare(ns, &w.deployment(b), w.replicas)?;
     let start = Instant::now();
     let since = now_rfc3339_micros();
     let kubeconfig = local::client_kubeconfig("bench-kubectl");
-    cluster::kubectl(
-        &kubeconfig,
-        &[
-            "-n",
-            ns,
-            "set",
-            "image",
-            "deployment/kubia",
-            "nodejs=luksa/kubia:v2",
-        ],
-    )?;
+    let image = ["set", "image", "deployment/kubia", "nodejs=luksa/kubia:v2"];
+    cluster::kubectl(&kubeconfig, &[&["-n", ns][..], &image[..]].concat())?;
     // `rollout status` watches and returns as soon as the rollout is complete.
-    cluster::kubectl(
-        &kubeconfig,
-        &[
-            "-n",
-            ns,
-            "rollout",
-            "status",
-            "deployment/kubia",
-            "--timeout=300s",
-        ],
-    )?;
+    let status = ["rollout", "status", "deployment/kubia", "--timeout=10m"];
+    cluster::kubectl(&kubeconfig, &[&["-n", ns][..], &status[..]].concat())?;
     let took = start.elapsed();
     let requests = count_requests(ns, &since, KUBECTL_USER, &DEPLOYMENT_CONTROLLERS)?;
     finish(ns)?;
-    Ok(Run { took, requests })
+    Ok(Run {
+        took,
+        requests,
+        peak_kib: None,
+    })
 }
 
-fn prepare(ns: &str, manifest: &str) -> Result<()> {
+fn prepare(ns: &str, manifest: &str, replicas: u32) -> Result<()> {
     let _ = local::kubectl(&[
         "delete",
         "namespace",
@@ -177,10 +362,11 @@ fn prepare(ns: &str, manifest: &str) -> Result<()> {
     local::kubectl(&["create", "namespace", ns])?;
     local::wait_default_service_account(ns)?;
     local::kubectl_stdin(&["-n", ns, "apply", "-f", "-"], manifest)?;
+    let every = if replicas > 50 { 1000 } else { 200 };
     util::wait_for(
-        "3 ready pods",
-        Duration::from_secs(120),
-        Duration::from_millis(200),
+        &format!("{replicas} ready pods"),
+        Duration::from_secs(300),
+        Duration::from_millis(every),
         || {
             let out = local::kubectl(&[
                 "-n",
@@ -190,8 +376,9 @@ fn prepare(ns: &str, manifest: &str) -> Result<()> {
                 "-o",
                 "jsonpath={range .items[*]}{.status.conditions[?(@.type==\"Ready\")].status}{\"\\n\"}{end}",
             ])?;
+            let ready = out.lines().filter(|l| *l == "True").count();
             Ok(
-                (out.lines().filter(|l| *l == "True").count() == 3 && out.lines().count() == 3)
+                (ready == replicas as usize && out.lines().count() == replicas as usize)
                     .then_some(()),
             )
         },
@@ -205,7 +392,8 @@ fn finish(ns: &str) -> Result<()> {
     local::kubectl(&["delete", "namespace", ns, "--wait=false"]).map(drop)
 }
 
-/// The requests of one side in namespace `ns` since `since`.
+/// The requests of one side in namespace `ns` since `since`, from the audit log and the
+/// files it was rotated into.
 fn count_requests(
     ns: &str,
     since: &str,
@@ -214,8 +402,15 @@ fn count_requests(
 ) -> Result<Requests> {
     // The audit backend writes asynchronously.
     std::thread::sleep(Duration::from_secs(2));
-    let text = std::fs::read_to_string(local::audit_log())
-        .context("reading the API server's audit log (is the local cluster up to date? `cargo xtask cluster down` then `up`)")?;
+    let log = local::audit_log();
+    let dir = log.parent().context("the audit log has a directory")?;
+    let mut text = String::new();
+    for entry in std::fs::read_dir(dir)?.flatten() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if name.starts_with("audit") && name.ends_with(".log") {
+            text.push_str(&std::fs::read_to_string(entry.path())?);
+        }
+    }
     let requests = audit::count(&text, ns, since, client, controllers);
     if requests.client == 0 {
         bail!(
@@ -235,66 +430,144 @@ fn median(mut v: Vec<f64>) -> f64 {
     v.get(v.len() / 2).copied().unwrap_or(f64::NAN)
 }
 
-fn render(engine: &[Run], deployment: &[Run]) -> String {
+fn render(args: &Args, bounds: &[Bounds], results: &[(Vec<Run>, Vec<Run>)]) -> String {
     use std::fmt::Write;
-    let mut s = String::from(
-        "# bench rollout\n\n3 replicas, v1 → v2, maxSurge 1, maxUnavailable 0, minReadySeconds 0; our engine with \
-         `--update-period=0s` (other flags at kubectl's defaults); the same local cluster, runs alternating.\n\n\
-         Requests by user name from the audit log: the client (engine; or `kubectl set image` + `kubectl rollout status`), \
-         its watches (each one request, and the events they delivered), the controllers doing the work (RC manager; or \
-         Deployment + ReplicaSet controllers, whose watches delivered the events shown), and everyone else (kubelet, \
-         scheduler, …: the same work on both sides, not compared).\n\n\
-         | run | side | time | client | client watches (events) | controllers (events delivered) | total | others |\n|---|---|---|---|---|---|---|---|\n",
-    );
-    let row = |s: &mut String, i: usize, side: &str, r: &Run| {
-        let q = &r.requests;
-        let _ = writeln!(
-            s,
-            "| {i} | {side} | {:.2}s | {} | {} ({}) | {} ({}) | {} | {} |",
-            r.took.as_secs_f64(),
-            q.client,
-            q.client_watches,
-            q.client_watch_events,
-            q.controllers,
-            q.controller_watch_events,
-            q.total(),
-            q.others
-        );
+    let place = match args.fake_nodes {
+        Some(m) => format!(
+            "on {m} kwok fake nodes (pods Ready 0.15–0.3 s after scheduling); kube-controller-manager's and kube-scheduler's client QPS raised to {} (burst {}) for the benchmark",
+            local::BENCH_QPS,
+            local::BENCH_BURST
+        ),
+        None => "real pods on the local cluster's node".to_owned(),
     };
-    for (i, (e, d)) in engine.iter().zip(deployment).enumerate() {
-        row(&mut s, i + 1, "engine", e);
-        row(&mut s, i + 1, "Deployment", d);
-    }
-    let med = |runs: &[Run], f: &dyn Fn(&Run) -> f64| median(runs.iter().map(f).collect());
-    let time = |r: &Run| r.took.as_secs_f64();
-    let total = |r: &Run| r.requests.total() as f64;
-    let client = |r: &Run| (r.requests.client + r.requests.client_watches) as f64;
-    let controllers = |r: &Run| r.requests.controllers as f64;
-    let _ = writeln!(
-        s,
-        "\n| median | engine | Deployment | ratio engine / Deployment | target |\n|---|---|---|---|---|"
+    let mut s = format!(
+        "# bench rollout\n\n{} replicas, v1 → v2, {place}; our engine with `--update-period=0s`; runs alternate \
+         sides; medians of {} runs.\n\n\
+         Requests by user name from the audit log: the client (engine; or `kubectl set image` + `kubectl rollout status`), \
+         its watches (each one request; the events they delivered in parentheses), the controllers doing the work (RC manager; \
+         or Deployment + ReplicaSet controllers; in parentheses the events their watches delivered), and everyone else \
+         (kubelet or kwok, scheduler, …: the same work on both sides, not compared).\n",
+        args.replicas, args.runs
     );
-    for (what, f, fmt_s, target) in [
-        ("time", &time as &dyn Fn(&Run) -> f64, true, "<= 1.0"),
-        ("API requests, total", &total, false, "<= 1.0"),
-        ("  by the client", &client, false, "-"),
-        ("  by the controllers", &controllers, false, "-"),
-    ] {
-        let (e, d) = (med(engine, f), med(deployment, f));
-        let show = |v: f64| {
-            if fmt_s {
-                format!("{v:.2}s")
-            } else {
-                format!("{v:.0}")
-            }
-        };
+    for (b, (engine, deployment)) in bounds.iter().zip(results) {
         let _ = writeln!(
             s,
-            "| {what} | {} | {} | {:.2} | {target} |",
-            show(e),
-            show(d),
-            e / d
+            "\n## maxSurge {}, maxUnavailable {}\n\n| run | side | time | client | client watches (events) | controllers (events) | total | others | engine peak RSS |\n|---|---|---|---|---|---|---|---|---|",
+            b.surge, b.unavailable
+        );
+        for (i, (e, d)) in engine.iter().zip(deployment).enumerate() {
+            row(&mut s, i + 1, "engine", e);
+            row(&mut s, i + 1, "Deployment", d);
+        }
+        let med = |runs: &[Run], f: &dyn Fn(&Run) -> f64| median(runs.iter().map(f).collect());
+        let time = |r: &Run| r.took.as_secs_f64();
+        let total = |r: &Run| r.requests.total() as f64;
+        let client = |r: &Run| (r.requests.client + r.requests.client_watches) as f64;
+        let controllers = |r: &Run| r.requests.controllers as f64;
+        let _ = writeln!(
+            s,
+            "\n| median | engine | Deployment | ratio engine / Deployment | target |\n|---|---|---|---|---|"
+        );
+        let rows: [MedianRow; 4] = [
+            ("time", &time, true, format!("<= {:.1}", b.targets.0)),
+            (
+                "API requests, total",
+                &total,
+                false,
+                format!("<= {:.1}", b.targets.1),
+            ),
+            ("  by the client", &client, false, "-".into()),
+            ("  by the controllers", &controllers, false, "-".into()),
+        ];
+        for (what, f, seconds, target) in rows {
+            let (e, d) = (med(engine, f), med(deployment, f));
+            let show = |v: f64| {
+                if seconds {
+                    format!("{v:.2}s")
+                } else {
+                    format!("{v:.0}")
+                }
+            };
+            let _ = writeln!(
+                s,
+                "| {what} | {} | {} | {:.2} | {target} |",
+                show(e),
+                show(d),
+                e / d
+            );
+        }
+        let peak = med(engine, &|r: &Run| r.peak_kib.unwrap_or(0) as f64);
+        let _ = writeln!(
+            s,
+            "\nEngine peak resident memory (median): {:.1} MiB.",
+            peak / 1024.0
         );
     }
     s
+}
+
+/// A row of the medians table: what, how to measure a run, in seconds?, the target.
+type MedianRow<'a> = (&'a str, &'a dyn Fn(&Run) -> f64, bool, String);
+
+fn row(s: &mut String, i: usize, side: &str, r: &Run) {
+    use std::fmt::Write;
+    let q = &r.requests;
+    let _ = writeln!(
+        s,
+        "| {i} | {side} | {:.2}s | {} | {} ({}) | {} ({}) | {} | {} | {} |",
+        r.took.as_secs_f64(),
+        q.client,
+        q.client_watches,
+        q.client_watch_events,
+        q.controllers,
+        q.controller_watch_events,
+        q.total(),
+        q.others,
+        r.peak_kib
+            .map_or("-".to_owned(), |k| format!("{:.1} MiB", k as f64 / 1024.0))
+    );
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn workloads_parse_and_land_on_fake_nodes_only_when_asked() {
+        let b = Bounds {
+            surge: "25%",
+            unavailable: "25%",
+            targets: (1.0, 1.0),
+        };
+        for fake in [false, true] {
+            let w = Workload {
+                replicas: 1000,
+                fake,
+            };
+            let rc: serde_yaml::Value = serde_yaml::from_str(&w.rc()).expect("RC parses");
+            let d: serde_yaml::Value =
+                serde_yaml::from_str(&w.deployment(&b)).expect("Deployment parses");
+            assert_eq!(rc["spec"]["replicas"], 1000);
+            assert_eq!(d["spec"]["strategy"]["rollingUpdate"]["maxSurge"], "25%");
+            for spec in [
+                &rc["spec"]["template"]["spec"],
+                &d["spec"]["template"]["spec"],
+            ] {
+                assert_eq!(
+                    spec["nodeSelector"]["type"].as_str(),
+                    fake.then_some("kwok")
+                );
+                assert_eq!(
+                    spec["tolerations"][0]["key"].as_str(),
+                    fake.then_some("kwok.x-k8s.io/node")
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn peak_memory_is_read_from_proc() {
+        assert!(vm_hwm_kib(std::process::id()).is_some_and(|k| k > 0));
+        assert_eq!(vm_hwm_kib(u32::MAX), None);
+    }
 }

@@ -18,6 +18,8 @@ pub const ETCD_VERSION: &str = "v3.6.16";
 pub const CRICTL_VERSION: &str = "v1.34.0";
 /// kind, pinned: the last release that still supports cgroup v1 hosts such as ours.
 pub const KIND_VERSION: &str = "v0.33.0";
+/// kwok (fake nodes for `cargo xtask bench rollout --fake-nodes`), from the Go module proxy.
+pub const KWOK_VERSION: &str = "v0.8.0";
 
 /// Kubernetes components built from k8s.io/kubernetes (kubeadm for the kind node image).
 pub const KUBERNETES_COMPONENTS: [&str; 7] = [
@@ -140,6 +142,37 @@ pub fn ensure_kind() -> Result<PathBuf> {
         "kind",
         &dir,
     )
+}
+
+/// kwok from the Go module proxy (`go install sigs.k8s.io/kwok/cmd/kwok@KWOK_VERSION`), into
+/// the same cache; also returns the module's source directory, whose stage definitions the
+/// benchmark uses.
+pub fn ensure_kwok() -> Result<(PathBuf, PathBuf)> {
+    let dir = util::cache_dir().join(format!("bin-kwok-{KWOK_VERSION}"));
+    let kwok = dir.join("kwok");
+    let sh = util::shell()?;
+    let _tc = sh.push_env("GOTOOLCHAIN", "local");
+    let _cgo = sh.push_env("CGO_ENABLED", "0");
+    if !kwok.is_file() {
+        std::fs::create_dir_all(&dir)?;
+        go_install(
+            &sh,
+            &format!("sigs.k8s.io/kwok/cmd/kwok@{KWOK_VERSION}"),
+            "kwok",
+            &dir,
+        )?;
+    }
+    // The module's sources (the stages) are in the module cache once downloaded.
+    let module = format!("sigs.k8s.io/kwok@{KWOK_VERSION}");
+    let json = cmd!(sh, "go mod download -json {module}")
+        .read()
+        .with_context(|| format!("downloading {module}"))?;
+    let source: serde_json::Value = serde_json::from_str(&json)?;
+    let source = source["Dir"]
+        .as_str()
+        .map(PathBuf::from)
+        .with_context(|| format!("`go mod download -json {module}` names no Dir"))?;
+    Ok((kwok, source))
 }
 
 fn build_kubernetes(sh: &Shell, dir: &Path, components: &[&str]) -> Result<()> {

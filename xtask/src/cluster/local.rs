@@ -21,7 +21,7 @@ mod network;
 mod processes;
 mod tools;
 
-pub use components::{start_component, stop_component};
+pub use components::{restart_with, restore, start_component, stop_component};
 use config::write_configs;
 use network::{Networks, host_ips};
 use processes::{alive, kill_leftover_shims, running, shim_processes, spawn, stop};
@@ -34,6 +34,11 @@ pub use tools::{import_image, kubectl, kubectl_stdin};
 /// (`tests/e2e/src/scenarios/faults.rs` names it too.)
 const SECOND_API_ADDRESS: std::net::Ipv4Addr = std::net::Ipv4Addr::new(127, 0, 0, 66);
 pub const NODE_NAME: &str = "kubia-node";
+/// Client QPS and burst of kube-controller-manager and kube-scheduler while
+/// `cargo xtask bench rollout --fake-nodes` runs (their defaults, 20/30 and 50/100, throttle
+/// the controllers at 1000 pods).
+pub const BENCH_QPS: u32 = 500;
+pub const BENCH_BURST: u32 = 1000;
 const BRIDGE: &str = "kubia0";
 const ETCD_PORT: u16 = 23790;
 const ETCD_PEER_PORT: u16 = 23800;

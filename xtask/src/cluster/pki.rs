@@ -1,6 +1,6 @@
 //! Fresh TLS material for one local cluster: a CA, the API server's serving certificate, a
-//! client certificate per identity ([`CLIENTS`]: the admin, each component, and the
-//! benchmark's two clients), the kubelet's serving certificate and the service-account
+//! client certificate per identity ([`CLIENTS`]: the admin, each component, the benchmark's
+//! two clients and kwok), the kubelet's serving certificate and the service-account
 //! signing key.
 //!
 //! Why one identity per component: the API server's audit log names the user of every
@@ -36,7 +36,7 @@ pub struct Client {
 }
 
 /// Every client identity but the admin's (`admin.crt`, user `kubernetes-admin`).
-pub const CLIENTS: [Client; 7] = [
+pub const CLIENTS: [Client; 8] = [
     Client {
         file: "kube-controller-manager",
         user: "system:kube-controller-manager",
@@ -64,6 +64,10 @@ pub const CLIENTS: [Client; 7] = [
     Client {
         file: "bench-kubectl",
         user: "kubia-bench:kubectl",
+    },
+    Client {
+        file: "kwok",
+        user: "kwok-controller",
     },
 ];
 

@@ -87,3 +87,36 @@ pub fn start_component(name: &str) -> Result<()> {
     eprintln!("started {name} (pid {})", alive(name).unwrap_or_default());
     Ok(())
 }
+
+/// The command line `up` gave `name`, kept aside by the first [`restart_with`].
+fn original_file(name: &str) -> PathBuf {
+    state_dir().join("pids").join(format!("{name}.cmd.orig"))
+}
+
+/// Restarts running component `name` with the arguments `change` makes of those `up` gave
+/// it (the benchmark's raised client QPS); [`restore`] puts the original back.
+pub fn restart_with(name: &str, change: impl FnOnce(Vec<String>) -> Vec<String>) -> Result<()> {
+    known(name)?;
+    let original = original_file(name);
+    if !original.is_file() {
+        std::fs::copy(command_file(name), &original)
+            .with_context(|| format!("keeping the command line of {name}"))?;
+    }
+    let recorded = std::fs::read_to_string(&original)?;
+    let mut parts = recorded.split('\0').map(str::to_owned);
+    let program = PathBuf::from(parts.next().unwrap_or_default());
+    let args = change(parts.collect());
+    stop(name);
+    spawn(name, &program, &args)
+}
+
+/// Restarts `name` as `up` started it, if [`restart_with`] changed it.
+pub fn restore(name: &str) -> Result<()> {
+    let original = original_file(name);
+    if !original.is_file() {
+        return Ok(());
+    }
+    restart_with(name, |args| args)?;
+    std::fs::remove_file(original)?;
+    Ok(())
+}

@@ -100,6 +100,13 @@ state = "{state}"
             "apiVersion: kubescheduler.config.k8s.io/v1\nkind: KubeSchedulerConfiguration\nclientConnection:\n  kubeconfig: {kc}\nleaderElection:\n  leaderElect: false\n"
         ),
     )?;
+    // The same with the client QPS raised, for `cargo xtask bench rollout --fake-nodes`.
+    std::fs::write(
+        dir.join("scheduler-bench.yaml"),
+        format!(
+            "apiVersion: kubescheduler.config.k8s.io/v1\nkind: KubeSchedulerConfiguration\nclientConnection:\n  kubeconfig: {kc}\n  qps: {BENCH_QPS}\n  burst: {BENCH_BURST}\nleaderElection:\n  leaderElect: false\n"
+        ),
+    )?;
     std::fs::write(
         dir.join("kubelet.yaml"),
         format!(
