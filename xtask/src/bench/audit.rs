@@ -76,7 +76,11 @@ struct Event {
     completed: String,
 }
 
-fn parse(line: &str, ns: &str) -> Option<Event> {
+fn parse(line: &str, ns: &str, needle: &str) -> Option<Event> {
+    // Most of a long log is about other namespaces: skip those lines unparsed.
+    if !line.contains(needle) {
+        return None;
+    }
     let ev: serde_json::Value = serde_json::from_str(line).ok()?;
     let object = &ev["objectRef"];
     if object["namespace"].as_str() != Some(ns) {
@@ -121,9 +125,10 @@ pub fn count(
     client: &str,
     controllers: &[Controller],
 ) -> Requests {
+    let needle = format!("\"namespace\":\"{ns}\"");
     let events: Vec<Event> = text
         .lines()
-        .filter_map(|l| parse(l, ns))
+        .filter_map(|l| parse(l, ns, &needle))
         .filter(|e| e.received.as_str() >= since)
         .collect();
     let writes: Vec<&Event> = events.iter().filter(|e| is_write(&e.verb)).collect();
