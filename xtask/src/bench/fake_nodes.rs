@@ -57,6 +57,7 @@ impl FakeNodes {
         let (kwok, source) = build::ensure_kwok()?;
         let dir = local::state_dir().join("kwok");
         std::fs::create_dir_all(&dir)?;
+        clean_up_after_an_interrupted_run(&dir)?;
         let config = dir.join("stages.yaml");
         std::fs::write(&config, stages(&source.join("kustomize/stage"))?)?;
         let names: Vec<String> = (0..count).map(|i| format!("kwok-node-{i}")).collect();
@@ -83,6 +84,7 @@ impl FakeNodes {
             .stderr(log)
             .spawn()
             .with_context(|| format!("starting {}", kwok.display()))?;
+        std::fs::write(dir.join("kwok.pid"), child.id().to_string())?;
         let guard = FakeNodes {
             kwok: child,
             nodes: names,
@@ -112,12 +114,35 @@ impl Drop for FakeNodes {
     fn drop(&mut self) {
         let _ = self.kwok.kill();
         let _ = self.kwok.wait();
+        let _ = std::fs::remove_file(local::state_dir().join("kwok/kwok.pid"));
         let mut args = vec!["delete", "node", "--ignore-not-found", "--wait=false"];
         args.extend(self.nodes.iter().map(String::as_str));
         if let Err(e) = cluster::kubectl(&local::kubeconfig(), &args) {
             eprintln!("warning: deleting the fake nodes: {e:#}");
         }
     }
+}
+
+/// A run killed before its guard could clean up (Ctrl-C) left kwok running or fake nodes
+/// behind: stop and delete them first.
+fn clean_up_after_an_interrupted_run(dir: &Path) -> Result<()> {
+    if let Ok(pid) = std::fs::read_to_string(dir.join("kwok.pid")) {
+        let pid = pid.trim();
+        let cmdline = std::fs::read_to_string(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+        if cmdline.contains("kwok") {
+            let _ = Command::new("kill").arg(pid).status();
+        }
+        let _ = std::fs::remove_file(dir.join("kwok.pid"));
+    }
+    local::kubectl(&[
+        "delete",
+        "nodes",
+        "-l",
+        "type=kwok",
+        "--ignore-not-found",
+        "--wait=false",
+    ])
+    .map(drop)
 }
 
 /// kwok's stage definitions in [`STAGES`], as one multi-document YAML file.
