@@ -145,15 +145,32 @@ fn clean_up_after_an_interrupted_run(dir: &Path) -> Result<()> {
     .map(drop)
 }
 
-/// kwok's stage definitions in [`STAGES`], as one multi-document YAML file.
+/// kwok's options: node heartbeats through Leases every 40 s as a kubelet's (without a lease
+/// duration kwok renews node status only every ten minutes and the node lifecycle
+/// controller marks the nodes' pods not ready), and more stage workers than the default 4
+/// for a thousand pods.
+const KWOK_CONFIGURATION: &str = "apiVersion: config.kwok.x-k8s.io/v1alpha1
+kind: KwokConfiguration
+options:
+  nodeLeaseDurationSeconds: 40
+  nodeLeaseParallelism: 8
+  podPlayStageParallelism: 16
+  nodePlayStageParallelism: 8
+";
+
+/// kwok's configuration and the stage definitions in [`STAGES`], as one multi-document
+/// YAML file.
 fn stages(dir: &Path) -> Result<String> {
-    let docs: Vec<String> = STAGES
-        .iter()
-        .map(|s| {
-            let p: PathBuf = dir.join(s);
-            std::fs::read_to_string(&p).with_context(|| format!("reading {}", p.display()))
-        })
-        .collect::<Result<_>>()?;
+    let mut docs: Vec<String> = vec![KWOK_CONFIGURATION.to_owned()];
+    docs.extend(
+        STAGES
+            .iter()
+            .map(|s| {
+                let p: PathBuf = dir.join(s);
+                std::fs::read_to_string(&p).with_context(|| format!("reading {}", p.display()))
+            })
+            .collect::<Result<Vec<_>>>()?,
+    );
     Ok(docs.join("\n---\n"))
 }
 
