@@ -184,26 +184,21 @@ impl Scaled {
 /// a PUT guarded by the resourceVersion read).
 pub(crate) async fn scale_rc(ctx: &Ctx, name: &str, from: u32, to: u32) -> Result<Scaled> {
     let mut applied = false;
-    let mut moved = false;
     let stored = update_rc(ctx, name, |rc| {
         let current = crate::model::new_rc::spec_replicas(rc);
         if current == to && applied {
             // Our own write landed although its response was lost; the retry re-read it.
             return Ok(false);
         }
-        if current != from {
-            moved = true;
-            applied = false;
-            return Ok(false);
+        applied = current == from;
+        if applied {
+            rc.spec.get_or_insert_with(Default::default).replicas =
+                Some(i32::try_from(to).unwrap_or(i32::MAX));
         }
-        rc.spec.get_or_insert_with(Default::default).replicas =
-            Some(i32::try_from(to).unwrap_or(i32::MAX));
-        applied = true;
-        moved = false;
-        Ok(true)
+        Ok(applied)
     })
     .await?;
-    Ok(if applied && !moved {
+    Ok(if applied {
         Scaled::Applied {
             generation: stored.metadata.generation,
         }

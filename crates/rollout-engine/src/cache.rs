@@ -36,7 +36,7 @@ use serde::de::DeserializeOwned;
 use tokio::sync::watch;
 use tokio::task::AbortHandle;
 
-use crate::model::side::{RcState, live_owned_pods, side_of};
+use crate::model::side::{RcState, is_owned_by, is_terminating, live_owned_pods, side_of};
 use crate::retry::{Class, classify};
 
 /// A cached view, judged by the rules above.
@@ -153,8 +153,20 @@ impl RcCache {
             .state()
             .into_iter()
             .find(|rc| crate::model::labels::name_of(rc) == name);
-        let pods = pods.store.state().iter().map(|p| Pod::clone(p)).collect();
-        view(rc.as_deref(), pods, written, min_ready_seconds, now)
+        let Some(rc) = rc else {
+            return View::Unusable;
+        };
+        // Only the pods that count are copied out of the store: this runs on every look, and
+        // at 1000 replicas copying terminating or unowned pods as well is wasted work.
+        let uid = rc.metadata.uid.as_deref().unwrap_or_default();
+        let pods = pods
+            .store
+            .state()
+            .iter()
+            .filter(|p| is_owned_by(p, uid) && !is_terminating(p))
+            .map(|p| Pod::clone(p))
+            .collect();
+        view(Some(&rc), pods, written, min_ready_seconds, now)
     }
 }
 
