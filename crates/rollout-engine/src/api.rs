@@ -90,6 +90,25 @@ pub(crate) async fn update<K, F>(
     api: &Api<K>,
     kind: &str,
     name: &str,
+    change: F,
+) -> Result<Option<K>>
+where
+    K: Resource + Clone + Debug + Serialize + DeserializeOwned,
+    F: FnMut(&mut K) -> Result<bool>,
+{
+    update_from(ctx, api, kind, name, None, change).await
+}
+
+/// [`update`] starting from `known`, a copy read moments ago, instead of reading it again:
+/// the write carries its resourceVersion, so if it is outdated the server refuses (409) and
+/// the loop reads afresh. A known copy that needs no change is checked against a fresh read
+/// (it may be outdated the other way).
+async fn update_from<K, F>(
+    ctx: &Ctx,
+    api: &Api<K>,
+    kind: &str,
+    name: &str,
+    mut known: Option<K>,
     mut change: F,
 ) -> Result<Option<K>>
 where
@@ -98,13 +117,21 @@ where
 {
     let mut conflicts = 0;
     loop {
-        let Some(mut object) =
-            call(ctx, &format!("getting {kind} {name}"), || api.get_opt(name)).await?
-        else {
-            return Ok(None);
+        let (mut object, fresh) = match known.take() {
+            Some(object) => (object, false),
+            None => {
+                let what = format!("getting {kind} {name}");
+                let Some(object) = call(ctx, &what, || api.get_opt(name)).await? else {
+                    return Ok(None);
+                };
+                (object, true)
+            }
         };
         if !change(&mut object)? {
-            return Ok(Some(object));
+            if fresh {
+                return Ok(Some(object));
+            }
+            continue;
         }
         let pp = PostParams::default();
         match call(ctx, &format!("updating {kind} {name}"), || {
@@ -131,6 +158,28 @@ where
     update(ctx, &ctx.rcs(), "replicationcontroller", name, change)
         .await?
         .ok_or_else(|| EngineError::RcNotFound(name.to_owned()))
+}
+
+/// [`update_rc`] starting from `rc` as observed moments ago (see [`update_from`]).
+pub(crate) async fn update_observed_rc<F>(
+    ctx: &Ctx,
+    rc: &ReplicationController,
+    change: F,
+) -> Result<ReplicationController>
+where
+    F: FnMut(&mut ReplicationController) -> Result<bool>,
+{
+    let name = crate::model::labels::name_of(rc);
+    update_from(
+        ctx,
+        &ctx.rcs(),
+        "replicationcontroller",
+        name,
+        Some(rc.clone()),
+        change,
+    )
+    .await?
+    .ok_or_else(|| EngineError::RcNotFound(name.to_owned()))
 }
 
 /// [`update`] for a Service that must exist.

@@ -171,10 +171,7 @@ pub async fn deploy(ctx: &Ctx, req: &BlueGreen) -> Result<()> {
     crate::access::check(ctx, &needs).await?;
     crate::lease::holding(ctx, &req.old_name, async {
         let old =
-            relabel::prepare_old(ctx, &req.old_name, &req.deployment_label_key, &orig, |_| {
-                false
-            })
-            .await?;
+            relabel::prepare_old(ctx, &old, &req.deployment_label_key, &orig, |_| false).await?;
         if service_selector(&service) != rc_selector(&old) {
             selector_witness::until_endpoints_follow(ctx, &service, &rc_selector(&old)).await?;
         }

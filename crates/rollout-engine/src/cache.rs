@@ -10,12 +10,11 @@
 //! - the stores are used only while their watches are live (listed, and not broken since);
 //! - our own writes must be visible: the cached RC's `metadata.generation` is at least the
 //!   generation our last write to it returned;
-//! - the pod store must agree with the RC controller: as many live owned pods as
-//!   `status.replicas`. While it does not (the pod events and the RC's status update arrive
-//!   on different watches), the view says "not settled", so the planner waits for the next
-//!   event instead of deciding;
 //! - the controller must have observed the RC's generation (the planner's `settled`, as for
-//!   a fresh view).
+//!   a fresh view), and the pods are counted from the pod store (`side::side_of`): a pod the
+//!   controller created or deleted for that generation but whose event has not arrived yet
+//!   leaves the count off the spec, so the planner waits for the next event instead of
+//!   deciding (the RC's events and the pods' arrive on different watches).
 //!
 //! A view that stays inconsistent, a broken watch, or a wait that ended without any event
 //! sends the caller back to a fresh GET + LIST (`wake`), so a stalled watch costs at most one
@@ -23,7 +22,7 @@
 
 use std::pin::pin;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
 
 use futures::StreamExt;
 use k8s_openapi::api::core::v1::{Pod, ReplicationController};
@@ -36,7 +35,8 @@ use serde::de::DeserializeOwned;
 use tokio::sync::watch;
 use tokio::task::AbortHandle;
 
-use crate::model::side::{RcState, is_owned_by, is_terminating, live_owned_pods, side_of};
+use crate::model::labels::{rc_selector, selector_string};
+use crate::model::side::{RcState, live_owned_pods, side_of};
 use crate::retry::{Class, classify};
 
 /// A cached view, judged by the rules above.
@@ -55,7 +55,7 @@ pub(crate) enum View {
 /// `written` is the generation our last write to the RC returned, if any.
 pub(crate) fn view(
     rc: Option<&ReplicationController>,
-    pods: Vec<Pod>,
+    pods: Vec<Arc<Pod>>,
     written: Option<i64>,
     min_ready_seconds: u32,
     now: i64,
@@ -66,16 +66,12 @@ pub(crate) fn view(
     let pods = live_owned_pods(rc, pods);
     let side = side_of(rc, &pods, min_ready_seconds, now);
     let ours_visible = written.is_none_or(|w| rc.metadata.generation.unwrap_or(0) >= w);
-    let counted = rc
-        .status
-        .as_ref()
-        .is_some_and(|s| usize::try_from(s.replicas).ok() == Some(pods.len()));
     let state = RcState {
         rc: rc.clone(),
         side,
         pods,
     };
-    if ours_visible && counted {
+    if ours_visible {
         View::Usable(state)
     } else {
         let mut state = state;
@@ -84,11 +80,24 @@ pub(crate) fn view(
     }
 }
 
-/// The watch caches of one RC (by name) and, if it has a selector, of its pods, kept by
-/// background tasks that also signal `poke` whenever `on_rc`/`on_pod` say a change matters.
+/// The watch caches of one RC (by name) and, once its selector is known, of its pods, kept
+/// by background tasks that also signal `poke` whenever `on_rc`/`on_pod` say a change
+/// matters.
 pub(crate) struct RcCache {
     rcs: Cached<ReplicationController>,
-    pods: Option<Cached<Pod>>,
+    /// The pods' cache and the selector it was started with.
+    pods: Option<(String, Cached<Pod>)>,
+}
+
+/// Where a watch cache stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Listing {
+    /// Listing (first, or again after the watch broke): the store may be incomplete.
+    Pending,
+    /// Listed and not broken since.
+    Live,
+    /// Refused for good (RBAC without `list`/`watch`, an odd server): never usable.
+    Refused,
 }
 
 /// One watch cache and its task.
@@ -97,9 +106,24 @@ where
     K::DynamicType: std::hash::Hash + Eq + Clone,
 {
     store: Store<K>,
-    /// Listed and not broken since.
-    live: Arc<AtomicBool>,
+    listing: watch::Receiver<Listing>,
     task: AbortHandle,
+}
+
+impl<K: Resource + 'static> Cached<K>
+where
+    K::DynamicType: std::hash::Hash + Eq + Clone,
+{
+    fn is_live(&self) -> bool {
+        *self.listing.borrow() == Listing::Live
+    }
+
+    /// Waits until the first listing is done (or refused), at most `max`; whether live.
+    async fn until_listed(&self, max: Duration) -> bool {
+        let mut listing = self.listing.clone();
+        let done = listing.wait_for(|l| *l != Listing::Pending);
+        matches!(tokio::time::timeout(max, done).await, Ok(Ok(l)) if *l == Listing::Live)
+    }
 }
 
 impl<K: Resource + 'static> Drop for Cached<K>
@@ -112,28 +136,61 @@ where
 }
 
 impl RcCache {
-    /// Starts caching RC `name` and, for a non-empty `selector`, the pods it matches.
-    pub(crate) fn start(
+    /// Starts caching RC `name` (its pods: [`RcCache::start_pods`]).
+    pub(crate) fn start_rc(
         rcs: Api<ReplicationController>,
-        pods: Api<Pod>,
         name: &str,
-        selector: &str,
         on_rc: impl FnMut(&str, Option<&ReplicationController>) -> bool + Send + 'static,
-        on_pod: impl FnMut(&str, Option<&Pod>) -> bool + Send + 'static,
         poke: &watch::Sender<u64>,
     ) -> RcCache {
         let by_name = watcher::Config::default().fields(&format!("metadata.name={name}"));
         RcCache {
             rcs: spawn(rcs, by_name, on_rc, poke.clone()),
-            pods: (!selector.is_empty()).then(|| {
-                let by_selector = watcher::Config::default().labels(selector);
-                spawn(pods, by_selector, on_pod, poke.clone())
-            }),
+            pods: None,
         }
     }
 
+    /// Starts caching the pods `selector` matches (a non-empty selector; an RC without one
+    /// matches nothing we could watch).
+    pub(crate) fn start_pods(
+        &mut self,
+        pods: Api<Pod>,
+        selector: &str,
+        on_pod: impl FnMut(&str, Option<&Pod>) -> bool + Send + 'static,
+        poke: &watch::Sender<u64>,
+    ) {
+        if selector.is_empty() {
+            return;
+        }
+        let by_selector = watcher::Config::default().labels(selector);
+        let cached = spawn(pods, by_selector, on_pod, poke.clone());
+        self.pods = Some((selector.to_owned(), cached));
+    }
+
+    /// Waits until every started watch has listed (or was refused), at most `max` each;
+    /// whether all are live.
+    pub(crate) async fn until_listed(&self, max: Duration) -> bool {
+        let rcs = self.rcs.until_listed(max).await;
+        match &self.pods {
+            Some((_, pods)) => pods.until_listed(max).await && rcs,
+            None => rcs,
+        }
+    }
+
+    /// RC `name` as cached, if the watch is live and has it.
+    pub(crate) fn rc(&self, name: &str) -> Option<Arc<ReplicationController>> {
+        if !self.rcs.is_live() {
+            return None;
+        }
+        self.rcs
+            .store
+            .state()
+            .into_iter()
+            .find(|rc| crate::model::labels::name_of(rc) == name)
+    }
+
     /// The cached view of RC `name`, judged by [`view`]; [`View::Unusable`] while a watch is
-    /// not live.
+    /// not live, or when the RC's selector is no longer the one its pods are watched by.
     pub(crate) fn view(
         &self,
         name: &str,
@@ -141,38 +198,27 @@ impl RcCache {
         min_ready_seconds: u32,
         now: i64,
     ) -> View {
-        let Some(pods) = &self.pods else {
+        let Some((selector, pods)) = &self.pods else {
             return View::Unusable;
         };
-        if !self.rcs.live.load(Ordering::Acquire) || !pods.live.load(Ordering::Acquire) {
+        if !pods.is_live() {
             return View::Unusable;
         }
-        let rc = self
-            .rcs
-            .store
-            .state()
-            .into_iter()
-            .find(|rc| crate::model::labels::name_of(rc) == name);
-        let Some(rc) = rc else {
+        let Some(rc) = self.rc(name) else {
             return View::Unusable;
         };
-        // Only the pods that count are copied out of the store: this runs on every look, and
-        // at 1000 replicas copying terminating or unowned pods as well is wasted work.
-        let uid = rc.metadata.uid.as_deref().unwrap_or_default();
-        let pods = pods
-            .store
-            .state()
-            .iter()
-            .filter(|p| is_owned_by(p, uid) && !is_terminating(p))
-            .map(|p| Pod::clone(p))
-            .collect();
+        if selector_string(&rc_selector(&rc)) != *selector {
+            return View::Unusable;
+        }
+        // The store's pods are shared, not copied: this runs on every look.
+        let pods = pods.store.state();
         view(Some(&rc), pods, written, min_ready_seconds, now)
     }
 }
 
 /// Starts a task that keeps a store of what `api` with `config` lists and watches, marks it
-/// live once listed (not live while re-listing after a break), and pokes `poke` when
-/// `on_change` says a change matters (and after every re-list). A definitive refusal (RBAC
+/// live once listed (pending while re-listing after a break), and pokes `poke` when
+/// `on_change` says a change matters (and after every listing). A definitive refusal (RBAC
 /// without `list`/`watch`) ends the task: the cache never becomes live and the loops observe
 /// afresh, as they do without watches.
 fn spawn<K>(
@@ -186,20 +232,24 @@ where
     K::DynamicType: std::hash::Hash + Eq + Clone + Default + Send + Sync,
 {
     let (store, writer) = reflector::store();
-    let live = Arc::new(AtomicBool::new(false));
-    let flag = live.clone();
+    let (state, listing) = watch::channel(Listing::Pending);
     let task = tokio::spawn(async move {
         let poke = || poke.send_modify(|n| *n = n.wrapping_add(1));
-        let mut stream = pin!(watcher::watcher(api, config).reflect(writer));
+        // managedFields are most of a pod's bytes and nothing here reads them; an RC written
+        // back without them keeps its own (an update only resets them when told to).
+        let stream = watcher::watcher(api, config).modify(|o| o.meta_mut().managed_fields = None);
+        let mut stream = pin!(stream.reflect(writer));
         let mut failures = 0u32;
         while let Some(item) = stream.next().await {
             match item {
-                Ok(Event::Init) => flag.store(false, Ordering::Release),
+                Ok(Event::Init) => {
+                    state.send_replace(Listing::Pending);
+                }
                 Ok(Event::InitApply(object)) => {
                     on_change(&name_any(&object), Some(&object));
                 }
                 Ok(Event::InitDone) => {
-                    flag.store(true, Ordering::Release);
+                    state.send_replace(Listing::Live);
                     failures = 0;
                     poke();
                 }
@@ -214,11 +264,12 @@ where
                     }
                 }
                 Err(error) => {
-                    flag.store(false, Ordering::Release);
                     if refused(&error) {
                         tracing::debug!("watch refused, observing afresh instead: {error}");
+                        state.send_replace(Listing::Refused);
                         return;
                     }
+                    state.send_replace(Listing::Pending);
                     tracing::debug!("watch interrupted: {error}");
                     failures += 1;
                     tokio::time::sleep(backoff(failures)).await;
@@ -227,7 +278,11 @@ where
         }
     })
     .abort_handle();
-    Cached { store, live, task }
+    Cached {
+        store,
+        listing,
+        task,
+    }
 }
 
 fn name_any<K: Resource>(object: &K) -> String {
@@ -274,6 +329,10 @@ mod tests {
         rc
     }
 
+    fn arcs(pods: Vec<Pod>) -> Vec<Arc<Pod>> {
+        pods.into_iter().map(Arc::new).collect()
+    }
+
     fn settled(v: &View) -> Option<bool> {
         match v {
             View::Usable(s) => Some(s.side.settled),
@@ -292,7 +351,7 @@ mod tests {
             pod("b", "u", None),
             pod("x", "other", Some(0)),
         ];
-        let v = view(Some(&rc(2, 3, Some((2, 3)))), pods, Some(3), 0, 100);
+        let v = view(Some(&rc(2, 3, Some((2, 3)))), arcs(pods), Some(3), 0, 100);
         assert!(matches!(&v, View::Usable(s) if s.side.available == 1 && s.pods.len() == 2));
         assert_eq!(settled(&v), Some(true));
     }
@@ -301,24 +360,36 @@ mod tests {
     fn our_write_must_be_visible() {
         let pods = vec![pod("a", "u", Some(0)), pod("b", "u", Some(0))];
         // We scaled to 3 (generation 4); the cache still shows generation 3.
-        let v = view(Some(&rc(2, 3, Some((2, 3)))), pods, Some(4), 0, 100);
+        let v = view(Some(&rc(2, 3, Some((2, 3)))), arcs(pods), Some(4), 0, 100);
         assert!(matches!(v, View::Settling(_)), "{v:?}");
     }
 
+    /// Whether the planner would decide on `v` (`Side::is_settled`).
+    fn decidable(v: &View) -> bool {
+        matches!(v, View::Usable(s) if s.side.is_settled())
+    }
+
     #[test]
-    fn pods_must_agree_with_the_controllers_count() {
-        // The RC controller counts 3 pods; the pod cache has seen only 2 of them yet.
+    fn the_pods_not_the_controllers_status_are_counted() {
+        // Scaled to 3 (generation 2, observed): the controller's status still says 2 (it
+        // reports the count it listed before creating), the pod cache has all 3.
         let two = vec![pod("a", "u", Some(0)), pod("b", "u", Some(0))];
-        let v = view(Some(&rc(3, 2, Some((3, 2)))), two.clone(), None, 0, 100);
-        assert!(matches!(v, View::Settling(_)), "{v:?}");
-        // A deleted pod still cached while the controller already counts it gone.
-        let mut three = two;
+        let mut three = two.clone();
         three.push(pod("c", "u", Some(0)));
-        let v = view(Some(&rc(2, 2, Some((2, 2)))), three, None, 0, 100);
-        assert!(matches!(v, View::Settling(_)), "{v:?}");
+        let v = view(Some(&rc(3, 2, Some((2, 2)))), arcs(three.clone()), None, 0, 100);
+        assert!(decidable(&v), "{v:?}");
+        // The pod cache has seen only 2 of them yet, whatever the status says.
+        let v = view(Some(&rc(3, 2, Some((3, 2)))), arcs(two), None, 0, 100);
+        assert!(!decidable(&v), "{v:?}");
+        // A deleted pod not yet seen going: 3 cached for a spec of 2.
+        let v = view(Some(&rc(2, 2, Some((2, 2)))), arcs(three.clone()), None, 0, 100);
+        assert!(!decidable(&v), "{v:?}");
+        // The controller has not observed the latest spec: its pods say nothing about it.
+        let v = view(Some(&rc(3, 3, Some((3, 2)))), arcs(three), None, 0, 100);
+        assert!(!decidable(&v), "{v:?}");
         // No status yet: the controller has not looked.
         let v = view(Some(&rc(0, 1, None)), vec![], None, 0, 100);
-        assert!(matches!(v, View::Settling(_)), "{v:?}");
+        assert!(!decidable(&v), "{v:?}");
     }
 
     #[test]

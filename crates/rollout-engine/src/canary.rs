@@ -131,22 +131,17 @@ pub async fn start(ctx: &Ctx, req: &CanaryStart) -> Result<()> {
         let orig = new_rc::orig_label_value(&old);
         let total_text = total.to_string();
         let new_name = req.new_name.as_str();
-        relabel::prepare_old(
-            ctx,
-            &req.old_name,
-            &req.deployment_label_key,
-            &orig,
-            |meta| {
-                let next = set_annotation(meta, CANARY_NEXT, new_name);
-                let original =
-                    if annotations::get(meta.annotations.as_ref(), ORIGINAL_REPLICAS).is_none() {
-                        set_annotation(meta, ORIGINAL_REPLICAS, &total_text)
-                    } else {
-                        false
-                    };
-                next || original
-            },
-        )
+        relabel::prepare_old(ctx, &old, &req.deployment_label_key, &orig, |rc| {
+            let meta = &mut rc.metadata;
+            let next = set_annotation(meta, CANARY_NEXT, new_name);
+            let original =
+                if annotations::get(meta.annotations.as_ref(), ORIGINAL_REPLICAS).is_none() {
+                    set_annotation(meta, ORIGINAL_REPLICAS, &total_text)
+                } else {
+                    false
+                };
+            next || original
+        })
         .await?;
 
         match derived {

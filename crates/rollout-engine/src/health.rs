@@ -7,6 +7,8 @@
 //! answer the version gave, whoever asked. Any pod exposing a Prometheus counter named
 //! [`REQUESTS_METRIC`] with a `code` label works, not only kubia.
 
+use std::sync::Arc;
+
 use k8s_openapi::api::core::v1::Pod;
 use rollout_plan::health::{NewPod, OnFailure, Signal, Thresholds, Traffic, assess};
 
@@ -29,7 +31,7 @@ pub struct FailurePolicy {
 }
 
 /// The planner's view of the new version's live pods at `now` (seconds since the epoch).
-pub(crate) fn new_pods(pods: &[Pod], now: i64) -> Vec<NewPod> {
+pub(crate) fn new_pods(pods: &[Arc<Pod>], now: i64) -> Vec<NewPod> {
     pods.iter()
         .filter(|p| !is_terminating(p))
         .map(|p| new_pod(p, now))
@@ -76,7 +78,7 @@ fn new_pod(pod: &Pod, now: i64) -> NewPod {
 
 /// The sum of [`REQUESTS_METRIC`] over `pods`, read from each pod's `/metrics` on `port`
 /// through the API server's pod proxy. A pod that does not answer (yet) counts as none.
-pub(crate) async fn traffic(ctx: &Ctx, pods: &[Pod], port: u16) -> Traffic {
+pub(crate) async fn traffic(ctx: &Ctx, pods: &[Arc<Pod>], port: u16) -> Traffic {
     let mut total = Traffic::default();
     for pod in pods.iter().filter(|p| !is_terminating(p)) {
         let Some(name) = pod.metadata.name.as_deref() else {
@@ -100,7 +102,7 @@ pub(crate) async fn traffic(ctx: &Ctx, pods: &[Pod], port: u16) -> Traffic {
 
 /// Sends `count` requests to `/` of each pod through the pod proxy, so that a version no
 /// client reaches yet (blue-green before the switch) has answers to judge.
-pub(crate) async fn exercise(ctx: &Ctx, pods: &[Pod], port: u16, count: u64) -> Result<()> {
+pub(crate) async fn exercise(ctx: &Ctx, pods: &[Arc<Pod>], port: u16, count: u64) -> Result<()> {
     for pod in pods.iter().filter(|p| !is_terminating(p)) {
         let Some(name) = pod.metadata.name.as_deref() else {
             continue;
@@ -243,7 +245,7 @@ mod tests {
         }))
         .unwrap_or_default();
         let now = 1_767_225_600 + 70; // 2026-01-01T00:01:10Z
-        let seen = new_pods(&[pod], now);
+        let seen = new_pods(&[Arc::new(pod)], now);
         assert_eq!(seen.len(), 1);
         assert_eq!(seen[0].name, "kubia-v9-x");
         assert!(!seen[0].ready);

@@ -104,7 +104,8 @@ struct Renewing {
     api: Api<Lease>,
     name: String,
     stop: watch::Sender<bool>,
-    renewer: tokio::task::JoinHandle<()>,
+    /// Returns the Lease as last written by us (the renewer's last success).
+    renewer: tokio::task::JoinHandle<Lease>,
 }
 
 /// The Leases this process holds, by namespace and name.
@@ -123,11 +124,18 @@ pub async fn acquire(ctx: &Ctx, rc: &str) -> Result<Held> {
         return Ok(Held(None));
     }
     let me = identity();
-    // A race with another engine (AlreadyExists, Conflict) is decided by reading again.
+    // Usually there is no Lease: create it without reading first. A race with another engine
+    // or an existing Lease (AlreadyExists, Conflict) is decided by reading again.
+    let mut read_first = false;
     for _ in 0..5 {
         let now = Timestamp::now();
-        let what = format!("reading lease {name}");
-        let existing = call(ctx, &what, || api.get_opt(&name)).await?;
+        let existing = if read_first {
+            let what = format!("reading lease {name}");
+            call(ctx, &what, || api.get_opt(&name)).await?
+        } else {
+            None
+        };
+        read_first = true;
         let written = match existing {
             None => {
                 let lease = fresh(&name, &me, now, 0);
@@ -161,11 +169,11 @@ pub async fn acquire(ctx: &Ctx, rc: &str) -> Result<Held> {
             },
         };
         match written {
-            Ok(_) => {
+            Ok(stored) => {
                 if let Ok(mut held) = HELD.lock() {
                     held.push(key);
                 }
-                return Ok(Held(Some(start_renewing(ctx, api, name, me))));
+                return Ok(Held(Some(start_renewing(ctx, api, name, me, &stored))));
             }
             Err(EngineError::Api { code: 409, .. }) => continue,
             Err(e) => return Err(e),
@@ -205,22 +213,30 @@ fn fresh(name: &str, me: &str, now: Timestamp, transitions: i32) -> Lease {
     }
 }
 
-fn start_renewing(ctx: &Ctx, api: Api<Lease>, name: String, me: String) -> Renewing {
+fn start_renewing(
+    ctx: &Ctx,
+    api: Api<Lease>,
+    name: String,
+    me: String,
+    stored: &Lease,
+) -> Renewing {
     let (stop, mut stopped) = watch::channel(false);
     let (task_api, task_name, sink) = (api.clone(), name.clone(), ctx.clone());
+    let mut last = stored.clone();
     let renewer = tokio::spawn(async move {
         loop {
             tokio::select! {
                 () = tokio::time::sleep(RENEW_EVERY) => {}
-                _ = stopped.changed() => return,
+                _ = stopped.changed() => return last,
             }
             match renew(&task_api, &task_name, &me).await {
-                Ok(true) => {}
-                Ok(false) => {
+                Ok(Some(renewed)) => last = renewed,
+                Ok(None) => {
                     sink.line(format!(
                         "warning: lease {task_name} was taken over by another engine; stop one of them"
                     ));
-                    return;
+                    last.metadata.resource_version = None;
+                    return last;
                 }
                 // A missed renewal is retried at the next tick; the Lease lasts three.
                 Err(e) => tracing::warn!(lease = %task_name, error = %e, "renewing the lease"),
@@ -235,18 +251,20 @@ fn start_renewing(ctx: &Ctx, api: Api<Lease>, name: String, me: String) -> Renew
     }
 }
 
-/// Renews the Lease if it is still ours; `false` when someone else holds it.
-async fn renew(api: &Api<Lease>, name: &str, me: &str) -> Result<bool, kube::Error> {
+/// Renews the Lease if it is still ours (returning it as stored); `None` when someone else
+/// holds it.
+async fn renew(api: &Api<Lease>, name: &str, me: &str) -> Result<Option<Lease>, kube::Error> {
     let Some(mut lease) = api.get_opt(name).await? else {
-        return Ok(false);
+        return Ok(None);
     };
     let spec = lease.spec.get_or_insert_with(Default::default);
     if spec.holder_identity.as_deref() != Some(me) {
-        return Ok(false);
+        return Ok(None);
     }
     spec.renew_time = Some(MicroTime(Timestamp::now()));
-    api.replace(name, &PostParams::default(), &lease).await?;
-    Ok(true)
+    api.replace(name, &PostParams::default(), &lease)
+        .await
+        .map(Some)
 }
 
 impl Held {
@@ -255,9 +273,22 @@ impl Held {
     pub async fn release(self) {
         let Some(r) = self.0 else { return };
         let _ = r.stop.send(true);
-        let _ = r.renewer.await;
+        let last = r.renewer.await.ok();
         if let Ok(mut held) = HELD.lock() {
             held.retain(|(_, name)| *name != r.name);
+        }
+        // Deleting the Lease as we last wrote it needs no read; if it changed since (taken
+        // over), the precondition fails and we look at who holds it now.
+        if let Some(last) = last.filter(|l| l.metadata.resource_version.is_some()) {
+            match r.api.delete(&r.name, &unchanged_since(&last)).await {
+                Ok(_) => return,
+                Err(kube::Error::Api(status)) if status.code == 409 => {}
+                Err(kube::Error::Api(status)) if status.code == 404 => return,
+                Err(e) => {
+                    tracing::warn!(lease = %r.name, error = %e, "releasing the lease");
+                    return;
+                }
+            }
         }
         let me = identity();
         match r.api.get_opt(&r.name).await {
@@ -268,20 +299,24 @@ impl Held {
                     .and_then(|s| s.holder_identity.as_deref())
                     == Some(me.as_str()) =>
             {
-                let dp = DeleteParams {
-                    preconditions: Some(Preconditions {
-                        resource_version: lease.metadata.resource_version.clone(),
-                        uid: lease.metadata.uid.clone(),
-                    }),
-                    ..Default::default()
-                };
-                if let Err(e) = r.api.delete(&r.name, &dp).await {
+                if let Err(e) = r.api.delete(&r.name, &unchanged_since(&lease)).await {
                     tracing::warn!(lease = %r.name, error = %e, "releasing the lease");
                 }
             }
             Ok(_) => {}
             Err(e) => tracing::warn!(lease = %r.name, error = %e, "reading the lease"),
         }
+    }
+}
+
+/// Delete options that succeed only if `lease` was not written since.
+fn unchanged_since(lease: &Lease) -> DeleteParams {
+    DeleteParams {
+        preconditions: Some(Preconditions {
+            resource_version: lease.metadata.resource_version.clone(),
+            uid: lease.metadata.uid.clone(),
+        }),
+        ..Default::default()
     }
 }
 

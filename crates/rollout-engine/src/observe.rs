@@ -2,6 +2,8 @@
 //! [`RcState`] (see [`crate::model::side`]). Every decision starts here, never from a watch
 //! event.
 
+use std::sync::Arc;
+
 use crate::api;
 use crate::context::Ctx;
 use crate::error::Result;
@@ -18,7 +20,7 @@ pub(crate) async fn observe(
         return Ok(None);
     };
     let pods = api::list_pods(ctx, &rc_selector(&rc)).await?;
-    let pods = live_owned_pods(&rc, pods);
+    let pods = live_owned_pods(&rc, pods.into_iter().map(Arc::new).collect());
     let side = side_of(&rc, &pods, min_ready_seconds, now_seconds());
     Ok(Some(RcState { rc, side, pods }))
 }

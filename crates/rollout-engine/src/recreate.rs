@@ -7,6 +7,8 @@
 //! and waits. Pods are deleted only after the RC controller has observed the new template,
 //! otherwise it could recreate them from the old one.
 
+use std::sync::Arc;
+
 use k8s_openapi::api::core::v1::{Pod, ReplicationController};
 
 use crate::api::{self, remove_annotations, set_annotation};
@@ -102,6 +104,7 @@ async fn run_inner(ctx: &Ctx, req: &Recreate) -> Result<()> {
                 .pods
                 .iter()
                 .filter(|p| pod_image(p, &container) != image)
+                .map(|p| &**p)
                 .collect();
             let observed = RecreateObserved {
                 template_updated: template_done(&state.rc, index, &req.change),
@@ -201,7 +204,7 @@ async fn wait_new(ctx: &Ctx, req: &Recreate, container: &str) -> Result<Option<S
     let image = image.as_str();
     let goal = format!("the new pods of {name} to become available");
     let signal = |state: &RcState| {
-        let new: Vec<Pod> = state
+        let new: Vec<Arc<Pod>> = state
             .pods
             .iter()
             .filter(|p| pod_image(p, container) == image)

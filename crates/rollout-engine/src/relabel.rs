@@ -9,7 +9,6 @@
 //! the remaining ones.
 
 use k8s_openapi::api::core::v1::ReplicationController;
-use kube::core::ObjectMeta;
 
 use crate::api;
 use crate::context::Ctx;
@@ -19,22 +18,25 @@ use crate::model::new_rc::set_template_label;
 use crate::model::side::{is_orphan, is_owned_by};
 use crate::wait::{self, Look};
 use crate::wake::Wake;
+use futures::TryStreamExt;
 
-/// Applies `annotate` to the old RC and makes sure its selector contains `key` (with the
-/// template's value if the template already has one, else `orig_value`), relabelling its pods
-/// in between. Returns the RC as stored.
+/// Applies `annotate` to the old RC (`old`, as read moments ago: written back with its
+/// resourceVersion, re-read only on a conflict) and makes sure its selector contains `key`
+/// (with the template's value if the template already has one, else `orig_value`),
+/// relabelling its pods in between. Returns the RC as stored.
 pub(crate) async fn prepare_old<F>(
     ctx: &Ctx,
-    old_name: &str,
+    old: &ReplicationController,
     key: &str,
     orig_value: &str,
     annotate: F,
 ) -> Result<ReplicationController>
 where
-    F: Fn(&mut ObjectMeta) -> bool,
+    F: Fn(&mut ReplicationController) -> bool,
 {
-    let rc = api::update_rc(ctx, old_name, |rc| {
-        let mut changed = annotate(&mut rc.metadata);
+    let old_name = labels::name_of(old);
+    let rc = api::update_observed_rc(ctx, old, |rc| {
+        let mut changed = annotate(rc);
         if !rc_selector(rc).contains_key(key) && !template_labels(rc).contains_key(key) {
             set_template_label(rc, key, orig_value);
             changed = true;
@@ -50,22 +52,27 @@ where
             "replicationcontroller {old_name} lost its {key} template label while being prepared"
         )));
     };
-    wait_template_observed(ctx, old_name).await?;
+    let rc = wait_template_observed(ctx, old_name).await?;
 
-    let rc = api::get_rc(ctx, old_name).await?;
     let uid = rc.metadata.uid.clone().unwrap_or_default();
     let selector = rc_selector(&rc);
-    for pod in api::list_pods(ctx, &selector).await? {
-        if is_owned_by(&pod, &uid) || is_orphan(&pod) {
-            api::label_pod(ctx, &pod, key, &value, |fresh| {
-                labels::matches(&selector, fresh.metadata.labels.as_ref())
-                    && (is_owned_by(fresh, &uid) || is_orphan(fresh))
-            })
-            .await?;
-        }
-    }
+    let pods = api::list_pods(ctx, &selector).await?;
+    // One PATCH per pod (the API has no batch label), a few at a time: at 1000 replicas one
+    // after the other is most of the update's first seconds.
+    futures::stream::iter(
+        pods.iter()
+            .filter(|pod| is_owned_by(pod, &uid) || is_orphan(pod))
+            .map(Ok),
+    )
+    .try_for_each_concurrent(LABEL_CONCURRENCY, |pod| {
+        api::label_pod(ctx, pod, key, &value, |fresh| {
+            labels::matches(&selector, fresh.metadata.labels.as_ref())
+                && (is_owned_by(fresh, &uid) || is_orphan(fresh))
+        })
+    })
+    .await?;
 
-    api::update_rc(ctx, old_name, |rc| {
+    api::update_observed_rc(ctx, &rc, |rc| {
         if rc_selector(rc).contains_key(key) {
             return Ok(false);
         }
@@ -79,8 +86,12 @@ where
     .await
 }
 
-/// Waits until the RC controller has observed the RC's latest generation.
-async fn wait_template_observed(ctx: &Ctx, name: &str) -> Result<()> {
+/// Pod label PATCHes in flight at once.
+const LABEL_CONCURRENCY: usize = 8;
+
+/// Waits until the RC controller has observed the RC's latest generation; the RC as read
+/// then.
+async fn wait_template_observed(ctx: &Ctx, name: &str) -> Result<ReplicationController> {
     wait::until(ctx, async |wake: &mut Wake| {
         let rc = api::get_rc(ctx, name).await?;
         wake.follow_rc(ctx, &rc);
@@ -91,7 +102,7 @@ async fn wait_template_observed(ctx: &Ctx, name: &str) -> Result<()> {
             .and_then(|s| s.observed_generation)
             .unwrap_or(0);
         if observed >= generation {
-            return Ok(Look::Done(()));
+            return Ok(Look::Done(rc));
         }
         Ok(Look::pending(
             format!("waiting for the controller to observe replicationcontroller {name}"),

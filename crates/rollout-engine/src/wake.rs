@@ -20,7 +20,8 @@
 //! cluster does not announce (a pod reaching `minReadySeconds`) are computed from the
 //! observed pods ([`next_available_in`]).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use k8s_openapi::api::core::v1::{Pod, ReplicationController};
@@ -32,20 +33,22 @@ use crate::context::Ctx;
 use crate::error::Result;
 use crate::model::labels::{name_of, rc_selector, selector_string};
 use crate::model::new_rc::spec_replicas;
-use crate::model::side::{RcState, is_owned_by, is_terminating, now_seconds};
+use crate::model::side::{RcState, is_active, is_owned_by, now_seconds};
 use crate::observe;
 
-/// After a change, how long to let related changes arrive before observing (a pod turning
-/// ready and the RC's status update come within milliseconds of each other).
-const SETTLE: Duration = Duration::from_millis(20);
+/// After a change, how long to let related changes arrive before observing (a pod deleted
+/// by the RC controller and the RC's status update come within a millisecond or two of each
+/// other). Short, because it is paid on every wake-up: a look that comes too early only finds
+/// the view not settled and waits again.
+const SETTLE: Duration = Duration::from_millis(3);
 
 /// What about an RC matters to the wait loops; a change of it is worth an observation.
+/// Not `status.replicas`: the loops count the pods themselves (`side::side_of`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct RcKey {
     uid: Option<String>,
     generation: Option<i64>,
     spec: u32,
-    current: Option<i32>,
     observed_generation: Option<i64>,
     selector: BTreeMap<String, String>,
     deleting: bool,
@@ -58,7 +61,6 @@ pub(crate) fn rc_key(rc: &ReplicationController) -> RcKey {
         uid: rc.metadata.uid.clone(),
         generation: rc.metadata.generation,
         spec: spec_replicas(rc),
-        current: status.map(|s| s.replicas),
         observed_generation: status.and_then(|s| s.observed_generation),
         selector: rc_selector(rc),
         deleting: rc.metadata.deletion_timestamp.is_some(),
@@ -66,10 +68,10 @@ pub(crate) fn rc_key(rc: &ReplicationController) -> RcKey {
 }
 
 /// What about a pod matters: `None` if it does not count for the RC with `rc_uid` (not owned
-/// by it, or terminating); else when its Ready condition last became true (`Some(None)`: not
+/// by it, or not active: terminating or finished); else when its Ready condition last became true (`Some(None)`: not
 /// ready). Other status churn (scheduling, IPs, container states) wakes nobody.
 pub(crate) fn pod_key(pod: &Pod, rc_uid: &str) -> Option<Option<i64>> {
-    if !is_owned_by(pod, rc_uid) || is_terminating(pod) {
+    if !is_owned_by(pod, rc_uid) || !is_active(pod) {
         return None;
     }
     let ready = pod
@@ -117,7 +119,7 @@ impl<K: PartialEq> Seen<K> {
 /// `min_ready_seconds`, counted from `now` (time since the epoch); `None` if none is pending.
 /// Availability is judged in whole seconds (see `side::is_available`), so this is exact.
 pub(crate) fn next_available_in(
-    pods: &[Pod],
+    pods: &[Arc<Pod>],
     min_ready_seconds: u32,
     now: Duration,
 ) -> Option<Duration> {
@@ -164,6 +166,9 @@ pub(crate) struct Wake {
     followed: BTreeMap<String, (RcKey, RcCache)>,
     /// Per RC name: the generation our last write returned.
     written: BTreeMap<String, i64>,
+    /// RC names [`Wake::start`] was tried for (once each: if it gave up, the RC is followed
+    /// from a fresh observation instead).
+    started: BTreeSet<String>,
     /// Whether the last wait ended without any followed change (then the next look is
     /// fresh: a watch may have stalled).
     quiet: bool,
@@ -184,19 +189,25 @@ impl Wake {
             rx,
             followed: BTreeMap::new(),
             written: BTreeMap::new(),
+            started: BTreeSet::new(),
             quiet: false,
         }
     }
 
     /// RC `name` and its pods: from the caches when they are live and consistent (see
     /// `cache`), else a fresh GET + LIST, after which the RC and its pods are followed.
-    /// `None` if the RC does not exist.
+    /// `None` if the RC does not exist. The first look at an RC starts its caches and reads
+    /// their first listing, instead of a GET + LIST that the watches would then repeat.
     pub(crate) async fn observe(
         &mut self,
         ctx: &Ctx,
         name: &str,
         min_ready_seconds: u32,
     ) -> Result<Option<RcState>> {
+        if !self.quiet && !self.followed.contains_key(name) && self.started.insert(name.to_owned())
+        {
+            self.start(ctx, name).await;
+        }
         if !self.quiet
             && let Some((_, cache)) = self.followed.get(name)
         {
@@ -240,6 +251,42 @@ impl Wake {
         self.quiet = true;
     }
 
+    /// Starts following RC `name` from nothing: its watch first, then (with the selector
+    /// and UID the RC's listing shows) its pods' watch, each awaited until listed (at most a
+    /// `--poll-interval`). Gives up quietly if the RC is absent or a watch cannot list: the
+    /// caller then observes afresh, which says so or follows from the fresh state.
+    async fn start(&mut self, ctx: &Ctx, name: &str) {
+        let max = ctx.timing.poll_interval;
+        let mut rcs = Seen::default();
+        let mut cache = RcCache::start_rc(
+            ctx.rcs(),
+            name,
+            move |n, rc| rcs.note(n, rc.map(rc_key)),
+            &self.tx,
+        );
+        if !cache.until_listed(max).await {
+            return;
+        }
+        let Some(rc) = cache.rc(name) else {
+            return;
+        };
+        let key = rc_key(&rc);
+        let uid = key.uid.clone().unwrap_or_default();
+        let mut pods = Seen::default();
+        cache.start_pods(
+            ctx.pods(),
+            &selector_string(&key.selector),
+            move |n, pod| pods.note(n, pod.and_then(|p| pod_key(p, &uid))),
+            &self.tx,
+        );
+        if !cache.until_listed(max).await {
+            return;
+        }
+        // What the listings showed is what the caller is about to look at: no wake-up for it.
+        self.rx.borrow_and_update();
+        self.followed.insert(name.to_owned(), (key, cache));
+    }
+
     /// Caches (and watches) the RC of `state` and its pods, unless that is already done (a
     /// new UID or selector restarts them). What `state` shows is already known, so only
     /// later changes wake.
@@ -257,12 +304,15 @@ impl Wake {
         for pod in &state.pods {
             pods.note(&pod.name_any(), pod_key(pod, &uid));
         }
-        let cache = RcCache::start(
+        let mut cache = RcCache::start_rc(
             ctx.rcs(),
-            ctx.pods(),
             &name,
-            &selector_string(&key.selector),
             move |n, rc| rcs.note(n, rc.map(rc_key)),
+            &self.tx,
+        );
+        cache.start_pods(
+            ctx.pods(),
+            &selector_string(&key.selector),
             move |n, pod| pods.note(n, pod.and_then(|p| pod_key(p, &uid))),
             &self.tx,
         );
@@ -277,13 +327,10 @@ impl Wake {
         }
         let mut rcs = Seen::default();
         rcs.note(&name, Some(rc_key(rc)));
-        let cache = RcCache::start(
+        let cache = RcCache::start_rc(
             ctx.rcs(),
-            ctx.pods(),
             &name,
-            "",
             move |n, rc| rcs.note(n, rc.map(rc_key)),
-            |_, _| false,
             &self.tx,
         );
         self.followed.insert(name, (rc_key(rc), cache));
@@ -369,10 +416,10 @@ mod tests {
     fn min_ready_seconds_needs_a_timer() {
         let now = Duration::from_millis(1_005_250);
         let pods = vec![
-            pod("a", "u", Some(1_000)), // available at 1010 s
-            pod("b", "u", Some(1_003)), // at 1013 s
-            pod("c", "u", None),        // not ready: no timer
-            pod("d", "u", Some(900)),   // long available
+            Arc::new(pod("a", "u", Some(1_000))), // available at 1010 s
+            Arc::new(pod("b", "u", Some(1_003))), // at 1013 s
+            Arc::new(pod("c", "u", None)),        // not ready: no timer
+            Arc::new(pod("d", "u", Some(900))),   // long available
         ];
         assert_eq!(
             next_available_in(&pods, 10, now),

@@ -8,7 +8,9 @@ use std::fmt;
 pub struct Side {
     /// `spec.replicas`: what the RC has been asked for (our progress record).
     pub spec: u32,
-    /// `status.replicas`: pods that exist (not terminating) according to the RC controller.
+    /// Pods the RC owns that are active (not terminating, not finished): what the RC
+    /// controller reports as `status.replicas`, counted by the executor from the pods
+    /// themselves because the status lags one controller sync behind them.
     pub current: u32,
     /// Pods that are Ready for at least `minReadySeconds` and not terminating. Counted by the
     /// executor from the pods themselves, because RC status has no such field in every version.
@@ -32,7 +34,8 @@ impl Side {
 
     /// The controller has caught up with its spec: it has observed it and created or deleted
     /// pods to match. The planner only decides on settled state, as kubectl waited for
-    /// `status.replicas == spec.replicas` after every scale.
+    /// `status.replicas == spec.replicas` after every scale (here the pods are counted, which
+    /// is the same condition seen one controller sync earlier).
     pub const fn is_settled(&self) -> bool {
         self.settled && self.current == self.spec
     }

@@ -54,6 +54,32 @@ struct Bounds {
     unavailable: &'static str,
     /// The targets for this size and bounds: time and requests, engine / Deployment.
     targets: (f64, f64),
+    /// Also time the engine's first update of an RC without the deployment label (see
+    /// [`Start`]); skipped where one run takes minutes.
+    first_update: bool,
+}
+
+/// The old RC the engine side starts from.
+///
+/// The comparison starts both sides in their steady state: a Deployment's ReplicaSets carry
+/// `pod-template-hash` from creation, and an RC a rolling update created carries the
+/// `deployment` key in its selector and pods (`Labelled`). An RC made by `kubectl create`
+/// without that key (`Unlabelled`, the tutorial's `kubia-v1`) is relabelled once on its
+/// first update, pod by pod in kubectl's order (one PATCH per pod); that run is reported
+/// beside the comparison.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Start {
+    Labelled,
+    Unlabelled,
+}
+
+/// What the runs of one bounds measured, per side.
+#[derive(Default)]
+struct Sides {
+    engine: Vec<Run>,
+    deployment: Vec<Run>,
+    /// The engine from an [`Start::Unlabelled`] RC.
+    first_update: Vec<Run>,
 }
 
 /// What one side of one run measured.
@@ -95,11 +121,13 @@ pub fn run(args: &Args) -> Result<()> {
                 surge: "1",
                 unavailable: "0",
                 targets: (1.1, 1.2),
+                first_update: false,
             },
             Bounds {
                 surge: "25%",
                 unavailable: "25%",
                 targets: (1.0, 1.0),
+                first_update: true,
             },
         ]
     } else {
@@ -107,9 +135,10 @@ pub fn run(args: &Args) -> Result<()> {
             surge: "1",
             unavailable: "0",
             targets: (1.0, 1.0),
+            first_update: true,
         }]
     };
-    let mut results: Vec<(Vec<Run>, Vec<Run>)> = bounds.iter().map(|_| (vec![], vec![])).collect();
+    let mut results: Vec<Sides> = bounds.iter().map(|_| Sides::default()).collect();
     let outcome = (|| -> Result<()> {
         let _fast = args
             .fake_nodes
@@ -121,23 +150,33 @@ pub fn run(args: &Args) -> Result<()> {
             fake: args.fake_nodes.is_some(),
         };
         for i in 1..=args.runs {
-            for (b, (engine, deployment)) in bounds.iter().zip(results.iter_mut()) {
+            for (b, sides) in bounds.iter().zip(results.iter_mut()) {
                 let _p = util::Phase::start(format!(
                     "run {i} of {}, maxSurge {} maxUnavailable {}",
                     args.runs, b.surge, b.unavailable
                 ));
                 let tag = format!("{i}-{}", b.surge.trim_end_matches('%'));
-                engine.push(engine_run(
+                sides.engine.push(engine_run(
                     &format!("bench-engine-{tag}"),
                     &plugin_dir,
                     &workload,
                     b,
+                    Start::Labelled,
                 )?);
-                deployment.push(deployment_run(
+                sides.deployment.push(deployment_run(
                     &format!("bench-deploy-{tag}"),
                     &workload,
                     b,
                 )?);
+                if b.first_update {
+                    sides.first_update.push(engine_run(
+                        &format!("bench-first-{tag}"),
+                        &plugin_dir,
+                        &workload,
+                        b,
+                        Start::Unlabelled,
+                    )?);
+                }
             }
         }
         Ok(())
@@ -227,11 +266,20 @@ impl Workload {
         )
     }
 
-    fn rc(&self) -> String {
+    fn rc(&self, start: Start) -> String {
+        let (selector, template) = match start {
+            Start::Labelled => (
+                "{app: kubia, deployment: v1}",
+                self.template().replace(
+                    "labels: {app: kubia}",
+                    "labels: {app: kubia, deployment: v1}",
+                ),
+            ),
+            Start::Unlabelled => ("{app: kubia}", self.template()),
+        };
         format!(
-            "apiVersion: v1\nkind: ReplicationController\nmetadata: {{name: kubia-v1}}\nspec:\n  replicas: {}\n  selector: {{app: kubia}}\n{}",
+            "apiVersion: v1\nkind: ReplicationController\nmetadata: {{name: kubia-v1}}\nspec:\n  replicas: {}\n  selector: {selector}\n{template}",
             self.replicas,
-            self.template()
         )
     }
 
@@ -253,8 +301,8 @@ impl Workload {
     }
 }
 
-fn engine_run(ns: &str, plugin_dir: &Path, w: &Workload, b: &Bounds) -> Result<Run> {
-    prepare(ns, &w.rc(), w.replicas)?;
+fn engine_run(ns: &str, plugin_dir: &Path, w: &Workload, b: &Bounds, start: Start) -> Result<Run> {
+    prepare(ns, &w.rc(start), w.replicas)?;
     let log = local::state_dir().join(format!("{ns}.log"));
     let start = Instant::now();
     let since = now_rfc3339_micros();
@@ -417,7 +465,7 @@ fn median(mut v: Vec<f64>) -> f64 {
     v.get(v.len() / 2).copied().unwrap_or(f64::NAN)
 }
 
-fn render(args: &Args, bounds: &[Bounds], results: &[(Vec<Run>, Vec<Run>)]) -> String {
+fn render(args: &Args, bounds: &[Bounds], results: &[Sides]) -> String {
     use std::fmt::Write;
     let place = match args.fake_nodes {
         Some(m) => format!(
@@ -430,13 +478,18 @@ fn render(args: &Args, bounds: &[Bounds], results: &[(Vec<Run>, Vec<Run>)]) -> S
     let mut s = format!(
         "# bench rollout\n\n{} replicas, v1 → v2, {place}; our engine with `--update-period=0s`; runs alternate \
          sides; medians of {} runs.\n\n\
+         Both sides start in their steady state: the Deployment's ReplicaSet carries `pod-template-hash`, the engine's \
+         old RC carries the `deployment` key (as every RC a rolling update created does). `engine, first update` starts \
+         from an RC without it (as `kubectl create` makes it, the tutorial's `kubia-v1`): the engine first relabels its \
+         pods one PATCH each, kubectl's step; reported, not compared.\n\n\
          Requests by user name from the audit log: the client (engine; or `kubectl set image` + `kubectl rollout status`), \
          its watches (each one request; the events they delivered in parentheses), the controllers doing the work (RC manager; \
          or Deployment + ReplicaSet controllers; in parentheses the events their watches delivered), and everyone else \
          (kubelet or kwok, scheduler, …: the same work on both sides, not compared).\n",
         args.replicas, args.runs
     );
-    for (b, (engine, deployment)) in bounds.iter().zip(results) {
+    for (b, sides) in bounds.iter().zip(results) {
+        let (engine, deployment, first) = (&sides.engine, &sides.deployment, &sides.first_update);
         let _ = writeln!(
             s,
             "\n## maxSurge {}, maxUnavailable {}\n\n| run | side | time | client | client watches (events) | controllers (events) | total | others | engine peak RSS |\n|---|---|---|---|---|---|---|---|---|",
@@ -445,6 +498,9 @@ fn render(args: &Args, bounds: &[Bounds], results: &[(Vec<Run>, Vec<Run>)]) -> S
         for (i, (e, d)) in engine.iter().zip(deployment).enumerate() {
             row(&mut s, i + 1, "engine", e);
             row(&mut s, i + 1, "Deployment", d);
+            if let Some(f) = first.get(i) {
+                row(&mut s, i + 1, "engine, first update", f);
+            }
         }
         let med = |runs: &[Run], f: &dyn Fn(&Run) -> f64| median(runs.iter().map(f).collect());
         let time = |r: &Run| r.took.as_secs_f64();
@@ -455,19 +511,38 @@ fn render(args: &Args, bounds: &[Bounds], results: &[(Vec<Run>, Vec<Run>)]) -> S
             s,
             "\n| median | engine | Deployment | ratio engine / Deployment | target |\n|---|---|---|---|---|"
         );
-        let rows: [MedianRow; 4] = [
-            ("time", &time, true, format!("<= {:.1}", b.targets.0)),
+        let mut rows: Vec<(&str, &[Run], MedianRow)> = vec![
+            (
+                "time",
+                engine,
+                (&time, true, format!("<= {:.1}", b.targets.0)),
+            ),
             (
                 "API requests, total",
-                &total,
-                false,
-                format!("<= {:.1}", b.targets.1),
+                engine,
+                (&total, false, format!("<= {:.1}", b.targets.1)),
             ),
-            ("  by the client", &client, false, "-".into()),
-            ("  by the controllers", &controllers, false, "-".into()),
+            ("  by the client", engine, (&client, false, "-".into())),
+            (
+                "  by the controllers",
+                engine,
+                (&controllers, false, "-".into()),
+            ),
         ];
-        for (what, f, seconds, target) in rows {
-            let (e, d) = (med(engine, f), med(deployment, f));
+        if !first.is_empty() {
+            rows.push((
+                "first update: time",
+                first,
+                (&time, true, "(not compared)".into()),
+            ));
+            rows.push((
+                "first update: API requests, total",
+                first,
+                (&total, false, "(not compared)".into()),
+            ));
+        }
+        for (what, runs, (f, seconds, target)) in rows {
+            let (e, d) = (med(runs, f), med(deployment, f));
             let show = |v: f64| {
                 if seconds {
                     format!("{v:.2}s")
@@ -493,8 +568,8 @@ fn render(args: &Args, bounds: &[Bounds], results: &[(Vec<Run>, Vec<Run>)]) -> S
     s
 }
 
-/// A row of the medians table: what, how to measure a run, in seconds?, the target.
-type MedianRow<'a> = (&'a str, &'a dyn Fn(&Run) -> f64, bool, String);
+/// A row of the medians table: how to measure a run, in seconds?, the target.
+type MedianRow<'a> = (&'a dyn Fn(&Run) -> f64, bool, String);
 
 fn row(s: &mut String, i: usize, side: &str, r: &Run) {
     use std::fmt::Write;
@@ -525,13 +600,26 @@ mod tests {
             surge: "25%",
             unavailable: "25%",
             targets: (1.0, 1.0),
+            first_update: true,
         };
         for fake in [false, true] {
             let w = Workload {
                 replicas: 1000,
                 fake,
             };
-            let rc: serde_yaml::Value = serde_yaml::from_str(&w.rc()).expect("RC parses");
+            let rc: serde_yaml::Value =
+                serde_yaml::from_str(&w.rc(Start::Labelled)).expect("RC parses");
+            let first: serde_yaml::Value =
+                serde_yaml::from_str(&w.rc(Start::Unlabelled)).expect("RC parses");
+            assert_eq!(rc["spec"]["selector"]["deployment"], "v1");
+            assert_eq!(
+                rc["spec"]["template"]["metadata"]["labels"]["deployment"],
+                "v1"
+            );
+            assert_eq!(
+                first["spec"]["selector"]["deployment"],
+                serde_yaml::Value::Null
+            );
             let d: serde_yaml::Value =
                 serde_yaml::from_str(&w.deployment(&b)).expect("Deployment parses");
             assert_eq!(rc["spec"]["replicas"], 1000);

@@ -7,6 +7,7 @@
 //! pods of an older `kubia` app that match `app=kubia`, and they must not be mistaken for
 //! progress.
 
+use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use k8s_openapi::api::core::v1::{Pod, ReplicationController};
@@ -22,8 +23,9 @@ pub struct RcState {
     pub rc: ReplicationController,
     /// The planner's view.
     pub side: Side,
-    /// Pods owned by the RC and not terminating.
-    pub pods: Vec<Pod>,
+    /// Pods owned by the RC and active. Shared with the watch caches' stores (no copy per
+    /// look: at 1000 replicas the loops look after every event).
+    pub pods: Vec<Arc<Pod>>,
 }
 
 /// Seconds since the epoch, for comparing with Ready transition times.
@@ -54,6 +56,18 @@ pub fn is_orphan(pod: &Pod) -> bool {
 /// Whether `pod` is being deleted.
 pub fn is_terminating(pod: &Pod) -> bool {
     pod.metadata.deletion_timestamp.is_some()
+}
+
+/// Whether `pod` counts as one of its controller's replicas: not terminating and not
+/// finished (`Succeeded`/`Failed`, e.g. evicted). The RC controller counts exactly these in
+/// `status.replicas` and replaces the others.
+pub fn is_active(pod: &Pod) -> bool {
+    let finished = pod
+        .status
+        .as_ref()
+        .and_then(|s| s.phase.as_deref())
+        .is_some_and(|phase| phase == "Succeeded" || phase == "Failed");
+    !is_terminating(pod) && !finished
 }
 
 /// Ready condition true for at least `min_ready_seconds` (at `now`), and not terminating.
@@ -115,10 +129,22 @@ pub fn pod_problem(pod: &Pod, min_ready_seconds: u32, now: i64) -> String {
     }
 }
 
-/// The planner's view of one RC and its live owned pods.
-pub fn side_of(rc: &ReplicationController, pods: &[Pod], min_ready_seconds: u32, now: i64) -> Side {
+/// The planner's view of one RC and its live owned pods (see [`live_owned_pods`]).
+///
+/// `current` is the number of those pods, not `status.replicas`: the RC controller counts
+/// the same pods, but its status reaches us a second sync later (the sync that deletes a
+/// pod reports the count it listed before deleting). kubectl waited for the status; the
+/// pods themselves tell the same thing one round trip earlier, which at 1000 one-pod steps
+/// is most of the difference to the Deployment controller's pace. `settled` still needs the
+/// controller to have observed the latest spec, so a count is never judged against a spec
+/// the controller has not acted on.
+pub fn side_of(
+    rc: &ReplicationController,
+    pods: &[Arc<Pod>],
+    min_ready_seconds: u32,
+    now: i64,
+) -> Side {
     let status = rc.status.as_ref();
-    let current = status.map_or(0, |s| u32::try_from(s.replicas).unwrap_or(0));
     let observed = status.and_then(|s| s.observed_generation).unwrap_or(0);
     let generation = rc.metadata.generation.unwrap_or(0);
     let available = pods
@@ -127,17 +153,17 @@ pub fn side_of(rc: &ReplicationController, pods: &[Pod], min_ready_seconds: u32,
         .count();
     Side {
         spec: spec_replicas(rc),
-        current,
+        current: u32::try_from(pods.len()).unwrap_or(u32::MAX),
         available: u32::try_from(available).unwrap_or(u32::MAX),
         settled: status.is_some() && observed >= generation,
     }
 }
 
-/// Pods matching the RC's selector that it owns and that are not terminating.
-pub fn live_owned_pods(rc: &ReplicationController, pods: Vec<Pod>) -> Vec<Pod> {
+/// Pods matching the RC's selector that it owns and that are active ([`is_active`]).
+pub fn live_owned_pods(rc: &ReplicationController, pods: Vec<Arc<Pod>>) -> Vec<Arc<Pod>> {
     let uid = rc.metadata.uid.clone().unwrap_or_default();
     pods.into_iter()
-        .filter(|p| is_owned_by(p, &uid) && !is_terminating(p))
+        .filter(|p| is_owned_by(p, &uid) && is_active(p))
         .collect()
 }
 
@@ -214,24 +240,31 @@ pub(crate) mod tests {
             ..ReplicationControllerStatus::default()
         });
         let dying = pod("d", "uid-1", Some(0)).terminating();
+        let mut evicted = pod("e", "uid-1", None);
+        if let Some(status) = evicted.status.as_mut() {
+            status.phase = Some("Failed".into());
+        }
         let pods = vec![
             pod("a", "uid-1", Some(0)),
             pod("b", "uid-1", None),
             pod("stray", "other-uid", Some(0)),
             dying,
+            evicted,
         ];
-        let pods = live_owned_pods(&rc, pods);
+        let pods = live_owned_pods(&rc, pods.into_iter().map(Arc::new).collect());
         assert_eq!(pods.len(), 2);
         let side = side_of(&rc, &pods, 0, 100);
+        // The pods are counted, not `status.replicas` (3: the controller's status lags).
         assert_eq!(
             side,
             Side {
                 spec: 3,
-                current: 3,
+                current: 2,
                 available: 1,
                 settled: true
             }
         );
+        assert!(!side.is_settled());
         rc.metadata.generation = Some(3);
         assert!(!side_of(&rc, &pods, 0, 100).settled);
         rc.status = None;

@@ -274,14 +274,17 @@ async fn execute(
     let old_name = req.old_name.as_str();
     let new_name = plan.new_name.as_str();
     let orig = new_rc::orig_label_value(old);
-    relabel::prepare_old(ctx, old_name, &req.deployment_label_key, &orig, |meta| {
-        let pointed = set_annotation(meta, annotations::NEXT_CONTROLLER_ID, new_name);
+    // kubectl recorded `original-replicas` in a write of its own after creating the new RC;
+    // it is the old RC's count before any scaling either way, so it goes with this write.
+    relabel::prepare_old(ctx, old, &req.deployment_label_key, &orig, |rc| {
+        let pointed = set_annotation(&mut rc.metadata, annotations::NEXT_CONTROLLER_ID, new_name);
         // Leftovers of an interrupted rollback: this run goes forward again.
         let cleared = remove_annotations(
-            meta,
+            &mut rc.metadata,
             &[annotations::DESIRED_REPLICAS, annotations::UPDATE_SOURCE_ID],
         );
-        pointed || cleared
+        let recorded = new_rc::record_original_replicas(rc);
+        pointed || cleared || recorded
     })
     .await?;
 
@@ -305,8 +308,6 @@ async fn execute(
             ));
         }
     }
-
-    api::update_rc(ctx, old_name, |rc| Ok(new_rc::record_original_replicas(rc))).await?;
 
     let end = drive::run(
         ctx,
