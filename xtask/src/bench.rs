@@ -23,6 +23,11 @@ enum Which {
     Rollout(rollout::Args),
 }
 
+/// CI's run of the rollout benchmark at scale (see `rollout::Args::ci_at_scale`).
+pub fn rollout_at_scale_for_ci() -> Result<()> {
+    rollout::run(&rollout::Args::ci_at_scale())
+}
+
 pub fn run(args: &Args) -> Result<()> {
     match &args.which {
         Which::Server(a) => server::run(a),

@@ -151,6 +151,11 @@ fn local_phase(t: &mut Timings) -> Result<()> {
     t.run("e2e on the local cluster", || {
         e2e::run(&e2e::Args::for_ci(Provider::Local))
     })?;
+    // Run once so that it cannot rot; its timings are reported, not asserted.
+    t.run(
+        "bench rollout --replicas 1000 --fake-nodes 100 --runs 1",
+        crate::bench::rollout_at_scale_for_ci,
+    )?;
     Ok(())
 }
 

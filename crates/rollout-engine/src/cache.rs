@@ -20,6 +20,7 @@
 //! sends the caller back to a fresh GET + LIST (`wake`), so a stalled watch costs at most one
 //! `--poll-interval`, never a wrong decision.
 
+use std::collections::BTreeMap;
 use std::pin::pin;
 use std::sync::Arc;
 use std::time::Duration;
@@ -80,14 +81,19 @@ pub(crate) fn view(
     }
 }
 
-/// The watch caches of one RC (by name) and, once its selector is known, of its pods, kept
-/// by background tasks that also signal `poke` whenever `on_rc`/`on_pod` say a change
-/// matters.
+/// The watch caches of one RC and, once its selector is known, of its pods, kept by
+/// background tasks that also signal `poke` whenever their `on_change` says a change
+/// matters. Either cache may be shared with the other RC of an update ([`watch_rcs`] of the
+/// namespace, [`watch_pods`] by the selectors' common part): one LIST and WATCH each instead
+/// of two.
 pub(crate) struct RcCache {
-    rcs: Cached<ReplicationController>,
-    /// The pods' cache and the selector it was started with.
-    pods: Option<(String, Cached<Pod>)>,
+    rcs: Arc<Cached<ReplicationController>>,
+    /// The pods' cache and the selector it was started with (the RC's own, or a part of it).
+    pods: Option<PodWatch>,
 }
+
+/// A pod watch and the selector it was started with.
+pub(crate) type PodWatch = (BTreeMap<String, String>, Arc<Cached<Pod>>);
 
 /// Where a watch cache stands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -100,8 +106,8 @@ enum Listing {
     Refused,
 }
 
-/// One watch cache and its task.
-struct Cached<K: Resource + 'static>
+/// One watch cache and its task (stopped when the last holder drops it).
+pub(crate) struct Cached<K: Resource + 'static>
 where
     K::DynamicType: std::hash::Hash + Eq + Clone,
 {
@@ -119,7 +125,7 @@ where
     }
 
     /// Waits until the first listing is done (or refused), at most `max`; whether live.
-    async fn until_listed(&self, max: Duration) -> bool {
+    pub(crate) async fn until_listed(&self, max: Duration) -> bool {
         let mut listing = self.listing.clone();
         let done = listing.wait_for(|l| *l != Listing::Pending);
         matches!(tokio::time::timeout(max, done).await, Ok(Ok(l)) if *l == Listing::Live)
@@ -135,36 +141,41 @@ where
     }
 }
 
-impl RcCache {
-    /// Starts caching RC `name` (its pods: [`RcCache::start_pods`]).
-    pub(crate) fn start_rc(
-        rcs: Api<ReplicationController>,
-        name: &str,
-        on_rc: impl FnMut(&str, Option<&ReplicationController>) -> bool + Send + 'static,
-        poke: &watch::Sender<u64>,
-    ) -> RcCache {
-        let by_name = watcher::Config::default().fields(&format!("metadata.name={name}"));
-        RcCache {
-            rcs: spawn(rcs, by_name, on_rc, poke.clone()),
-            pods: None,
-        }
-    }
+/// Watches RCs: the one named `name`, or all of the namespace (`None`).
+pub(crate) fn watch_rcs(
+    api: Api<ReplicationController>,
+    name: Option<&str>,
+    on_rc: impl FnMut(&str, Option<&ReplicationController>) -> bool + Send + 'static,
+    poke: &watch::Sender<u64>,
+) -> Arc<Cached<ReplicationController>> {
+    let config = match name {
+        Some(name) => watcher::Config::default().fields(&format!("metadata.name={name}")),
+        None => watcher::Config::default(),
+    };
+    Arc::new(spawn(api, config, on_rc, poke.clone()))
+}
 
-    /// Starts caching the pods `selector` matches (a non-empty selector; an RC without one
-    /// matches nothing we could watch).
-    pub(crate) fn start_pods(
-        &mut self,
-        pods: Api<Pod>,
-        selector: &str,
-        on_pod: impl FnMut(&str, Option<&Pod>) -> bool + Send + 'static,
-        poke: &watch::Sender<u64>,
-    ) {
-        if selector.is_empty() {
-            return;
-        }
-        let by_selector = watcher::Config::default().labels(selector);
-        let cached = spawn(pods, by_selector, on_pod, poke.clone());
-        self.pods = Some((selector.to_owned(), cached));
+/// Watches the pods `selector` matches (non-empty: an empty selector would be every pod).
+pub(crate) fn watch_pods(
+    api: Api<Pod>,
+    selector: &BTreeMap<String, String>,
+    on_pod: impl FnMut(&str, Option<&Pod>) -> bool + Send + 'static,
+    poke: &watch::Sender<u64>,
+) -> Option<Arc<Cached<Pod>>> {
+    if selector.is_empty() {
+        return None;
+    }
+    let config = watcher::Config::default().labels(&selector_string(selector));
+    Some(Arc::new(spawn(api, config, on_pod, poke.clone())))
+}
+
+impl RcCache {
+    /// An RC's caches: `rcs` has it, `pods` (if any) was started with `selector`.
+    pub(crate) fn new(
+        rcs: Arc<Cached<ReplicationController>>,
+        pods: Option<PodWatch>,
+    ) -> RcCache {
+        RcCache { rcs, pods }
     }
 
     /// Waits until every started watch has listed (or was refused), at most `max` each;
@@ -190,7 +201,8 @@ impl RcCache {
     }
 
     /// The cached view of RC `name`, judged by [`view`]; [`View::Unusable`] while a watch is
-    /// not live, or when the RC's selector is no longer the one its pods are watched by.
+    /// not live, or when the pods are watched by a selector that is no longer part of the
+    /// RC's.
     pub(crate) fn view(
         &self,
         name: &str,
@@ -207,7 +219,8 @@ impl RcCache {
         let Some(rc) = self.rc(name) else {
             return View::Unusable;
         };
-        if selector_string(&rc_selector(&rc)) != *selector {
+        // The watch must see every pod the RC may own: its selector, or a part of it.
+        if !crate::model::labels::matches(selector, Some(&rc_selector(&rc))) {
             return View::Unusable;
         }
         // The store's pods are shared, not copied: this runs on every look.
@@ -376,13 +389,25 @@ mod tests {
         let two = vec![pod("a", "u", Some(0)), pod("b", "u", Some(0))];
         let mut three = two.clone();
         three.push(pod("c", "u", Some(0)));
-        let v = view(Some(&rc(3, 2, Some((2, 2)))), arcs(three.clone()), None, 0, 100);
+        let v = view(
+            Some(&rc(3, 2, Some((2, 2)))),
+            arcs(three.clone()),
+            None,
+            0,
+            100,
+        );
         assert!(decidable(&v), "{v:?}");
         // The pod cache has seen only 2 of them yet, whatever the status says.
         let v = view(Some(&rc(3, 2, Some((3, 2)))), arcs(two), None, 0, 100);
         assert!(!decidable(&v), "{v:?}");
         // A deleted pod not yet seen going: 3 cached for a spec of 2.
-        let v = view(Some(&rc(2, 2, Some((2, 2)))), arcs(three.clone()), None, 0, 100);
+        let v = view(
+            Some(&rc(2, 2, Some((2, 2)))),
+            arcs(three.clone()),
+            None,
+            0,
+            100,
+        );
         assert!(!decidable(&v), "{v:?}");
         // The controller has not observed the latest spec: its pods say nothing about it.
         let v = view(Some(&rc(3, 3, Some((3, 2)))), arcs(three), None, 0, 100);

@@ -28,10 +28,10 @@ use k8s_openapi::api::core::v1::{Pod, ReplicationController};
 use kube::ResourceExt;
 use tokio::sync::watch;
 
-use crate::cache::{RcCache, View};
+use crate::cache::{Cached, PodWatch, RcCache, View, watch_pods, watch_rcs};
 use crate::context::Ctx;
 use crate::error::Result;
-use crate::model::labels::{name_of, rc_selector, selector_string};
+use crate::model::labels::{matches, name_of, rc_selector};
 use crate::model::new_rc::spec_replicas;
 use crate::model::side::{RcState, is_active, is_owned_by, now_seconds};
 use crate::observe;
@@ -85,6 +85,13 @@ pub(crate) fn pod_key(pod: &Pod, rc_uid: &str) -> Option<Option<i64>> {
                 .map_or(0, |t| t.0.as_second())
         });
     Some(ready)
+}
+
+/// What about a pod of a watch shared by several RCs matters: which RC owns it and its
+/// [`pod_key`] for that RC (`None`: not active or owned by none).
+pub(crate) fn any_pod_key(pod: &Pod) -> Option<(String, Option<i64>)> {
+    let owner = owner_uid(pod)?;
+    pod_key(pod, owner).map(|ready| (owner.to_owned(), ready))
 }
 
 /// The last key seen for each object of one watch, to tell changes that matter from churn.
@@ -169,6 +176,10 @@ pub(crate) struct Wake {
     /// RC names [`Wake::start`] was tried for (once each: if it gave up, the RC is followed
     /// from a fresh observation instead).
     started: BTreeSet<String>,
+    /// RCs looked at together ([`Wake::together`]), and their shared watches once started.
+    together: Vec<String>,
+    shared_rcs: Option<Arc<Cached<ReplicationController>>>,
+    shared_pods: Option<PodWatch>,
     /// Whether the last wait ended without any followed change (then the next look is
     /// fresh: a watch may have stalled).
     quiet: bool,
@@ -190,6 +201,9 @@ impl Wake {
             followed: BTreeMap::new(),
             written: BTreeMap::new(),
             started: BTreeSet::new(),
+            together: Vec::new(),
+            shared_rcs: None,
+            shared_pods: None,
             quiet: false,
         }
     }
@@ -251,40 +265,101 @@ impl Wake {
         self.quiet = true;
     }
 
-    /// Starts following RC `name` from nothing: its watch first, then (with the selector
-    /// and UID the RC's listing shows) its pods' watch, each awaited until listed (at most a
-    /// `--poll-interval`). Gives up quietly if the RC is absent or a watch cannot list: the
-    /// caller then observes afresh, which says so or follows from the fresh state.
+    /// Declares RCs looked at together (an update's old and new): their caches share one
+    /// watch of the namespace's RCs and one of the pods their selectors have in common,
+    /// halving the LISTs and WATCHes (and the connections they hold).
+    pub(crate) fn together(&mut self, names: &[&str]) {
+        if self.together.is_empty() {
+            self.together = names.iter().map(|n| (*n).to_owned()).collect();
+        }
+    }
+
+    /// Starts following RC `name` from nothing: its watch first (shared for RCs declared
+    /// [`Wake::together`]), then, with the selector and UID the RC's listing shows, its
+    /// pods' watch, each awaited until listed (at most a `--poll-interval`). Gives up
+    /// quietly if the RC is absent or a watch cannot list: the caller then observes afresh,
+    /// which says so or follows from the fresh state.
     async fn start(&mut self, ctx: &Ctx, name: &str) {
         let max = ctx.timing.poll_interval;
-        let mut rcs = Seen::default();
-        let mut cache = RcCache::start_rc(
-            ctx.rcs(),
-            name,
-            move |n, rc| rcs.note(n, rc.map(rc_key)),
-            &self.tx,
-        );
-        if !cache.until_listed(max).await {
+        let shared = self.together.iter().any(|n| n == name);
+        let rcs = match (&self.shared_rcs, shared) {
+            (Some(rcs), true) => rcs.clone(),
+            (None, true) => {
+                let names = self.together.clone();
+                let mut seen = Seen::default();
+                let on_rc = move |n: &str, rc: Option<&ReplicationController>| {
+                    names.iter().any(|x| x == n) && seen.note(n, rc.map(rc_key))
+                };
+                let rcs = watch_rcs(ctx.rcs(), None, on_rc, &self.tx);
+                self.shared_rcs = Some(rcs.clone());
+                rcs
+            }
+            (_, false) => {
+                let mut seen = Seen::default();
+                let on_rc =
+                    move |n: &str, rc: Option<&ReplicationController>| seen.note(n, rc.map(rc_key));
+                watch_rcs(ctx.rcs(), Some(name), on_rc, &self.tx)
+            }
+        };
+        if !rcs.until_listed(max).await {
             return;
         }
-        let Some(rc) = cache.rc(name) else {
+        let Some(rc) = RcCache::new(rcs.clone(), None).rc(name) else {
             return;
         };
         let key = rc_key(&rc);
-        let uid = key.uid.clone().unwrap_or_default();
-        let mut pods = Seen::default();
-        cache.start_pods(
-            ctx.pods(),
-            &selector_string(&key.selector),
-            move |n, pod| pods.note(n, pod.and_then(|p| pod_key(p, &uid))),
-            &self.tx,
-        );
+        let pods = match shared.then(|| self.shared_pods(ctx, &rcs, &key.selector)) {
+            Some(Some(pods)) => Some(pods),
+            _ => {
+                let uid = key.uid.clone().unwrap_or_default();
+                let mut seen = Seen::default();
+                let on_pod = move |n: &str, pod: Option<&Pod>| {
+                    seen.note(n, pod.and_then(|p| pod_key(p, &uid)))
+                };
+                watch_pods(ctx.pods(), &key.selector, on_pod, &self.tx)
+                    .map(|pods| (key.selector.clone(), pods))
+            }
+        };
+        let cache = RcCache::new(rcs, pods);
         if !cache.until_listed(max).await {
             return;
         }
         // What the listings showed is what the caller is about to look at: no wake-up for it.
         self.rx.borrow_and_update();
         self.followed.insert(name.to_owned(), (key, cache));
+    }
+
+    /// The pod watch shared by the RCs declared [`Wake::together`], if it covers `selector`:
+    /// started on first use with the pairs all their selectors have in common (`None` if
+    /// one of them is not in `rcs` yet, or they have nothing in common).
+    fn shared_pods(
+        &mut self,
+        ctx: &Ctx,
+        rcs: &Arc<Cached<ReplicationController>>,
+        selector: &BTreeMap<String, String>,
+    ) -> Option<PodWatch> {
+        if self.shared_pods.is_none() {
+            let cache = RcCache::new(rcs.clone(), None);
+            let mut common: Option<BTreeMap<String, String>> = None;
+            for name in &self.together {
+                let theirs = rc_selector(&*cache.rc(name)?);
+                common = Some(match common {
+                    None => theirs,
+                    Some(c) => c
+                        .into_iter()
+                        .filter(|(k, v)| theirs.get(k) == Some(v))
+                        .collect(),
+                });
+            }
+            let common = common?;
+            let mut seen = Seen::default();
+            let on_pod = move |n: &str, pod: Option<&Pod>| seen.note(n, pod.and_then(any_pod_key));
+            let pods = watch_pods(ctx.pods(), &common, on_pod, &self.tx)?;
+            self.shared_pods = Some((common, pods));
+        }
+        self.shared_pods
+            .clone()
+            .filter(|(common, _)| matches(common, Some(selector)))
     }
 
     /// Caches (and watches) the RC of `state` and its pods, unless that is already done (a
@@ -304,18 +379,19 @@ impl Wake {
         for pod in &state.pods {
             pods.note(&pod.name_any(), pod_key(pod, &uid));
         }
-        let mut cache = RcCache::start_rc(
+        let rc_cache = watch_rcs(
             ctx.rcs(),
-            &name,
+            Some(&name),
             move |n, rc| rcs.note(n, rc.map(rc_key)),
             &self.tx,
         );
-        cache.start_pods(
+        let pod_cache = watch_pods(
             ctx.pods(),
-            &selector_string(&key.selector),
+            &key.selector,
             move |n, pod| pods.note(n, pod.and_then(|p| pod_key(p, &uid))),
             &self.tx,
         );
+        let cache = RcCache::new(rc_cache, pod_cache.map(|p| (key.selector.clone(), p)));
         self.followed.insert(name, (key, cache));
     }
 
@@ -327,13 +403,14 @@ impl Wake {
         }
         let mut rcs = Seen::default();
         rcs.note(&name, Some(rc_key(rc)));
-        let cache = RcCache::start_rc(
+        let rc_cache = watch_rcs(
             ctx.rcs(),
-            &name,
+            Some(&name),
             move |n, rc| rcs.note(n, rc.map(rc_key)),
             &self.tx,
         );
-        self.followed.insert(name, (rc_key(rc), cache));
+        self.followed
+            .insert(name, (rc_key(rc), RcCache::new(rc_cache, None)));
     }
 
     /// Returns when a followed object changed since the previous return (after letting

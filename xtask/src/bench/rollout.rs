@@ -47,6 +47,19 @@ pub struct Args {
     keep: bool,
 }
 
+impl Args {
+    /// What CI runs so that the benchmark cannot rot: 1000 replicas on 100 fake nodes, one
+    /// run of each side and bounds, timings reported, never asserted.
+    pub fn ci_at_scale() -> Args {
+        Args {
+            runs: 1,
+            replicas: 1000,
+            fake_nodes: Some(100),
+            keep: false,
+        }
+    }
+}
+
 /// maxSurge and maxUnavailable, as both sides spell them.
 #[derive(Clone, Copy)]
 struct Bounds {

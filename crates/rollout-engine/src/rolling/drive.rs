@@ -53,6 +53,7 @@ pub(crate) enum End {
 pub(crate) async fn run(ctx: &Ctx, drive: &Drive<'_>) -> Result<End> {
     let mut announced = false;
     wait::until(ctx, async |wake: &mut Wake| {
+        wake.together(&[drive.old, drive.new]);
         let old = wake
             .required(ctx, drive.old, drive.min_ready_seconds)
             .await?;

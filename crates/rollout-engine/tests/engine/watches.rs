@@ -154,9 +154,16 @@ async fn the_scale_loop_reads_watch_caches_instead_of_listing_after_every_step()
             + count("PUT ", "/replicationcontrollers/kubia-v2");
         // 24 scales (12 up, 12 down) plus the set-up and clean-up writes.
         assert!(rc_puts >= 24, "{rc_puts} RC updates: {:?}", s.log);
+        // One LIST for the relabelling, one for the pod watch the two RCs share.
         assert!(
-            pod_lists <= 8,
+            pod_lists <= 3,
             "{pod_lists} pod LISTs for 24 scales: the loop did not use its caches"
+        );
+        assert_eq!(
+            (count("WATCH ", "/pods"), count("WATCH ", "/replicationcontrollers")),
+            (1, 1),
+            "old and new RC share one pod watch and one RC watch: {:?}",
+            s.log
         );
         let rc_gets = count("GET ", "/replicationcontrollers/kubia-v2");
         assert!(
