@@ -148,15 +148,26 @@ fn local_phase(t: &mut Timings) -> Result<()> {
         .map(drop)
     })?;
     t.run("local cluster smoke test", cluster_smoke)?;
-    t.run("e2e on the local cluster", || {
-        e2e::run(&e2e::Args::for_ci(Provider::Local))
-    })?;
-    // Run once so that it cannot rot; its timings are reported, not asserted.
-    t.run(
-        "bench rollout --replicas 1000 --fake-nodes 100 --runs 1",
-        crate::bench::rollout_at_scale_for_ci,
-    )?;
-    Ok(())
+    // One cluster for the scenarios and the benchmark (each would otherwise bring up and
+    // take down its own), taken down however they end.
+    let (_, created) = t.run("local cluster up", || cluster::up(Provider::Local))?;
+    let result = t
+        .run("e2e on the local cluster", || {
+            e2e::run(&e2e::Args::for_ci(Provider::Local))
+        })
+        .and_then(|()| {
+            // Run once so that it cannot rot; its timings are reported, not asserted.
+            t.run(
+                "bench rollout --replicas 1000 --fake-nodes 100 --runs 1",
+                crate::bench::rollout_at_scale_for_ci,
+            )
+        });
+    let down = if created == cluster::Created::New {
+        t.run("local cluster down", || cluster::down(Provider::Local))
+    } else {
+        Ok(())
+    };
+    result.and(down)
 }
 
 /// kind: two Ready nodes at the pinned version (kind up already saw a pod answer on 30002).

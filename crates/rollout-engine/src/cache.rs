@@ -171,10 +171,7 @@ pub(crate) fn watch_pods(
 
 impl RcCache {
     /// An RC's caches: `rcs` has it, `pods` (if any) was started with `selector`.
-    pub(crate) fn new(
-        rcs: Arc<Cached<ReplicationController>>,
-        pods: Option<PodWatch>,
-    ) -> RcCache {
+    pub(crate) fn new(rcs: Arc<Cached<ReplicationController>>, pods: Option<PodWatch>) -> RcCache {
         RcCache { rcs, pods }
     }
 

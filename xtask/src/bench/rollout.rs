@@ -45,6 +45,9 @@ pub struct Args {
     /// Leave the cluster running afterwards.
     #[arg(long)]
     keep: bool,
+    /// Skip the engine's first update of an unlabelled RC (reported, not compared).
+    #[arg(long)]
+    no_first_update: bool,
 }
 
 impl Args {
@@ -56,6 +59,8 @@ impl Args {
             replicas: 1000,
             fake_nodes: Some(100),
             keep: false,
+            // Informational only, and the same code path as the compared runs.
+            no_first_update: true,
         }
     }
 }
@@ -181,7 +186,7 @@ pub fn run(args: &Args) -> Result<()> {
                     &workload,
                     b,
                 )?);
-                if b.first_update {
+                if b.first_update && !args.no_first_update {
                     sides.first_update.push(engine_run(
                         &format!("bench-first-{tag}"),
                         &plugin_dir,

@@ -160,7 +160,10 @@ async fn the_scale_loop_reads_watch_caches_instead_of_listing_after_every_step()
             "{pod_lists} pod LISTs for 24 scales: the loop did not use its caches"
         );
         assert_eq!(
-            (count("WATCH ", "/pods"), count("WATCH ", "/replicationcontrollers")),
+            (
+                count("WATCH ", "/pods"),
+                count("WATCH ", "/replicationcontrollers")
+            ),
             (1, 1),
             "old and new RC share one pod watch and one RC watch: {:?}",
             s.log

@@ -43,7 +43,7 @@ pub async fn run(env: &Env, o: &mut Outcome) -> Result<()> {
         Some(p) => {
             args.push(format!("--update-period={p}"));
             o.note(format!(
-                "the tutorial's command with --update-period={p} (verbatim on the local provider)"
+                "the tutorial's command with --update-period={p} (verbatim in `cargo xtask e2e`)"
             ));
         }
         None => o.note("the tutorial's command verbatim (kubectl's default --update-period=1m)"),
