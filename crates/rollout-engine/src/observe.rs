@@ -1,6 +1,6 @@
-//! Observing one RC: a fresh GET of the RC and a LIST of its pods, reduced to
-//! [`RcState`] (see [`crate::model::side`]). Every decision starts here, never from a watch
-//! event.
+//! Observing one RC afresh: a GET of the RC and a LIST of its pods, reduced to [`RcState`]
+//! (see [`crate::model::side`]). The wait loops decide on watch caches when `cache`'s rules
+//! allow and come here when they do not (`wake`).
 
 use std::sync::Arc;
 

@@ -68,8 +68,9 @@ pub(crate) fn rc_key(rc: &ReplicationController) -> RcKey {
 }
 
 /// What about a pod matters: `None` if it does not count for the RC with `rc_uid` (not owned
-/// by it, or not active: terminating or finished); else when its Ready condition last became true (`Some(None)`: not
-/// ready). Other status churn (scheduling, IPs, container states) wakes nobody.
+/// by it, or not active: terminating or finished); else when its Ready condition last became
+/// true (`Some(None)`: not ready). Other status churn (scheduling, IPs, container states)
+/// wakes nobody.
 pub(crate) fn pod_key(pod: &Pod, rc_uid: &str) -> Option<Option<i64>> {
     if !is_owned_by(pod, rc_uid) || !is_active(pod) {
         return None;
