@@ -132,6 +132,19 @@ where
     }
 }
 
+impl Cached<ReplicationController> {
+    /// RC `name`, if the watch is live and has it.
+    pub(crate) fn named(&self, name: &str) -> Option<Arc<ReplicationController>> {
+        if !self.is_live() {
+            return None;
+        }
+        self.store
+            .state()
+            .into_iter()
+            .find(|rc| crate::model::labels::name_of(rc) == name)
+    }
+}
+
 impl<K: Resource + 'static> Drop for Cached<K>
 where
     K::DynamicType: std::hash::Hash + Eq + Clone,
@@ -187,14 +200,7 @@ impl RcCache {
 
     /// RC `name` as cached, if the watch is live and has it.
     pub(crate) fn rc(&self, name: &str) -> Option<Arc<ReplicationController>> {
-        if !self.rcs.is_live() {
-            return None;
-        }
-        self.rcs
-            .store
-            .state()
-            .into_iter()
-            .find(|rc| crate::model::labels::name_of(rc) == name)
+        self.rcs.named(name)
     }
 
     /// The cached view of RC `name`, judged by [`view`]; [`View::Unusable`] while a watch is

@@ -95,6 +95,22 @@ pub(crate) fn any_pod_key(pod: &Pod) -> Option<(String, Option<i64>)> {
     pod_key(pod, owner).map(|ready| (owner.to_owned(), ready))
 }
 
+/// A watch's `on_change` for RCs: whether an RC's [`rc_key`] changed since `seen`.
+fn rc_changes(
+    mut seen: Seen<RcKey>,
+) -> impl FnMut(&str, Option<&ReplicationController>) -> bool + Send + 'static {
+    move |name, rc| seen.note(name, rc.map(rc_key))
+}
+
+/// A watch's `on_change` for the pods of the RC with `rc_uid`: whether a pod's [`pod_key`]
+/// changed since `seen`.
+fn pod_changes(
+    mut seen: Seen<Option<i64>>,
+    rc_uid: String,
+) -> impl FnMut(&str, Option<&Pod>) -> bool + Send + 'static {
+    move |name, pod| seen.note(name, pod.and_then(|p| pod_key(p, &rc_uid)))
+}
+
 /// The last key seen for each object of one watch, to tell changes that matter from churn.
 #[derive(Debug)]
 pub(crate) struct Seen<K> {
@@ -287,25 +303,20 @@ impl Wake {
             (Some(rcs), true) => rcs.clone(),
             (None, true) => {
                 let names = self.together.clone();
-                let mut seen = Seen::default();
+                let mut noting = rc_changes(Seen::default());
                 let on_rc = move |n: &str, rc: Option<&ReplicationController>| {
-                    names.iter().any(|x| x == n) && seen.note(n, rc.map(rc_key))
+                    names.iter().any(|x| x == n) && noting(n, rc)
                 };
                 let rcs = watch_rcs(ctx.rcs(), None, on_rc, &self.tx);
                 self.shared_rcs = Some(rcs.clone());
                 rcs
             }
-            (_, false) => {
-                let mut seen = Seen::default();
-                let on_rc =
-                    move |n: &str, rc: Option<&ReplicationController>| seen.note(n, rc.map(rc_key));
-                watch_rcs(ctx.rcs(), Some(name), on_rc, &self.tx)
-            }
+            (_, false) => watch_rcs(ctx.rcs(), Some(name), rc_changes(Seen::default()), &self.tx),
         };
         if !rcs.until_listed(max).await {
             return;
         }
-        let Some(rc) = RcCache::new(rcs.clone(), None).rc(name) else {
+        let Some(rc) = rcs.named(name) else {
             return;
         };
         let key = rc_key(&rc);
@@ -313,10 +324,7 @@ impl Wake {
             Some(Some(pods)) => Some(pods),
             _ => {
                 let uid = key.uid.clone().unwrap_or_default();
-                let mut seen = Seen::default();
-                let on_pod = move |n: &str, pod: Option<&Pod>| {
-                    seen.note(n, pod.and_then(|p| pod_key(p, &uid)))
-                };
+                let on_pod = pod_changes(Seen::default(), uid);
                 watch_pods(ctx.pods(), &key.selector, on_pod, &self.tx)
                     .map(|pods| (key.selector.clone(), pods))
             }
@@ -340,10 +348,9 @@ impl Wake {
         selector: &BTreeMap<String, String>,
     ) -> Option<PodWatch> {
         if self.shared_pods.is_none() {
-            let cache = RcCache::new(rcs.clone(), None);
             let mut common: Option<BTreeMap<String, String>> = None;
             for name in &self.together {
-                let theirs = rc_selector(&*cache.rc(name)?);
+                let theirs = rc_selector(&*rcs.named(name)?);
                 common = Some(match common {
                     None => theirs,
                     Some(c) => c
@@ -380,18 +387,8 @@ impl Wake {
         for pod in &state.pods {
             pods.note(&pod.name_any(), pod_key(pod, &uid));
         }
-        let rc_cache = watch_rcs(
-            ctx.rcs(),
-            Some(&name),
-            move |n, rc| rcs.note(n, rc.map(rc_key)),
-            &self.tx,
-        );
-        let pod_cache = watch_pods(
-            ctx.pods(),
-            &key.selector,
-            move |n, pod| pods.note(n, pod.and_then(|p| pod_key(p, &uid))),
-            &self.tx,
-        );
+        let rc_cache = watch_rcs(ctx.rcs(), Some(&name), rc_changes(rcs), &self.tx);
+        let pod_cache = watch_pods(ctx.pods(), &key.selector, pod_changes(pods, uid), &self.tx);
         let cache = RcCache::new(rc_cache, pod_cache.map(|p| (key.selector.clone(), p)));
         self.followed.insert(name, (key, cache));
     }
@@ -404,12 +401,7 @@ impl Wake {
         }
         let mut rcs = Seen::default();
         rcs.note(&name, Some(rc_key(rc)));
-        let rc_cache = watch_rcs(
-            ctx.rcs(),
-            Some(&name),
-            move |n, rc| rcs.note(n, rc.map(rc_key)),
-            &self.tx,
-        );
+        let rc_cache = watch_rcs(ctx.rcs(), Some(&name), rc_changes(rcs), &self.tx);
         self.followed
             .insert(name, (rc_key(rc), RcCache::new(rc_cache, None)));
     }
