@@ -1,14 +1,16 @@
-//! Permissions checked before the first write: one SelfSubjectAccessReview per verb and
-//! resource a method needs, so that a user whose RBAC lacks one gets a single error naming
-//! every missing permission, and a cluster left exactly as it was, instead of a half-done
-//! update that fails at its first forbidden call.
+//! Permissions checked before the first write: what RBAC grants in the namespace (one
+//! SelfSubjectRulesReview), then a SelfSubjectAccessReview for each verb and resource a
+//! method needs that the rules do not cover, so that a user whose RBAC lacks one gets a
+//! single error naming every missing permission, and a cluster left exactly as it was,
+//! instead of a half-done update that fails at its first forbidden call.
 //!
 //! Watches are not required (the waits fall back to polling), so they are not checked. An
 //! API server that cannot answer the reviews (none do by default: every authenticated user
 //! may create them) skips the check; the calls themselves still fail cleanly.
 
 use k8s_openapi::api::authorization::v1::{
-    ResourceAttributes, SelfSubjectAccessReview, SelfSubjectAccessReviewSpec,
+    ResourceAttributes, ResourceRule, SelfSubjectAccessReview, SelfSubjectAccessReviewSpec,
+    SelfSubjectRulesReview, SelfSubjectRulesReviewSpec,
 };
 use kube::Api;
 use kube::api::PostParams;
@@ -103,10 +105,21 @@ impl Need {
 
 /// Fails with one error naming every permission of `needs` the user lacks in the
 /// namespace; `Ok` when all are granted or the reviews cannot be made.
+///
+/// One SelfSubjectRulesReview lists what RBAC grants in the namespace, which settles the
+/// usual case (everything granted) in one request instead of one per need. Only the needs it
+/// does not grant get a SelfSubjectAccessReview each: the rules are a lower bound (another
+/// authorizer, a webhook for one, may allow more, and says so by `incomplete`), so a
+/// permission is reported missing only on the review's authoritative answer.
 pub(crate) async fn check(ctx: &Ctx, needs: &[Need]) -> Result<()> {
-    let api: Api<SelfSubjectAccessReview> = Api::all(ctx.cluster.client.clone());
+    let client = ctx.cluster.client.clone();
+    let ungranted: Vec<&Need> = match rules(&client, ctx.namespace()).await {
+        Some(rules) => needs.iter().filter(|n| !granted(&rules, n)).collect(),
+        None => needs.iter().collect(),
+    };
+    let api: Api<SelfSubjectAccessReview> = Api::all(client);
     let mut missing = Vec::new();
-    for n in needs {
+    for n in ungranted {
         let review = SelfSubjectAccessReview {
             spec: SelfSubjectAccessReviewSpec {
                 resource_attributes: Some(ResourceAttributes {
@@ -141,6 +154,45 @@ pub(crate) async fn check(ctx: &Ctx, needs: &[Need]) -> Result<()> {
     )))
 }
 
+/// The resource rules RBAC grants the user in `namespace`, or `None` when the review cannot
+/// be made (then every need is reviewed on its own).
+async fn rules(client: &kube::Client, namespace: &str) -> Option<Vec<ResourceRule>> {
+    let api: Api<SelfSubjectRulesReview> = Api::all(client.clone());
+    let review = SelfSubjectRulesReview {
+        spec: SelfSubjectRulesReviewSpec {
+            namespace: Some(namespace.to_owned()),
+        },
+        ..SelfSubjectRulesReview::default()
+    };
+    let answer = api.create(&PostParams::default(), &review).await.ok()?;
+    Some(answer.status?.resource_rules)
+}
+
+/// Whether one of `rules` grants `need` without naming objects, as RBAC matches a request:
+/// `*` stands for any verb, group or resource, and `*/sub` for any resource's subresource.
+/// A rule limited to `resourceNames` does not grant a need that names no object.
+fn granted(rules: &[ResourceRule], need: &Need) -> bool {
+    let combined = if need.subresource.is_empty() {
+        need.resource.to_owned()
+    } else {
+        format!("{}/{}", need.resource, need.subresource)
+    };
+    let any_sub = format!("*/{}", need.subresource);
+    rules.iter().any(|rule| {
+        let has = |list: Option<&Vec<String>>, want: &str| {
+            list.is_some_and(|l| l.iter().any(|v| v == "*" || v == want))
+        };
+        rule.resource_names.as_ref().is_none_or(Vec::is_empty)
+            && rule.verbs.iter().any(|v| v == "*" || v == need.verb)
+            && has(rule.api_groups.as_ref(), need.group)
+            && rule.resources.as_ref().is_some_and(|resources| {
+                resources.iter().any(|r| {
+                    r == "*" || *r == combined || (!need.subresource.is_empty() && *r == any_sub)
+                })
+            })
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -153,5 +205,72 @@ mod tests {
             BLUE_GREEN_EXTRA[5].describe(),
             "list endpointslices.discovery.k8s.io"
         );
+    }
+
+    fn rule(verbs: &[&str], groups: &[&str], resources: &[&str], names: &[&str]) -> ResourceRule {
+        let owned = |l: &[&str]| Some(l.iter().map(|s| (*s).to_owned()).collect::<Vec<_>>());
+        ResourceRule {
+            verbs: verbs.iter().map(|s| (*s).to_owned()).collect(),
+            api_groups: owned(groups),
+            resources: owned(resources),
+            resource_names: (!names.is_empty()).then(|| owned(names)).flatten(),
+        }
+    }
+
+    #[test]
+    fn rules_grant_as_rbac_matches() {
+        let patch_pods = ROLLING[6];
+        let proxy = ANALYSIS[0];
+        let lease = ROLLING[8];
+        // Exact, and wildcards for each of verb, group and resource.
+        assert!(granted(
+            &[rule(&["patch"], &[""], &["pods"], &[])],
+            &patch_pods
+        ));
+        assert!(granted(&[rule(&["*"], &[""], &["pods"], &[])], &patch_pods));
+        assert!(granted(
+            &[rule(&["patch"], &["*"], &["pods"], &[])],
+            &patch_pods
+        ));
+        assert!(granted(
+            &[rule(&["patch"], &[""], &["*"], &[])],
+            &patch_pods
+        ));
+        assert!(granted(
+            &[rule(&["create"], &[COORDINATION], &["leases"], &[])],
+            &lease
+        ));
+        // Wrong verb, wrong group, a named object only, a subresource for its resource.
+        assert!(!granted(
+            &[rule(&["get", "list"], &[""], &["pods"], &[])],
+            &patch_pods
+        ));
+        assert!(!granted(
+            &[rule(&["create"], &[""], &["leases"], &[])],
+            &lease
+        ));
+        assert!(!granted(
+            &[rule(&["patch"], &[""], &["pods"], &["kubia-abc"])],
+            &patch_pods
+        ));
+        assert!(!granted(
+            &[rule(&["get"], &[""], &["pods/proxy"], &[])],
+            &ROLLING[0]
+        ));
+        // Subresources: spelled out, or `*/proxy`; the bare resource does not cover them.
+        assert!(granted(
+            &[rule(&["get"], &[""], &["pods/proxy"], &[])],
+            &proxy
+        ));
+        assert!(granted(&[rule(&["get"], &[""], &["*/proxy"], &[])], &proxy));
+        assert!(!granted(&[rule(&["get"], &[""], &["pods"], &[])], &proxy));
+        assert!(!granted(&[rule(&["get"], &[""], &["*/log"], &[])], &proxy));
+        // No rules, no grant; any one rule suffices.
+        assert!(!granted(&[], &patch_pods));
+        let rules = [
+            rule(&["get"], &[""], &["services"], &[]),
+            rule(&["patch"], &[""], &["pods"], &[]),
+        ];
+        assert!(granted(&rules, &patch_pods));
     }
 }

@@ -83,6 +83,8 @@ pub struct Ctx {
     pub(crate) retry_budget: Duration,
     /// How to undo the operation in progress, for interruption and timeout messages.
     pub(crate) undo: Option<String>,
+    /// The Leases this operation holds (see [`crate::lease`]).
+    pub(crate) leases: crate::lease::HeldSet,
 }
 
 /// Retry budget while only validating: an unreachable cluster should fail fast with a clear
@@ -106,6 +108,7 @@ impl Ctx {
             timing,
             hints,
             undo: None,
+            leases: crate::lease::HeldSet::default(),
         }
     }
 

@@ -11,6 +11,7 @@
 //! Writes use the Lease's resourceVersion, so two engines racing for an expired Lease cannot
 //! both win.
 
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use k8s_openapi::api::coordination::v1::{Lease, LeaseSpec};
@@ -96,23 +97,44 @@ fn process_alive(pid: u32) -> bool {
 }
 
 /// A held Lease: renewed in the background until [`Held::release`]. `None` inside when
-/// this process already held it (a rollback started by a failed update): the outer holder
+/// this operation already held it (a rollback started by a failed update): the outer holder
 /// releases it.
 pub struct Held(Option<Renewing>);
 
 struct Renewing {
     api: Api<Lease>,
     name: String,
+    /// The operation's set of held Leases, and this one's key in it.
+    held: HeldSet,
+    key: (String, String),
     stop: watch::Sender<bool>,
     /// Returns the Lease as last written by us (the renewer's last success).
     renewer: tokio::task::JoinHandle<Lease>,
 }
 
-/// The Leases this process holds, by namespace and name.
-static HELD: std::sync::Mutex<Vec<(String, String)>> = std::sync::Mutex::new(Vec::new());
+/// The Leases one operation holds, by namespace and name, shared by every copy of its
+/// [`Ctx`] (so a rollback nested in a failed update finds its Lease), and by nothing else: two
+/// operations in one process (tests, or a program driving several clusters) are as separate
+/// as two processes.
+#[derive(Clone, Default)]
+pub(crate) struct HeldSet(Arc<Mutex<Vec<(String, String)>>>);
 
-fn held_here(key: &(String, String)) -> bool {
-    HELD.lock().is_ok_and(|held| held.contains(key))
+impl HeldSet {
+    fn contains(&self, key: &(String, String)) -> bool {
+        self.0.lock().is_ok_and(|held| held.contains(key))
+    }
+
+    fn insert(&self, key: (String, String)) {
+        if let Ok(mut held) = self.0.lock() {
+            held.push(key);
+        }
+    }
+
+    fn remove(&self, key: &(String, String)) {
+        if let Ok(mut held) = self.0.lock() {
+            held.retain(|k| k != key);
+        }
+    }
 }
 
 /// Takes the Lease for updates of `rc`, or refuses naming its holder.
@@ -120,7 +142,7 @@ pub async fn acquire(ctx: &Ctx, rc: &str) -> Result<Held> {
     let api: Api<Lease> = Api::namespaced(ctx.cluster.client.clone(), ctx.namespace());
     let name = name(rc);
     let key = (ctx.namespace().to_owned(), name.clone());
-    if held_here(&key) {
+    if ctx.leases.contains(&key) {
         return Ok(Held(None));
     }
     let me = identity();
@@ -170,10 +192,9 @@ pub async fn acquire(ctx: &Ctx, rc: &str) -> Result<Held> {
         };
         match written {
             Ok(stored) => {
-                if let Ok(mut held) = HELD.lock() {
-                    held.push(key);
-                }
-                return Ok(Held(Some(start_renewing(ctx, api, name, me, &stored))));
+                ctx.leases.insert(key.clone());
+                let renewing = start_renewing(ctx, api, name, me, &stored, key);
+                return Ok(Held(Some(renewing)));
             }
             Err(EngineError::Api { code: 409, .. }) => continue,
             Err(e) => return Err(e),
@@ -219,6 +240,7 @@ fn start_renewing(
     name: String,
     me: String,
     stored: &Lease,
+    key: (String, String),
 ) -> Renewing {
     let (stop, mut stopped) = watch::channel(false);
     let (task_api, task_name, sink) = (api.clone(), name.clone(), ctx.clone());
@@ -246,6 +268,8 @@ fn start_renewing(
     Renewing {
         api,
         name,
+        held: ctx.leases.clone(),
+        key,
         stop,
         renewer,
     }
@@ -274,9 +298,7 @@ impl Held {
         let Some(r) = self.0 else { return };
         let _ = r.stop.send(true);
         let last = r.renewer.await.ok();
-        if let Ok(mut held) = HELD.lock() {
-            held.retain(|(_, name)| *name != r.name);
-        }
+        r.held.remove(&r.key);
         // Deleting the Lease as we last wrote it needs no read; if it changed since (taken
         // over), the precondition fails and we look at who holds it now.
         if let Some(last) = last.filter(|l| l.metadata.resource_version.is_some()) {

@@ -27,6 +27,31 @@ async fn missing_permissions_are_found_before_the_first_write() {
     let after = fake.with(|s| (s.rcs.clone(), s.pods.clone()));
     assert!(before == after, "the refused update changed something");
     assert_no_writes(&fake);
+    // One rules review settles what RBAC grants; only the two it does not grant are asked
+    // one by one.
+    assert_eq!(reviews(&fake), (1, 2));
+}
+
+/// (rules reviews, access reviews) in the fake's log.
+fn reviews(fake: &Fake) -> (usize, usize) {
+    fake.with(|s| {
+        let count = |what: &str| s.log.iter().filter(|l| l.contains(what)).count();
+        (
+            count("selfsubjectrulesreviews"),
+            count("selfsubjectaccessreviews"),
+        )
+    })
+}
+
+/// With every permission granted, the preflight is one request.
+#[tokio::test]
+async fn granted_permissions_cost_one_review() {
+    let fake = tutorial_cluster();
+    fake.with(|s| s.log.clear());
+    run(&fake, &request(Some("kubia-v2"), "luksa/kubia:v2"))
+        .await
+        .expect("update");
+    assert_eq!(reviews(&fake), (1, 0));
 }
 
 /// A second engine on the same RC is refused naming the first, whatever target it names,
@@ -64,9 +89,7 @@ async fn a_second_engine_is_refused_while_the_first_holds_the_lease() {
             .log
             .iter()
             .filter(|l| {
-                !l.starts_with("GET ")
-                    && !l.starts_with("WATCH ")
-                    && !l.contains("selfsubjectaccessreviews")
+                !l.starts_with("GET ") && !l.starts_with("WATCH ") && !l.contains("selfsubject")
             })
             .collect();
         assert_eq!(

@@ -85,6 +85,41 @@ pub(super) fn handle(
         review["status"] = json!({"allowed": !state.denied.contains(&asked)});
         return (201, review);
     }
+    // RBAC's view for the rules review: every verb on every resource the engine touches,
+    // except the denied ones, as one rule each (so nothing is granted by a wildcard).
+    if parts
+        == [
+            "apis",
+            "authorization.k8s.io",
+            "v1",
+            "selfsubjectrulesreviews",
+        ]
+        && *method == Method::POST
+    {
+        const VERBS: [&str; 7] = [
+            "get", "list", "watch", "create", "update", "patch", "delete",
+        ];
+        const RESOURCES: [&str; 6] = [
+            "replicationcontrollers",
+            "pods",
+            "pods/proxy",
+            "leases",
+            "services",
+            "endpointslices",
+        ];
+        let rules: Vec<Value> = VERBS
+            .iter()
+            .flat_map(|verb| RESOURCES.iter().map(move |resource| (*verb, *resource)))
+            .filter(|(verb, resource)| !state.denied.contains(&format!("{verb} {resource}")))
+            .map(|(verb, resource)| {
+                json!({"verbs": [verb], "apiGroups": ["*"], "resources": [resource]})
+            })
+            .collect();
+        let mut review: Value = serde_json::from_slice(body).unwrap_or(Value::Null);
+        review["status"] =
+            json!({"resourceRules": rules, "nonResourceRules": [], "incomplete": false});
+        return (201, review);
+    }
     let (kind, name) = match parts.as_slice() {
         ["api", "v1", "namespaces", _, kind] => (*kind, None),
         ["api", "v1", "namespaces", _, kind, name] => (*kind, Some(*name)),
