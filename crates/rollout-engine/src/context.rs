@@ -1,7 +1,7 @@
 //! What every operation needs: the cluster, where to report, when to stop, how long to wait,
 //! and how to tell the user to resume or undo.
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use k8s_openapi::api::core::v1::{Pod, ReplicationController, Service};
@@ -70,6 +70,31 @@ pub fn shell_quote(arg: &str) -> String {
     }
 }
 
+/// The Leases one operation holds (module `lease`), by namespace and name, shared by every
+/// copy of its [`Ctx`] (so a rollback nested in a failed update finds its Lease) and by
+/// nothing else: two operations in one process (tests, or a program driving several
+/// clusters) are as separate as two processes.
+#[derive(Clone, Default)]
+pub(crate) struct HeldSet(Arc<Mutex<Vec<(String, String)>>>);
+
+impl HeldSet {
+    pub(crate) fn contains(&self, key: &(String, String)) -> bool {
+        self.0.lock().is_ok_and(|held| held.contains(key))
+    }
+
+    pub(crate) fn insert(&self, key: (String, String)) {
+        if let Ok(mut held) = self.0.lock() {
+            held.push(key);
+        }
+    }
+
+    pub(crate) fn remove(&self, key: &(String, String)) {
+        if let Ok(mut held) = self.0.lock() {
+            held.retain(|k| k != key);
+        }
+    }
+}
+
 /// Shared state of one engine operation. Cheap to clone.
 #[derive(Clone)]
 pub struct Ctx {
@@ -83,8 +108,8 @@ pub struct Ctx {
     pub(crate) retry_budget: Duration,
     /// How to undo the operation in progress, for interruption and timeout messages.
     pub(crate) undo: Option<String>,
-    /// The Leases this operation holds (see [`crate::lease`]).
-    pub(crate) leases: crate::lease::HeldSet,
+    /// The Leases this operation holds.
+    pub(crate) leases: HeldSet,
 }
 
 /// Retry budget while only validating: an unreachable cluster should fail fast with a clear
@@ -108,7 +133,7 @@ impl Ctx {
             timing,
             hints,
             undo: None,
-            leases: crate::lease::HeldSet::default(),
+            leases: HeldSet::default(),
         }
     }
 
@@ -154,6 +179,16 @@ impl Ctx {
 
     pub(crate) fn pods(&self) -> Api<Pod> {
         Api::namespaced(self.cluster.client.clone(), &self.cluster.namespace)
+    }
+
+    /// RCs through the watch client (see [`Cluster::watch_client`]).
+    pub(crate) fn watched_rcs(&self) -> Api<ReplicationController> {
+        Api::namespaced(self.cluster.watch_client.clone(), &self.cluster.namespace)
+    }
+
+    /// Pods through the watch client.
+    pub(crate) fn watched_pods(&self) -> Api<Pod> {
+        Api::namespaced(self.cluster.watch_client.clone(), &self.cluster.namespace)
     }
 
     pub(crate) fn services(&self) -> Api<Service> {

@@ -11,7 +11,6 @@
 //! Writes use the Lease's resourceVersion, so two engines racing for an expired Lease cannot
 //! both win.
 
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use k8s_openapi::api::coordination::v1::{Lease, LeaseSpec};
@@ -21,7 +20,7 @@ use kube::Api;
 use kube::api::{DeleteParams, PostParams, Preconditions};
 use tokio::sync::watch;
 
-use crate::context::Ctx;
+use crate::context::{Ctx, HeldSet};
 use crate::error::{EngineError, Result};
 use crate::retry::call;
 
@@ -110,31 +109,6 @@ struct Renewing {
     stop: watch::Sender<bool>,
     /// Returns the Lease as last written by us (the renewer's last success).
     renewer: tokio::task::JoinHandle<Lease>,
-}
-
-/// The Leases one operation holds, by namespace and name, shared by every copy of its
-/// [`Ctx`] (so a rollback nested in a failed update finds its Lease), and by nothing else: two
-/// operations in one process (tests, or a program driving several clusters) are as separate
-/// as two processes.
-#[derive(Clone, Default)]
-pub(crate) struct HeldSet(Arc<Mutex<Vec<(String, String)>>>);
-
-impl HeldSet {
-    fn contains(&self, key: &(String, String)) -> bool {
-        self.0.lock().is_ok_and(|held| held.contains(key))
-    }
-
-    fn insert(&self, key: (String, String)) {
-        if let Ok(mut held) = self.0.lock() {
-            held.push(key);
-        }
-    }
-
-    fn remove(&self, key: &(String, String)) {
-        if let Ok(mut held) = self.0.lock() {
-            held.retain(|k| k != key);
-        }
-    }
 }
 
 /// Takes the Lease for updates of `rc`, or refuses naming its holder.

@@ -307,11 +307,16 @@ impl Wake {
                 let on_rc = move |n: &str, rc: Option<&ReplicationController>| {
                     names.iter().any(|x| x == n) && noting(n, rc)
                 };
-                let rcs = watch_rcs(ctx.rcs(), None, on_rc, &self.tx);
+                let rcs = watch_rcs(ctx.watched_rcs(), None, on_rc, &self.tx);
                 self.shared_rcs = Some(rcs.clone());
                 rcs
             }
-            (_, false) => watch_rcs(ctx.rcs(), Some(name), rc_changes(Seen::default()), &self.tx),
+            (_, false) => watch_rcs(
+                ctx.watched_rcs(),
+                Some(name),
+                rc_changes(Seen::default()),
+                &self.tx,
+            ),
         };
         if !rcs.until_listed(max).await {
             return;
@@ -325,7 +330,7 @@ impl Wake {
             _ => {
                 let uid = key.uid.clone().unwrap_or_default();
                 let on_pod = pod_changes(Seen::default(), uid);
-                watch_pods(ctx.pods(), &key.selector, on_pod, &self.tx)
+                watch_pods(ctx.watched_pods(), &key.selector, on_pod, &self.tx)
                     .map(|pods| (key.selector.clone(), pods))
             }
         };
@@ -362,7 +367,7 @@ impl Wake {
             let common = common?;
             let mut seen = Seen::default();
             let on_pod = move |n: &str, pod: Option<&Pod>| seen.note(n, pod.and_then(any_pod_key));
-            let pods = watch_pods(ctx.pods(), &common, on_pod, &self.tx)?;
+            let pods = watch_pods(ctx.watched_pods(), &common, on_pod, &self.tx)?;
             self.shared_pods = Some((common, pods));
         }
         self.shared_pods
@@ -387,8 +392,13 @@ impl Wake {
         for pod in &state.pods {
             pods.note(&pod.name_any(), pod_key(pod, &uid));
         }
-        let rc_cache = watch_rcs(ctx.rcs(), Some(&name), rc_changes(rcs), &self.tx);
-        let pod_cache = watch_pods(ctx.pods(), &key.selector, pod_changes(pods, uid), &self.tx);
+        let rc_cache = watch_rcs(ctx.watched_rcs(), Some(&name), rc_changes(rcs), &self.tx);
+        let pod_cache = watch_pods(
+            ctx.watched_pods(),
+            &key.selector,
+            pod_changes(pods, uid),
+            &self.tx,
+        );
         let cache = RcCache::new(rc_cache, pod_cache.map(|p| (key.selector.clone(), p)));
         self.followed.insert(name, (key, cache));
     }
@@ -401,7 +411,7 @@ impl Wake {
         }
         let mut rcs = Seen::default();
         rcs.note(&name, Some(rc_key(rc)));
-        let rc_cache = watch_rcs(ctx.rcs(), Some(&name), rc_changes(rcs), &self.tx);
+        let rc_cache = watch_rcs(ctx.watched_rcs(), Some(&name), rc_changes(rcs), &self.tx);
         self.followed
             .insert(name, (rc_key(rc), RcCache::new(rc_cache, None)));
     }

@@ -137,6 +137,7 @@ impl Fake {
         Ctx::new(
             Cluster {
                 client: self.client(),
+                watch_client: self.client(),
                 namespace: NS.into(),
                 server: "https://fake.invalid:6443/".into(),
             },
