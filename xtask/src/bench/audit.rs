@@ -2,11 +2,12 @@
 //! (JSON lines, level Metadata, one event per request at `ResponseComplete`).
 //!
 //! Every component of the local cluster has its own user name (see `cluster::pki`), so a
-//! request is attributed by who made it, not by guessing from user agents. Watches are
-//! counted apart: one request each, plus the events they delivered, which the audit log does
-//! not record and is reconstructed as the writes to the watched objects while the watch was
-//! open (for label-selected watches, all objects of the resource in the namespace: an upper
-//! bound).
+//! request is attributed by who made it, not by guessing from user agents. A side's requests
+//! are those in its namespace, plus its client's outside any namespace (RBAC reviews,
+//! discovery). Watches are counted apart: one request each, plus the events they delivered,
+//! which the audit log does not record and is reconstructed as the writes to the watched
+//! objects while the watch was open (for label-selected watches, all objects of the resource
+//! in the namespace: an upper bound).
 
 /// The requests of one side of a run.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
@@ -76,19 +77,26 @@ struct Event {
     completed: String,
 }
 
-fn parse(line: &str, ns: &str, needle: &str) -> Option<Event> {
-    // Most of a long log is about other namespaces: skip those lines unparsed.
-    if !line.contains(needle) {
+/// The event on `line` if it is in namespace `ns`, or outside any namespace and by user
+/// `client` (its RBAC reviews, kubectl's discovery: requests a side makes too).
+fn parse(line: &str, ns: &str, client: &str) -> Option<Event> {
+    // Most of a long log is about other namespaces and users: skip those lines unparsed.
+    if !line.contains(&format!("\"namespace\":\"{ns}\""))
+        && !line.contains(&format!("\"username\":\"{client}\""))
+    {
         return None;
     }
     let ev: serde_json::Value = serde_json::from_str(line).ok()?;
     let object = &ev["objectRef"];
-    if object["namespace"].as_str() != Some(ns) {
-        return None;
+    let user = ev["user"]["username"].as_str().unwrap_or_default();
+    match object["namespace"].as_str() {
+        Some(n) if n == ns => {}
+        None if user == client => {}
+        _ => return None,
     }
     let text = |v: &serde_json::Value| v.as_str().unwrap_or_default().to_owned();
     Some(Event {
-        user: text(&ev["user"]["username"]),
+        user: user.to_owned(),
         verb: text(&ev["verb"]),
         resource: text(&object["resource"]),
         name: object["name"].as_str().map(str::to_owned),
@@ -117,7 +125,8 @@ fn watched_name(uri: &str) -> Option<String> {
 
 /// Counts the requests in namespace `ns` received at or after `since` (the audit log's
 /// `text`), for a side whose client is `client` (a user name) and whose work is done by
-/// `controllers`.
+/// `controllers`; the client's requests outside any namespace count too (each side's client
+/// has its own user name and the runs do not overlap).
 pub fn count(
     text: &str,
     ns: &str,
@@ -125,10 +134,9 @@ pub fn count(
     client: &str,
     controllers: &[Controller],
 ) -> Requests {
-    let needle = format!("\"namespace\":\"{ns}\"");
     let events: Vec<Event> = text
         .lines()
-        .filter_map(|l| parse(l, ns, &needle))
+        .filter_map(|l| parse(l, ns, client))
         .filter(|e| e.received.as_str() >= since)
         .collect();
     let writes: Vec<&Event> = events.iter().filter(|e| is_write(&e.verb)).collect();
@@ -218,6 +226,10 @@ mod tests {
             line("engine", "get", "pods", "", "/x", (0, 0)),
             // Another namespace: not counted.
             line("engine", "get", "pods", "", "/x", (5, 5)).replace("\"ns\"", "\"other\""),
+            // Outside any namespace: the client's (a rules review) counts, others' do not.
+            line("engine", "create", "selfsubjectrulesreviews", "", "/x", (1, 1))
+                .replace(",\"namespace\":\"ns\"", ""),
+            line(rc, "list", "nodes", "", "/x", (4, 4)).replace(",\"namespace\":\"ns\"", ""),
         ]
         .join("\n");
         let r = count(
@@ -230,7 +242,7 @@ mod tests {
         assert_eq!(
             r,
             Requests {
-                client: 2,
+                client: 3,
                 client_watches: 2,
                 // The name-limited RC watch sees the write to `a` only; the pod watch sees
                 // the create and the kubelet's patch, not the later delete.
@@ -241,6 +253,6 @@ mod tests {
                 others: 1,
             }
         );
-        assert_eq!(r.total(), 7);
+        assert_eq!(r.total(), 8);
     }
 }

@@ -25,8 +25,8 @@ pub(super) fn render(args: &Args, bounds: &[Bounds], results: &[Sides]) -> Strin
          old RC carries the `deployment` key (as every RC a rolling update created does). `engine, first update` starts \
          from an RC without it (as `kubectl create` makes it, the tutorial's `kubia-v1`): the engine first relabels its \
          pods one PATCH each, kubectl's step; reported, not compared.\n\n\
-         Requests by user name from the audit log: the client (engine; or `kubectl set image` + `kubectl rollout status`), \
-         its watches (each one request; the events they delivered in parentheses), the controllers doing the work (RC manager; \
+         Requests by user name from the audit log: the client (engine; or `kubectl set image` + `kubectl rollout status`; \
+         in the namespace and outside it: RBAC reviews, discovery), its watches (each one request; the events they delivered in parentheses), the controllers doing the work (RC manager; \
          or Deployment + ReplicaSet controllers; in parentheses the events their watches delivered), and everyone else \
          (kubelet or kwok, scheduler, …: the same work on both sides, not compared).\n",
         args.replicas, args.runs
