@@ -50,6 +50,10 @@ pub struct Args {
     /// Skip the engine's first update of an unlabelled RC (reported, not compared).
     #[arg(long)]
     no_first_update: bool,
+    /// Only these bounds, as MAXSURGE/MAXUNAVAILABLE (`1/0`; with `--fake-nodes` also
+    /// `25%/25%`); default all of them.
+    #[arg(long, value_name = "SURGE/UNAVAILABLE")]
+    only_bounds: Option<String>,
 }
 
 impl Args {
@@ -63,6 +67,7 @@ impl Args {
             keep: false,
             // Informational only, and the same code path as the compared runs.
             no_first_update: true,
+            only_bounds: None,
         }
     }
 }
@@ -128,14 +133,7 @@ pub fn run(args: &Args) -> Result<()> {
             args.replicas
         );
     }
-    let sh = util::shell()?;
-    {
-        let _p = util::Phase::start("cargo build --release -p rollout-cli");
-        xshell::cmd!(sh, "cargo build --quiet --release --locked -p rollout-cli").run()?;
-    }
-    let (_, created) = cluster::up(Provider::Local)?;
-    let plugin_dir = util::root().join("target/release");
-    let bounds: Vec<Bounds> = if args.fake_nodes.is_some() {
+    let mut bounds: Vec<Bounds> = if args.fake_nodes.is_some() {
         vec![
             Bounds {
                 surge: "1",
@@ -158,6 +156,25 @@ pub fn run(args: &Args) -> Result<()> {
             first_update: true,
         }]
     };
+    if let Some(only) = &args.only_bounds {
+        let all: Vec<String> = bounds
+            .iter()
+            .map(|b| format!("{}/{}", b.surge, b.unavailable))
+            .collect();
+        bounds.retain(|b| format!("{}/{}", b.surge, b.unavailable) == *only);
+        ensure!(
+            !bounds.is_empty(),
+            "--only-bounds {only}: not among this size's bounds ({})",
+            all.join(", ")
+        );
+    }
+    let sh = util::shell()?;
+    {
+        let _p = util::Phase::start("cargo build --release -p rollout-cli");
+        xshell::cmd!(sh, "cargo build --quiet --release --locked -p rollout-cli").run()?;
+    }
+    let (_, created) = cluster::up(Provider::Local)?;
+    let plugin_dir = util::root().join("target/release");
     let mut results: Vec<Sides> = bounds.iter().map(|_| Sides::default()).collect();
     let outcome = (|| -> Result<()> {
         let _fast = args
