@@ -460,8 +460,13 @@ fn prepare(ns: &str, manifest: &str, replicas: u32) -> Result<()> {
     Ok(())
 }
 
+/// Deletes the run's namespace and waits until it is gone. At 1000 replicas the teardown
+/// (kwok deleting every pod after its grace period) takes a minute or more; without the wait
+/// it overlapped the next two or three runs and competed with whichever side ran then for
+/// the 2 cores, which made run times jump by up to 10 s on either side.
 fn finish(ns: &str) -> Result<()> {
-    local::kubectl(&["delete", "namespace", ns, "--wait=false"]).map(drop)
+    let _p = util::Phase::start(format!("deleting namespace {ns} before the next run"));
+    local::kubectl(&["delete", "namespace", ns, "--wait=true", "--timeout=600s"]).map(drop)
 }
 
 /// The requests of one side in namespace `ns` since `since`, from the audit log and the

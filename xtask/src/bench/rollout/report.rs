@@ -20,7 +20,7 @@ pub(super) fn render(args: &Args, bounds: &[Bounds], results: &[Sides]) -> Strin
     };
     let mut s = format!(
         "# bench rollout\n\n{} replicas, v1 → v2, {place}; our engine with `--update-period=0s`; runs alternate \
-         sides; medians of {} runs.\n\n\
+         sides, each on a quiet cluster (the previous run's namespace deleted first); medians of {} runs.\n\n\
          Both sides start in their steady state: the Deployment's ReplicaSet carries `pod-template-hash`, the engine's \
          old RC carries the `deployment` key (as every RC a rolling update created does). `engine, first update` starts \
          from an RC without it (as `kubectl create` makes it, the tutorial's `kubia-v1`): the engine first relabels its \
