@@ -84,6 +84,13 @@ struct Bounds {
     first_update: bool,
 }
 
+impl Bounds {
+    /// The bounds as `--only-bounds` spells them: `MAXSURGE/MAXUNAVAILABLE`.
+    fn spelled(&self) -> String {
+        format!("{}/{}", self.surge, self.unavailable)
+    }
+}
+
 /// The old RC the engine side starts from.
 ///
 /// The comparison starts both sides in their steady state: a Deployment's ReplicaSets carry
@@ -157,11 +164,8 @@ pub fn run(args: &Args) -> Result<()> {
         }]
     };
     if let Some(only) = &args.only_bounds {
-        let all: Vec<String> = bounds
-            .iter()
-            .map(|b| format!("{}/{}", b.surge, b.unavailable))
-            .collect();
-        bounds.retain(|b| format!("{}/{}", b.surge, b.unavailable) == *only);
+        let all: Vec<String> = bounds.iter().map(Bounds::spelled).collect();
+        bounds.retain(|b| b.spelled() == *only);
         ensure!(
             !bounds.is_empty(),
             "--only-bounds {only}: not among this size's bounds ({})",
