@@ -237,23 +237,48 @@ impl Namespace {
 
     /// Waits until exactly `n` pods of the selector are ready (and no others exist).
     pub async fn wait_ready(&self, selector: &str, n: usize, timeout: Duration) -> Result<()> {
+        self.wait_ready_counting(selector, n, timeout, true).await
+    }
+
+    /// Waits until exactly `n` pods of the selector are ready, pods still terminating (which
+    /// a long shutdown delay keeps around) aside.
+    pub async fn wait_ready_live(&self, selector: &str, n: usize, timeout: Duration) -> Result<()> {
+        self.wait_ready_counting(selector, n, timeout, false).await
+    }
+
+    async fn wait_ready_counting(
+        &self,
+        selector: &str,
+        n: usize,
+        timeout: Duration,
+        terminating_count: bool,
+    ) -> Result<()> {
         let pods: Api<Pod> = self.api();
         let deadline = Instant::now() + timeout;
         loop {
             let list = pods.list(&ListParams::default().labels(selector)).await?;
-            let ready = list
+            let counted: Vec<&Pod> = list
                 .items
+                .iter()
+                .filter(|p| terminating_count || p.metadata.deletion_timestamp.is_none())
+                .collect();
+            let ready = counted
                 .iter()
                 .filter(|p| crate::monitor::is_ready(p) && p.metadata.deletion_timestamp.is_none())
                 .count();
-            if ready == n && list.items.len() == n {
+            if ready == n && counted.len() == n {
                 return Ok(());
             }
             if Instant::now() > deadline {
                 bail!(
-                    "waited {timeout:?} for {n} ready pods matching {selector} in {}, have {ready} ready of {}",
+                    "waited {timeout:?} for {n} ready pods matching {selector} in {}, have {ready} ready of {}{}",
                     self.name,
-                    list.items.len()
+                    counted.len(),
+                    if terminating_count {
+                        ""
+                    } else {
+                        " not terminating"
+                    }
                 );
             }
             tokio::time::sleep(Duration::from_millis(250)).await;

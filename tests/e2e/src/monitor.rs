@@ -70,6 +70,8 @@ pub struct Watched {
     pub errors: Vec<(Duration, String)>,
     /// Initial lists after the first one.
     pub relists: usize,
+    /// Each terminating pod's name, with when its deletion was requested.
+    pub terminating_since: BTreeMap<String, Duration>,
 }
 
 impl Watched {
@@ -103,6 +105,8 @@ impl Monitor {
     pub fn start(api: Api<Pod>, selector: &str, origin: Instant) -> Monitor {
         let (stop, mut stopped) = watch::channel(false);
         let cfg = watcher::Config::default().labels(selector);
+        // The wall clock at `origin`, to place the server's timestamps on the scenario clock.
+        let origin_wall = k8s_openapi::jiff::Timestamp::now() - origin.elapsed();
         let task = tokio::spawn(async move {
             let mut pods: BTreeMap<String, Pod> = BTreeMap::new();
             let mut init: BTreeMap<String, Pod> = BTreeMap::new();
@@ -124,6 +128,14 @@ impl Monitor {
                         continue;
                     }
                 };
+                if let watcher::Event::Apply(p) | watcher::Event::InitApply(p) = &ev
+                    && p.metadata.deletion_timestamp.is_some()
+                    && let Some(name) = &p.metadata.name
+                {
+                    seen.terminating_since
+                        .entry(name.clone())
+                        .or_insert_with(|| deletion_requested(p, origin_wall, origin.elapsed()));
+                }
                 match ev {
                     watcher::Event::Apply(p) => {
                         pods.insert(key(&p), p);
@@ -173,6 +185,24 @@ impl Monitor {
         o.snapshots.extend(watched.snapshots.iter().cloned());
         watched.snapshots
     }
+}
+
+/// When the pod's deletion was requested, on the scenario clock: its `deletionTimestamp`
+/// (a second's precision, the request's time plus the grace period) less the grace period.
+/// This does not depend on when the watch delivered the change, which after an outage may
+/// be late; `seen` (when the watch did) is the fallback.
+fn deletion_requested(
+    p: &Pod,
+    origin_wall: k8s_openapi::jiff::Timestamp,
+    seen: Duration,
+) -> Duration {
+    let Some(at) = &p.metadata.deletion_timestamp else {
+        return seen;
+    };
+    let grace = p.metadata.deletion_grace_period_seconds.unwrap_or(0);
+    let requested = at.0 - k8s_openapi::jiff::SignedDuration::from_secs(grace);
+    Duration::try_from(requested.duration_since(origin_wall))
+        .map_or(Duration::ZERO, |d| d.min(seen))
 }
 
 fn key(p: &Pod) -> String {

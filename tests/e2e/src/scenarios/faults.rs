@@ -3,8 +3,9 @@
 //! by hand, the controller manager (and with it the RC controller) gone for a while.
 //!
 //! In every case the update either completes, or stops with its one-line resume hint and a
-//! rerun completes; no request through the NodePort fails, and the pod bounds hold in every
-//! state the monitor saw (a hand-deleted pod may take one ready pod away until it is
+//! rerun completes; no request through the NodePort fails (the API server restart's pods
+//! get a shutdown delay that outlasts kube-proxy's reconnection, see `data_plane`), and the
+//! pod bounds hold in every state the monitor saw (a hand-deleted pod may take one ready pod away until it is
 //! replaced: the check is then that the engine never takes away another).
 
 use std::path::{Path, PathBuf};
@@ -14,11 +15,14 @@ use anyhow::{Context, Result, bail, ensure};
 use k8s_openapi::api::core::v1::{Pod, ReplicationController};
 use kube::api::{DeleteParams, ListParams};
 
-use super::{assert_no_failures, assert_transition, is_scaling_step, probe, setup_v1};
+use super::{
+    assert_no_failures, assert_transition, is_scaling_step, probe, setup_v1_with, wait_converged,
+};
 use crate::monitor::{Monitor, is_ready, version};
 use crate::{Env, Namespace, Outcome, process};
 
 mod bounds;
+mod data_plane;
 
 use bounds::bounds_around;
 
@@ -118,18 +122,46 @@ fn by_name(name: &str) -> Option<Fault> {
 }
 
 pub async fn run(env: &Env, o: &mut Outcome, fault: Fault) -> Result<()> {
-    let ns = setup_v1(env, &format!("e2e-fault-{}", fault.slug()), 3).await?;
+    let ns = setup_v1_with(env, &format!("e2e-fault-{}", fault.slug()), 3, |spec| {
+        if fault == Fault::ApiServerRestart {
+            data_plane::long_shutdown(spec);
+        }
+    })
+    .await?;
     let origin = Instant::now();
     let monitor = Monitor::start(ns.api::<Pod>(), "app=kubia", origin);
     let (stop, running) = probe(env, false);
     let result = update_through(env, &ns, o, fault, origin).await;
+    // The probe ends once the Service answers only v2, which kube-proxy may take a while to
+    // get to after the update (see `data_plane`).
+    let converged = match &result {
+        Ok(_) => Some(wait_converged(env, "v2", Duration::from_secs(180)).await),
+        Err(_) => None,
+    };
     stop.stop();
     let samples = running.await.context("probe")?;
     let watched = monitor.stop().await;
     o.add_samples(&samples);
     o.snapshots = watched.snapshots.clone();
     let fault_at = result?;
+    let converged = converged.transpose()?.unwrap_or_default();
     o.note(watched.summary());
+    o.note(format!(
+        "{}; the Service answered only v2 {:.1}s after the update ended{}",
+        data_plane::describe(data_plane::longest_after_deletion(
+            &samples,
+            &watched.terminating_since
+        )),
+        converged.as_secs_f64(),
+        if fault == Fault::ApiServerRestart {
+            format!(
+                " (the pods' shutdown delay: {}s)",
+                data_plane::API_RESTART_SHUTDOWN_DELAY.as_secs()
+            )
+        } else {
+            String::new()
+        }
+    ));
     assert_no_failures(&samples)?;
     o.note(assert_transition(&samples, "v1", "v2")?);
     let (min_ready, max_live) = bounds_around(&watched.snapshots, fault, fault_at)?;
@@ -295,7 +327,8 @@ async fn check_finished(ns: &Namespace) -> Result<()> {
         rcs.get_opt("kubia-v1").await?.is_none(),
         "kubia-v1 still exists after the update"
     );
-    ns.wait_ready("app=kubia", 3, Duration::from_secs(120))
+    // Old pods may still be serving out a long shutdown delay (see `data_plane`).
+    ns.wait_ready_live("app=kubia", 3, Duration::from_secs(120))
         .await?;
     let pods = ns.ready_pods("app=kubia").await?;
     ensure!(

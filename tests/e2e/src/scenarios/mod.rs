@@ -18,7 +18,7 @@ use std::future::Future;
 use std::pin::Pin;
 use std::time::{Duration, Instant};
 
-use anyhow::{Result, bail};
+use anyhow::{Context, Result, bail};
 use traffic_probe::{ProbeConfig, Sample, StopHandle};
 
 use crate::{Env, Outcome};
@@ -156,6 +156,40 @@ pub async fn wait_serving(env: &Env, version: &str, timeout: Duration) -> Result
     }
 }
 
+/// Waits until the NodePort answers only with `version` (for 2 s and at least 20 answers in
+/// a row), so that a probe stopped afterwards ends on it; returns how long that took.
+/// kube-proxy may still route to terminating pods for a while after an update ended (after
+/// an API server restart, until its watches are back).
+pub async fn wait_converged(env: &Env, version: &str, timeout: Duration) -> Result<Duration> {
+    let started = Instant::now();
+    let mut in_a_row = 0;
+    let mut since = Instant::now();
+    while in_a_row < 20 || since.elapsed() < Duration::from_secs(2) {
+        let answer = traffic_probe::fetch(env.node_port, "/", Duration::from_secs(1)).await;
+        let got = answer
+            .ok()
+            .and_then(|r| traffic_probe::answer::parse(&r.body))
+            .map(|p| p.version);
+        if got.as_deref() == Some(version) {
+            if in_a_row == 0 {
+                since = Instant::now();
+            }
+            in_a_row += 1;
+            continue;
+        }
+        in_a_row = 0;
+        if started.elapsed() > timeout {
+            bail!(
+                "{} still answered with {} instead of only {version} {timeout:?} after the update ended",
+                env.node_port,
+                got.as_deref().unwrap_or("no answer")
+            );
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    Ok(since.duration_since(started))
+}
+
 /// Versions of the successful answers, in order.
 pub fn versions(samples: &[Sample]) -> Vec<&str> {
     samples
@@ -210,13 +244,32 @@ pub fn assert_no_failures(samples: &[Sample]) -> Result<()> {
 /// The tutorial's starting point with `replicas` pods: RC kubia-v1 and Service kubia, in a
 /// fresh namespace, serving v1 on the NodePort.
 pub async fn setup_v1(env: &Env, ns: &str, replicas: i32) -> Result<crate::Namespace> {
+    setup_v1_with(env, ns, replicas, |_| {}).await
+}
+
+/// [`setup_v1`], with the RC's pod spec changed by `edit` first.
+pub async fn setup_v1_with(
+    env: &Env,
+    ns: &str,
+    replicas: i32,
+    edit: impl FnOnce(&mut k8s_openapi::api::core::v1::PodSpec),
+) -> Result<crate::Namespace> {
     let ns = env.namespace(ns, &[]).await?;
-    let yaml = kubia_manifests::tutorial(&kubia_manifests::Params {
+    let mut manifest = kubia_manifests::tutorial(&kubia_manifests::Params {
         replicas,
         image_repo: env.image_repo.clone(),
         ..Default::default()
-    })?
-    .to_yaml()?;
+    })?;
+    let spec = manifest.objects.iter_mut().find_map(|o| match o {
+        kubia_manifests::Object::ReplicationController(rc) => rc
+            .spec
+            .as_mut()
+            .and_then(|s| s.template.as_mut())
+            .and_then(|t| t.spec.as_mut()),
+        _ => None,
+    });
+    edit(spec.context("the tutorial's manifest has no RC pod spec")?);
+    let yaml = manifest.to_yaml()?;
     crate::objects::create_all(&ns, &yaml, crate::objects::Mode::Create).await?;
     ns.wait_ready("app=kubia", replicas as usize, Duration::from_secs(120))
         .await?;
