@@ -6,8 +6,8 @@
 //! doubling to 30 s, jittered up to twice that, and after the restart a watch from a
 //! resource version older than the new watch cache fails (410 Gone), costing a relist after
 //! one more backoff. So kube-proxy can go on routing to a deleted pod for up to two minutes
-//! (seen here: 67 s and 102 s), whoever deleted it: the Deployment controller would fare the
-//! same. What keeps requests from failing meanwhile is the pod's own shutdown delay (it
+//! (seen here: 67 s and 102 s), whoever deleted it: the lag is kube-proxy's, not the
+//! engine's. What keeps requests from failing meanwhile is the pod's own shutdown delay (it
 //! serves on after SIGTERM), so that scenario's pods get one covering that worst case.
 
 use std::collections::BTreeMap;
