@@ -5,8 +5,8 @@
 //! In every case the update either completes, or stops with its one-line resume hint and a
 //! rerun completes; no request through the NodePort fails (the API server restart's pods
 //! get a shutdown delay that outlasts kube-proxy's reconnection, see `data_plane`), and the
-//! pod bounds hold in every state the monitor saw (a hand-deleted pod may take one ready pod away until it is
-//! replaced: the check is then that the engine never takes away another).
+//! pod bounds hold in every state the monitor saw (a hand-deleted pod may take one ready pod
+//! away until it is replaced: the check is then that the engine never takes away another).
 
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
