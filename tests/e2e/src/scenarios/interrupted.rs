@@ -93,7 +93,9 @@ async fn steps(env: &Env, ns: &Namespace, o: &mut Outcome, origin: Instant) -> R
             rcs.get_opt(&old).await?.is_none(),
             "{old} still exists after the resumed update"
         );
-        ns.wait_ready("app=kubia", 3, Duration::from_secs(60))
+        // The old RC's pods may still serve out their shutdown delay: the next update starts
+        // meanwhile, as a user chaining updates would (the bounds count live pods only).
+        ns.wait_ready_live("app=kubia", 3, Duration::from_secs(60))
             .await?;
         o.note(format!(
             "{old} → {new} ({image}): SIGKILL after step {k} ({killed_after:?}), rerun resumed and finished"
