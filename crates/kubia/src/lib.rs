@@ -5,7 +5,7 @@
 //! [`Server::run`].
 
 mod config;
-mod log;
+pub mod log;
 mod server;
 pub mod variant;
 

@@ -14,7 +14,7 @@ async fn main() -> ExitCode {
     let server = match Server::bind(config, log.clone()).await {
         Ok(s) => s,
         Err(e) => {
-            log.flush();
+            log.drain(kubia::log::DRAIN_TIMEOUT);
             eprintln!("error: {e}");
             return ExitCode::FAILURE;
         }

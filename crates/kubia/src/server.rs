@@ -63,6 +63,8 @@ struct Answered(std::sync::Mutex<std::collections::BTreeMap<u16, u64>>);
 
 /// The counter's name in `/metrics` (Prometheus text format), with a `code` label.
 pub const REQUESTS_METRIC: &str = "kubia_http_requests_total";
+/// Log lines dropped because stdout was not being read (see [`crate::log`]).
+pub const LOG_DROPPED_METRIC: &str = "kubia_log_lines_dropped_total";
 
 impl Answered {
     fn count(&self, status: StatusCode) {
@@ -179,8 +181,14 @@ impl Server {
                 humantime::format_duration(config.drain_timeout)
             ));
         }
+        let dropped = shared.log.dropped();
+        if dropped > 0 {
+            shared.log.line(format_args!(
+                "Kubia log: {dropped} lines dropped because stdout was not being read"
+            ));
+        }
         shared.log.line(format_args!("Kubia server stopped"));
-        shared.log.flush();
+        shared.log.drain(crate::log::DRAIN_TIMEOUT);
     }
 }
 
@@ -235,7 +243,14 @@ async fn route(shared: &Shared, remote: IpAddr, req: &Request<Incoming>) -> Resp
     match req.uri().path() {
         "/healthz" => return text(StatusCode::OK, "ok\n".into()),
         "/metrics" => {
-            let mut r = text(StatusCode::OK, shared.answered.exposition());
+            let mut r = text(
+                StatusCode::OK,
+                format!(
+                    "{}# HELP {LOG_DROPPED_METRIC} Log lines dropped because stdout was not being read.\n# TYPE {LOG_DROPPED_METRIC} counter\n{LOG_DROPPED_METRIC} {}\n",
+                    shared.answered.exposition(),
+                    shared.log.dropped()
+                ),
+            );
             r.headers_mut().insert(
                 header::CONTENT_TYPE,
                 HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),

@@ -192,3 +192,55 @@ async fn kubernetes_service_link_in_kubia_port_is_ignored() {
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stderr).contains("invalid KUBIA_PORT"));
 }
+
+/// With stdout a pipe nobody reads, the log must not stop the server: 6000 requests (twice
+/// what used to stall it), then `/healthz` and `/metrics` still answer, and the metrics count
+/// the dropped lines. Bounded: sequential requests to 127.0.0.1, each with a timeout.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stdout_nobody_reads_never_stops_the_server() {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_kubia"))
+        .args(["--port", "0", "--pod-name", "p"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .unwrap();
+    // Read up to the port, then never again: the pipe fills (64 KiB) and stays full.
+    let mut stdout = BufReader::new(child.stdout.take().unwrap());
+    let mut port = None;
+    for _ in 0..2 {
+        let mut line = String::new();
+        stdout.read_line(&mut line).unwrap();
+        port = port.or(line
+            .trim()
+            .strip_prefix("Listening on port ")
+            .map(|p| p.parse::<u16>().unwrap()));
+    }
+    let addr = SocketAddr::from(([127, 0, 0, 1], port.expect("the port line")));
+    let mut answered = 0;
+    for _ in 0..6000 {
+        if fetch(addr, "/", Duration::from_secs(2))
+            .await
+            .is_ok_and(|r| r.status == 200)
+        {
+            answered += 1;
+        } else {
+            break; // stalled: no point in waiting out the rest
+        }
+    }
+    let health = fetch(addr, "/healthz", Duration::from_secs(2)).await;
+    let metrics = fetch(addr, "/metrics", Duration::from_secs(2)).await;
+    let _ = child.kill();
+    let _ = child.wait();
+    assert_eq!(answered, 6000);
+    assert_eq!(health.map(|r| r.status).ok(), Some(200));
+    let metrics = metrics.map(|r| r.body).unwrap_or_default();
+    let dropped: u64 = metrics
+        .lines()
+        .find_map(|l| l.strip_prefix("kubia_log_lines_dropped_total "))
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("no dropped-lines counter in {metrics:?}"));
+    assert!(
+        dropped > 0,
+        "6000 lines cannot all fit a full pipe and the queue"
+    );
+}
