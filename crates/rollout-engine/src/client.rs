@@ -18,6 +18,10 @@ use tower::{BoxError, ServiceBuilder};
 
 use crate::error::{EngineError, Result};
 
+mod kubeconfig;
+
+use kubeconfig::{read_kubeconfig, with_schemes};
+
 /// Where to find the cluster; all optional, as with kubectl.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ClusterOptions {
@@ -225,53 +229,46 @@ pub async fn connect(options: &ClusterOptions) -> Result<Cluster> {
         context: options.context.clone(),
         ..KubeConfigOptions::default()
     };
-    let config = match &options.kubeconfig {
-        _ if options.overrides() => {
-            let kc = match &options.kubeconfig {
-                Some(path) => Kubeconfig::read_from(path).map_err(|e| {
-                    EngineError::Config(format!(
-                        "cannot read kubeconfig {}: {}",
-                        path.display(),
-                        one_line(&e)
-                    ))
-                })?,
-                // Only flags (`--server`, `--token`): no kubeconfig needed, as with kubectl.
-                None => Kubeconfig::read().unwrap_or_default(),
+    let config = match read_kubeconfig(options.kubeconfig.as_deref())? {
+        Some(kc) => {
+            let (mut kc, kube_options) = if options.overrides() {
+                apply_overrides(kc, options)?
+            } else {
+                (kc, kube_options)
             };
-            let (kc, kube_options) = apply_overrides(kc, options)?;
+            with_schemes(&mut kc)?;
             Config::from_custom_kubeconfig(kc, &kube_options)
                 .await
                 .map_err(|e| {
                     EngineError::Config(format!(
-                        "invalid cluster flags or kubeconfig: {}",
+                        "invalid {}kubeconfig{}: {}",
+                        if options.overrides() {
+                            "cluster flags or "
+                        } else {
+                            ""
+                        },
+                        options
+                            .kubeconfig
+                            .as_ref()
+                            .map(|p| format!(" {}", p.display()))
+                            .unwrap_or_default(),
                         one_line(&e)
                     ))
                 })?
         }
-        Some(path) => {
-            let kubeconfig = Kubeconfig::read_from(path).map_err(|e| {
-                EngineError::Config(format!(
-                    "cannot read kubeconfig {}: {}",
-                    path.display(),
-                    one_line(&e)
-                ))
-            })?;
-            Config::from_custom_kubeconfig(kubeconfig, &kube_options)
+        // Only flags (`--server`, `--token`): no kubeconfig needed, as with kubectl.
+        None if options.overrides() => {
+            let (mut kc, kube_options) = apply_overrides(Kubeconfig::default(), options)?;
+            with_schemes(&mut kc)?;
+            Config::from_custom_kubeconfig(kc, &kube_options)
                 .await
                 .map_err(|e| {
-                    EngineError::Config(format!(
-                        "invalid kubeconfig {}: {}",
-                        path.display(),
-                        one_line(&e)
-                    ))
+                    EngineError::Config(format!("invalid cluster flags: {}", one_line(&e)))
                 })?
         }
-        None if options.context.is_some() => Config::from_kubeconfig(&kube_options)
-            .await
-            .map_err(|e| EngineError::Config(format!("invalid kubeconfig: {}", one_line(&e))))?,
-        None => Config::infer().await.map_err(|e| {
+        None => Config::incluster().map_err(|e| {
             EngineError::Config(format!(
-                "no usable kubeconfig (set --kubeconfig or KUBECONFIG): {}",
+                "no kubeconfig (set --kubeconfig or KUBECONFIG) and not inside a cluster: {}",
                 one_line(&e)
             ))
         })?,

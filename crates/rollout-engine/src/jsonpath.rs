@@ -55,6 +55,18 @@ pub fn render_with(
     Ok(out)
 }
 
+/// Whether `template` parses (nothing is rendered): flags are checked before any write.
+pub fn check(template: &str) -> Result<(), JsonPathError> {
+    parse(template).map(drop).map_err(|reason| JsonPathError {
+        template: template.to_owned(),
+        reason,
+    })
+}
+
+/// The deepest `{range}` nesting a template may have. Parsing and rendering recurse once per
+/// level: without a limit, a template of thousands of nested ranges overflowed the stack.
+const MAX_RANGE_DEPTH: usize = 32;
+
 fn parse(template: &str) -> Result<Vec<Node>, String> {
     let mut tokens = Vec::new();
     let mut rest = template;
@@ -76,7 +88,7 @@ fn parse(template: &str) -> Result<Vec<Node>, String> {
         }
     }
     let mut iter = tokens.into_iter();
-    let nodes = nodes_until_end(&mut iter, false)?;
+    let nodes = nodes_until_end(&mut iter, 0)?;
     Ok(nodes)
 }
 
@@ -85,10 +97,12 @@ enum Token {
     Expr(String),
 }
 
+/// The nodes up to the `{end}` of the range `depth` levels deep (0: the template itself).
 fn nodes_until_end(
     tokens: &mut impl Iterator<Item = Token>,
-    in_range: bool,
+    depth: usize,
 ) -> Result<Vec<Node>, String> {
+    let in_range = depth > 0;
     let mut nodes = Vec::new();
     while let Some(t) = tokens.next() {
         match t {
@@ -103,7 +117,10 @@ fn nodes_until_end(
             Token::Expr(e) => {
                 if let Some(path) = e.strip_prefix("range ") {
                     let steps = steps(path.trim())?;
-                    let body = nodes_until_end(tokens, true)?;
+                    if depth == MAX_RANGE_DEPTH {
+                        return Err(format!("{{range}} nested more than {MAX_RANGE_DEPTH} deep"));
+                    }
+                    let body = nodes_until_end(tokens, depth + 1)?;
                     nodes.push(Node::Range(steps, body));
                 } else if let Some(text) = quoted(&e) {
                     nodes.push(Node::Text(text));
@@ -243,6 +260,33 @@ fn text_of(v: &Value) -> String {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn deep_templates_are_refused_not_a_stack_overflow() {
+        let nested = |n: usize| {
+            format!(
+                "{}{{.metadata.name}}{}",
+                "{range .items[*]}".repeat(n),
+                "{end}".repeat(n)
+            )
+        };
+        assert!(check(&nested(MAX_RANGE_DEPTH)).is_ok());
+        let err = check(&nested(MAX_RANGE_DEPTH + 1))
+            .err()
+            .map(|e| e.to_string());
+        assert!(
+            err.as_deref()
+                .is_some_and(|e| e.contains("nested more than 32 deep")),
+            "{err:?}"
+        );
+        // Deep enough to overflow any thread's stack when nothing stops it.
+        let huge = nested(200_000);
+        let err = check(&huge).err().map(|e| e.to_string());
+        assert!(err.is_some_and(|e| e.contains("nested more than")));
+        assert!(render(&huge, &rc()).is_err());
+        assert!(check("{.metadata.name").is_err());
+        assert!(check("{end}").is_err());
+    }
 
     fn rc() -> Value {
         json!({

@@ -87,7 +87,9 @@ impl fmt::Display for SourceId {
 }
 
 /// Reads a replica-count annotation of `object` (for messages). `Ok(None)` if absent; an
-/// error if present but not a non-negative integer, since guessing could scale wrongly.
+/// error if present but not a replica count an RC can have (a non-negative integer up to
+/// `i32::MAX`, `spec.replicas`' type): guessing could scale wrongly, and a count the engine
+/// cannot write would be chased forever.
 pub fn replicas(
     annotations: Option<&BTreeMap<String, String>>,
     key: &str,
@@ -95,11 +97,18 @@ pub fn replicas(
 ) -> Result<Option<u32>> {
     match annotations.and_then(|a| a.get(key)) {
         None => Ok(None),
-        Some(value) => value.trim().parse::<u32>().map(Some).map_err(|_| {
-            EngineError::Inconsistent(format!(
-                "unable to parse annotation for {object}: {key}={value}"
-            ))
-        }),
+        Some(value) => value
+            .trim()
+            .parse::<u32>()
+            .ok()
+            .filter(|n| i32::try_from(*n).is_ok())
+            .map(Some)
+            .ok_or_else(|| {
+                EngineError::Inconsistent(format!(
+                    "unable to parse annotation for {object}: {key}={value} (a replica count from 0 to {})",
+                    i32::MAX
+                ))
+            }),
     }
 }
 
@@ -165,11 +174,21 @@ mod tests {
         assert_eq!(
             err.map(|e| e.to_string()).as_deref(),
             Some(
-                "unable to parse annotation for kubia-v1: kubectl.kubernetes.io/original-replicas=three"
+                "unable to parse annotation for kubia-v1: kubectl.kubernetes.io/original-replicas=three (a replica count from 0 to 2147483647)"
             )
         );
         a.insert(DESIRED_REPLICAS.to_string(), "-1".to_string());
         assert!(replicas(Some(&a), DESIRED_REPLICAS, "kubia-v2").is_err());
+        // Beyond what spec.replicas (an int32) can hold: refused, not chased forever.
+        a.insert(DESIRED_REPLICAS.to_string(), "2147483648".to_string());
+        assert!(replicas(Some(&a), DESIRED_REPLICAS, "kubia-v2").is_err());
+        a.insert(DESIRED_REPLICAS.to_string(), "4294967295".to_string());
+        assert!(replicas(Some(&a), DESIRED_REPLICAS, "kubia-v2").is_err());
+        a.insert(DESIRED_REPLICAS.to_string(), "2147483647".to_string());
+        assert_eq!(
+            replicas(Some(&a), DESIRED_REPLICAS, "kubia-v2").ok(),
+            Some(Some(2147483647))
+        );
     }
 
     #[test]

@@ -32,6 +32,16 @@ pub enum OutputFormat {
 }
 
 impl OutputFormat {
+    /// `-o jsonpath` with a template that parses: a bad one is refused with the flags,
+    /// before the update writes anything (not after it has run).
+    fn json_path(template: &str, allow_missing_keys: bool) -> Result<Self, EngineError> {
+        crate::jsonpath::check(template).map_err(|e| EngineError::invalid(e.to_string()))?;
+        Ok(OutputFormat::JsonPath {
+            template: template.to_owned(),
+            allow_missing_keys,
+        })
+    }
+
     /// kubectl's printer flags together: `-o`, `--template` and
     /// `--allow-missing-template-keys`. `-o jsonpath` takes its template from `--template`,
     /// `-o jsonpath-file=F` (or `--template F`) from a file. Go templates are refused.
@@ -49,19 +59,15 @@ impl OutputFormat {
         let no_template =
             || EngineError::invalid("template format specified but no template given");
         match kind {
-            "jsonpath" => Ok(OutputFormat::JsonPath {
-                template: template.ok_or_else(no_template)?.to_owned(),
-                allow_missing_keys,
-            }),
+            "jsonpath" => {
+                OutputFormat::json_path(template.ok_or_else(no_template)?, allow_missing_keys)
+            }
             "jsonpath-file" => {
                 let file = template.ok_or_else(no_template)?;
                 let text = std::fs::read_to_string(file).map_err(|e| {
                     EngineError::invalid(format!("error reading --template {file}: {e}"))
                 })?;
-                Ok(OutputFormat::JsonPath {
-                    template: text.trim_end_matches('\n').to_owned(),
-                    allow_missing_keys,
-                })
+                OutputFormat::json_path(text.trim_end_matches('\n'), allow_missing_keys)
             }
             "go-template" | "go-template-file" | "template" | "templatefile" => {
                 Err(EngineError::invalid(format!(
@@ -86,10 +92,7 @@ impl FromStr for OutputFormat {
             "yaml" => Ok(OutputFormat::Yaml),
             "json" => Ok(OutputFormat::Json),
             other => match other.strip_prefix("jsonpath=") {
-                Some(t) if !t.is_empty() => Ok(OutputFormat::JsonPath {
-                    template: t.to_owned(),
-                    allow_missing_keys: true,
-                }),
+                Some(t) if !t.is_empty() => OutputFormat::json_path(t, true),
                 Some(_) => Err(EngineError::invalid(
                     "template format specified but no template given",
                 )),
@@ -158,6 +161,25 @@ pub fn render(outcome: &Outcome, format: &OutputFormat) -> Result<String, Engine
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_bad_template_is_refused_with_the_flags() {
+        for (o, t) in [
+            (Some("jsonpath={.metadata.name"), None),
+            (Some("jsonpath"), Some("{range .items[*]}")),
+            (Some("jsonpath={end}"), None),
+        ] {
+            let err = OutputFormat::from_flags(o, t, true)
+                .err()
+                .map(|e| e.to_string());
+            assert!(
+                err.as_deref().is_some_and(|e| e.contains("jsonpath")),
+                "{o:?} {t:?}: {err:?}"
+            );
+        }
+        assert!("jsonpath={.metadata.name".parse::<OutputFormat>().is_err());
+        assert!(OutputFormat::from_flags(Some("jsonpath={.metadata.name}"), None, true).is_ok());
+    }
 
     #[test]
     fn formats() {
