@@ -139,6 +139,8 @@ pub fn up() -> Result<Created> {
     let reuse = healthy();
     if reuse {
         eprintln!("A healthy local cluster is already running; reusing it.");
+        // Its keys may have been written by a version that left them world-readable.
+        pki::secure(&state_dir())?;
     } else {
         if state_dir().exists() {
             eprintln!("Cleaning up a stale local cluster first.");

@@ -89,9 +89,9 @@ pub fn generate(
     host_ips: &[IpAddr],
     kubernetes_service_ip: std::net::Ipv4Addr,
 ) -> Result<()> {
-    std::fs::create_dir_all(dir)?;
+    private_dir(dir)?;
     let write = |name: &str, content: &str| -> Result<()> {
-        std::fs::write(dir.join(name), content).with_context(|| format!("writing {name}"))
+        write_file(&dir.join(name), content).with_context(|| format!("writing {name}"))
     };
 
     let ca_key = KeyPair::generate()?;
@@ -193,6 +193,138 @@ fn leaf(
     p.extended_key_usages = vec![usage];
     let cert = p.signed_by(&pair, issuer)?;
     std::fs::write(dir.join(crt), cert.pem())?;
-    std::fs::write(dir.join(key), pair.serialize_pem())?;
+    write_file(&dir.join(key), &pair.serialize_pem())?;
     Ok(())
+}
+
+/// Readable by root only: the directories holding keys and kubeconfigs.
+const PRIVATE_DIR_MODE: u32 = 0o700;
+/// Readable by root only: private keys and kubeconfigs.
+const PRIVATE_FILE_MODE: u32 = 0o600;
+
+/// Creates `dir` (and its parents) readable by root only, or makes it so.
+pub fn private_dir(dir: &Path) -> Result<()> {
+    use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(PRIVATE_DIR_MODE)
+        .create(dir)
+        .with_context(|| format!("creating {}", dir.display()))?;
+    std::fs::set_permissions(dir, std::fs::Permissions::from_mode(PRIVATE_DIR_MODE))
+        .with_context(|| format!("restricting {}", dir.display()))
+}
+
+/// Writes `path` as a private file: a key is never readable by others, even for a moment.
+/// Certificates and public keys are written as they are; keys and kubeconfigs through this.
+pub fn write_file(path: &Path, content: &str) -> Result<()> {
+    use std::io::Write;
+    use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(PRIVATE_FILE_MODE)
+        .open(path)
+        .with_context(|| format!("writing {}", path.display()))?;
+    // An existing file keeps its mode on open: set it.
+    file.set_permissions(std::fs::Permissions::from_mode(PRIVATE_FILE_MODE))?;
+    file.write_all(content.as_bytes())
+        .with_context(|| format!("writing {}", path.display()))
+}
+
+/// Repairs a state directory written before keys were private (or loosened by hand): the
+/// PKI and kubeconfig directories 0700, every private key and kubeconfig 0600. `cluster up`
+/// runs it on the state directory it starts or reuses.
+pub fn secure(state: &Path) -> Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    let restrict = |path: &Path, mode: u32| -> Result<()> {
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode))
+            .with_context(|| format!("restricting {}", path.display()))
+    };
+    for (dir, secret) in [
+        (
+            "pki",
+            (|name: &str| name.ends_with(".key")) as fn(&str) -> bool,
+        ),
+        ("kubeconfigs", |name: &str| name.ends_with(".conf")),
+    ] {
+        let dir = state.join(dir);
+        if !dir.is_dir() {
+            continue;
+        }
+        restrict(&dir, PRIVATE_DIR_MODE)?;
+        for entry in std::fs::read_dir(&dir)? {
+            let path = entry?.path();
+            if path
+                .file_name()
+                .is_some_and(|n| secret(&n.to_string_lossy()))
+            {
+                restrict(&path, PRIVATE_FILE_MODE)?;
+            }
+        }
+    }
+    let admin = state.join("kubeconfig");
+    if admin.is_file() {
+        restrict(&admin, PRIVATE_FILE_MODE)?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn mode(path: &Path) -> u32 {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::metadata(path)
+            .map(|m| m.permissions().mode() & 0o777)
+            .unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+    }
+
+    fn set_mode(path: &Path, mode: u32) {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode))
+            .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    }
+
+    #[test]
+    fn keys_are_private_from_the_start_and_repaired_later() {
+        let state = std::env::temp_dir().join(format!("kubia-pki-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&state);
+        let pki = state.join("pki");
+        let ip: IpAddr = [127, 0, 0, 1].into();
+        generate(&pki, "node", &[ip], [10, 0, 0, 1].into()).unwrap_or_else(|e| panic!("{e:#}"));
+        assert_eq!(mode(&pki), 0o700);
+        let keys: Vec<_> = std::fs::read_dir(&pki)
+            .unwrap_or_else(|e| panic!("{e}"))
+            .flatten()
+            .map(|e| e.path())
+            .filter(|p| p.extension().is_some_and(|x| x == "key"))
+            .collect();
+        assert!(keys.len() > 5, "{keys:?}");
+        for key in &keys {
+            assert_eq!(mode(key), 0o600, "{}", key.display());
+        }
+
+        // A state directory an older version wrote: everything readable by all.
+        let kubeconfigs = state.join("kubeconfigs");
+        std::fs::create_dir_all(&kubeconfigs).unwrap_or_else(|e| panic!("{e}"));
+        let confs = [kubeconfigs.join("admin.conf"), state.join("kubeconfig")];
+        for c in &confs {
+            std::fs::write(c, "x").unwrap_or_else(|e| panic!("{e}"));
+        }
+        for d in [&pki, &kubeconfigs] {
+            set_mode(d, 0o755);
+        }
+        for f in keys.iter().chain(&confs) {
+            set_mode(f, 0o644);
+        }
+        secure(&state).unwrap_or_else(|e| panic!("{e:#}"));
+        assert_eq!(mode(&pki), 0o700);
+        assert_eq!(mode(&kubeconfigs), 0o700);
+        for f in keys.iter().chain(&confs) {
+            assert_eq!(mode(f), 0o600, "{}", f.display());
+        }
+        let _ = std::fs::remove_dir_all(&state);
+    }
 }

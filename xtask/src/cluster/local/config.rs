@@ -77,15 +77,15 @@ state = "{state}"
             ipam = path(&dir.join("cni/ipam")),
         ),
     )?;
-    std::fs::write(
-        kubeconfig(),
-        kubeconfig_for("kubia-lab-admin", &p(pki::CA_CRT), &pki, "admin"),
+    pki::write_file(
+        &kubeconfig(),
+        &kubeconfig_for("kubia-lab-admin", &p(pki::CA_CRT), &pki, "admin"),
     )?;
-    std::fs::create_dir_all(dir.join("kubeconfigs"))?;
+    pki::private_dir(&dir.join("kubeconfigs"))?;
     for client in &pki::CLIENTS {
-        std::fs::write(
-            client_kubeconfig(client.file),
-            kubeconfig_for(client.file, &p(pki::CA_CRT), &pki, client.file),
+        pki::write_file(
+            &client_kubeconfig(client.file),
+            &kubeconfig_for(client.file, &p(pki::CA_CRT), &pki, client.file),
         )?;
     }
     // Metadata only (who, what, when), once per request.
