@@ -22,6 +22,10 @@ pub struct Args {
     /// Run only this scenario (repeatable).
     #[arg(long)]
     only: Vec<String>,
+    /// How many scenarios run side by side (the e2e binary's default when not given);
+    /// those that disturb the whole cluster always run alone.
+    #[arg(long)]
+    jobs: Option<u16>,
     /// Run the tutorial's command with this `--update-period` instead of verbatim (1m).
     #[arg(long)]
     tutorial_update_period: Option<String>,
@@ -110,6 +114,9 @@ pub fn run(args: &Args) -> Result<()> {
     for o in &args.only {
         only.push("--only".to_owned());
         only.push(o.clone());
+    }
+    if let Some(j) = args.jobs {
+        only.push(format!("--jobs={j}"));
     }
     if let Some(p) = &args.tutorial_update_period {
         only.push(format!("--tutorial-update-period={p}"));

@@ -10,7 +10,9 @@ use k8s_openapi::api::core::v1::{Namespace as NamespaceObj, Pod, ReplicationCont
 use kube::api::{DeleteParams, ListParams, ObjectMeta, PostParams, PropagationPolicy};
 use kube::{Api, Client};
 
-/// Shared by every scenario.
+/// What a scenario sees: the cluster and binaries every scenario shares, and its own
+/// NodePort and name ([`Env::for_scenario`]).
+#[derive(Clone)]
 pub struct Env {
     /// Client for the cluster under test.
     pub client: Client,
@@ -20,8 +22,12 @@ pub struct Env {
     pub bin_dir: PathBuf,
     /// The kubectl binary to drive.
     pub kubectl: PathBuf,
-    /// The tutorial's Service NodePort as seen from this machine.
+    /// This scenario's Service NodePort as seen from this machine (the tutorial's 30002, or
+    /// one of the pool's: see [`crate::schedule`]).
     pub node_port: SocketAddr,
+    /// The scenario this environment is for (empty for the run's own); its namespaces are
+    /// labelled with it, so that its cleanup removes only them.
+    pub scenario: String,
     /// Where the report, the timelines and the per-namespace kubeconfigs go.
     pub report_dir: PathBuf,
     /// The repository root (for `manifests/`).
@@ -35,8 +41,12 @@ pub struct Env {
     pub image_repo: String,
     /// Stops and starts the cluster's components (see [`Env::stop_component`]).
     pub cluster_hooks: Option<PathBuf>,
-    /// Where `manifests/` is read from: the checked-in files, or copies naming `image_repo`.
+    /// Where `manifests/` is read from: the checked-in files, or copies naming `image_repo`
+    /// and this scenario's NodePort.
     manifests: PathBuf,
+    /// How this scenario holds the cluster: shared with the others, or whole for the part
+    /// of a disruptive scenario that disturbs everyone (see [`crate::schedule::Gate`]).
+    pub gate: crate::schedule::Gate,
 }
 
 /// The images' repository in the tutorial and in `manifests/`.
@@ -83,13 +93,16 @@ impl Env {
             .with_context(|| format!("reading {}", kubeconfig.display()))?;
         let config = kube::Config::from_custom_kubeconfig(kc, &Default::default()).await?;
         let client = Client::try_from(config)?;
-        let manifests = manifests_for(&root, &report_dir, &image_repo)?;
+        let node_port = crate::schedule::TUTORIAL_NODE_PORT;
+        let manifests = manifests_for(&root, &report_dir, &image_repo, node_port)?;
         Ok(Self {
             client,
             kubeconfig,
             bin_dir,
             kubectl,
-            node_port: SocketAddr::from(([127, 0, 0, 1], 30002)),
+            node_port: SocketAddr::from(([127, 0, 0, 1], node_port)),
+            scenario: String::new(),
+            gate: crate::schedule::Gate::new(Instant::now()),
             report_dir,
             root,
             provider,
@@ -100,7 +113,31 @@ impl Env {
         })
     }
 
-    /// A file of `manifests/` (rewritten to name `--image-repo` when one is given).
+    /// The run's environment, its times measured from `run_start`.
+    pub fn for_run(&self, run_start: Instant) -> Env {
+        Env {
+            gate: crate::schedule::Gate::new(run_start),
+            ..self.clone()
+        }
+    }
+
+    /// The environment of scenario `name`, whose Services take NodePort `port`.
+    pub fn for_scenario(&self, name: &str, port: u16) -> Result<Env> {
+        Ok(Env {
+            node_port: SocketAddr::from(([127, 0, 0, 1], port)),
+            scenario: name.to_owned(),
+            manifests: manifests_for(&self.root, &self.report_dir, &self.image_repo, port)?,
+            gate: self.gate.for_scenario(),
+            ..self.clone()
+        })
+    }
+
+    /// This scenario's Service NodePort (the port of [`Env::node_port`]).
+    pub fn node_port_number(&self) -> i32 {
+        i32::from(self.node_port.port())
+    }
+
+    /// A file of `manifests/` (rewritten to name `--image-repo` and this scenario's NodePort).
     pub fn manifest(&self, name: &str) -> PathBuf {
         self.manifests.join(name)
     }
@@ -121,13 +158,16 @@ impl Env {
     pub async fn namespace(&self, name: &str, labels: &[(&str, &str)]) -> Result<Namespace> {
         let api: Api<NamespaceObj> = Api::all(self.client.clone());
         delete_namespace(&api, name).await?;
-        // The tutorial's NodePort is cluster-wide: wait until no other namespace holds it.
-        wait_node_port_free(&self.client, 30002).await?;
+        // NodePorts are cluster-wide: wait until no other namespace holds this scenario's.
+        wait_node_port_free(&self.client, self.node_port_number()).await?;
         let mut all_labels: std::collections::BTreeMap<String, String> = labels
             .iter()
             .map(|(k, v)| (k.to_string(), v.to_string()))
             .collect();
         all_labels.insert(E2E_LABEL.into(), "true".into());
+        if !self.scenario.is_empty() {
+            all_labels.insert(SCENARIO_LABEL.into(), self.scenario.clone());
+        }
         let ns = NamespaceObj {
             metadata: ObjectMeta {
                 name: Some(name.to_owned()),
@@ -150,7 +190,7 @@ impl Env {
         let kubeconfig = self.report_dir.join(format!("kubeconfig-{name}"));
         std::fs::create_dir_all(&self.report_dir)?;
         std::fs::copy(&self.kubeconfig, &kubeconfig)?;
-        let status = std::process::Command::new(&self.kubectl)
+        let status = tokio::process::Command::new(&self.kubectl)
             .arg(format!("--kubeconfig={}", kubeconfig.display()))
             .args([
                 "config",
@@ -159,7 +199,8 @@ impl Env {
                 &format!("--namespace={name}"),
             ])
             .stdout(std::process::Stdio::null())
-            .status()?;
+            .status()
+            .await?;
         if !status.success() {
             bail!("kubectl config set-context failed");
         }
@@ -286,23 +327,32 @@ impl Namespace {
     }
 }
 
-/// Every namespace a scenario creates carries this label, so that a failed scenario's
-/// leftovers can be removed before the next one runs.
+/// Every namespace a scenario creates carries this label, so that an interrupted run's
+/// leftovers can be removed before the next run starts.
 pub const E2E_LABEL: &str = "kubia-lab/e2e";
+/// ... and this one, naming the scenario, so that a failed scenario's leftovers can be
+/// removed while its neighbours run.
+pub const SCENARIO_LABEL: &str = "kubia-lab/e2e-scenario";
 
 impl Env {
-    /// Deletes every namespace created by a scenario (after a failure, say).
+    /// Deletes every namespace this scenario created (after a failure, say); for the run's
+    /// own environment, every namespace any scenario created (an interrupted run's).
     pub async fn delete_scenario_namespaces(&self) -> Result<()> {
         let api: Api<NamespaceObj> = Api::all(self.client.clone());
-        for ns in api
-            .list(&ListParams::default().labels(E2E_LABEL))
+        let selector = if self.scenario.is_empty() {
+            E2E_LABEL.to_owned()
+        } else {
+            format!("{SCENARIO_LABEL}={}", self.scenario)
+        };
+        let names: Vec<String> = api
+            .list(&ListParams::default().labels(&selector))
             .await?
             .items
-        {
-            if let Some(name) = ns.metadata.name {
-                delete_namespace(&api, &name).await?;
-            }
-        }
+            .into_iter()
+            .filter_map(|ns| ns.metadata.name)
+            .collect();
+        futures::future::try_join_all(names.iter().map(|name| delete_namespace(&api, name)))
+            .await?;
         Ok(())
     }
 }
@@ -387,18 +437,25 @@ pub fn read(path: &Path) -> Result<String> {
 }
 
 /// The checked-in manifests, or copies in the report directory whose `luksa/kubia:` images
-/// name `repo` instead (for a cluster that pulls the demo images from elsewhere).
-fn manifests_for(root: &Path, report_dir: &Path, repo: &str) -> Result<PathBuf> {
+/// name `repo` instead (for a cluster that pulls the demo images from elsewhere) and whose
+/// Services take NodePort `port` instead of the tutorial's.
+fn manifests_for(root: &Path, report_dir: &Path, repo: &str, port: u16) -> Result<PathBuf> {
     let src = root.join("manifests");
-    if repo == TUTORIAL_REPO {
+    let tutorial_port = crate::schedule::TUTORIAL_NODE_PORT;
+    if repo == TUTORIAL_REPO && port == tutorial_port {
         return Ok(src);
     }
-    let dst = report_dir.join("manifests");
+    let dst = report_dir.join("manifests").join(port.to_string());
     std::fs::create_dir_all(&dst)?;
     for entry in std::fs::read_dir(&src).with_context(|| format!("reading {}", src.display()))? {
         let path = entry?.path();
         if path.extension().is_some_and(|e| e == "yaml") {
-            let text = read(&path)?.replace(&format!("{TUTORIAL_REPO}:"), &format!("{repo}:"));
+            let text = read(&path)?
+                .replace(&format!("{TUTORIAL_REPO}:"), &format!("{repo}:"))
+                .replace(
+                    &format!("nodePort: {tutorial_port}\n"),
+                    &format!("nodePort: {port}\n"),
+                );
             if let Some(name) = path.file_name() {
                 std::fs::write(dst.join(name), text)?;
             }

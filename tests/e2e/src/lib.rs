@@ -11,6 +11,7 @@ pub mod objects;
 pub mod process;
 pub mod report;
 pub mod scenarios;
+pub mod schedule;
 
 pub use env::{Env, Namespace};
 pub use report::Outcome;

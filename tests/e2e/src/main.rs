@@ -2,9 +2,11 @@
 
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::time::{Duration, Instant};
 
+use anyhow::Context;
 use clap::Parser;
-use e2e::{Env, report, scenarios};
+use e2e::{Env, report, scenarios, schedule};
 
 #[derive(Parser)]
 #[command(about = "The tutorial's scenarios on a real cluster, with live traffic")]
@@ -27,6 +29,10 @@ struct Args {
     /// Run only these scenarios (repeatable).
     #[arg(long)]
     only: Vec<String>,
+    /// How many scenarios run side by side (those that disturb the whole cluster always run
+    /// alone). 4 by default: measured on a 2-core machine, see the e2e README.
+    #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u16).range(1..=e2e::schedule::MAX_JOBS as i64))]
+    jobs: u16,
     /// Which cluster this is: `local`, `kind` or `current`. Named in the report; scenarios
     /// that assert one provider's host behaviour say "not applicable" on the others.
     #[arg(long, default_value = "current")]
@@ -51,8 +57,8 @@ struct Args {
 async fn main() -> ExitCode {
     let args = Args::parse();
     for o in &args.only {
-        if !scenarios::ALL.iter().any(|(n, _)| n == o) {
-            let names: Vec<&str> = scenarios::ALL.iter().map(|(n, _)| *n).collect();
+        if scenarios::by_name(o).is_none() {
+            let names: Vec<&str> = scenarios::ALL.iter().map(|s| s.name).collect();
             eprintln!(
                 "error: unknown scenario {o:?}; scenarios: {}",
                 names.join(", ")
@@ -79,13 +85,24 @@ async fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    let mut outcomes = Vec::new();
-    for (name, f) in scenarios::ALL {
-        if args.only.is_empty() || args.only.iter().any(|o| o == name) {
-            outcomes.push(scenarios::run(&env, name, f).await);
-        }
+    // An interrupted earlier run's namespaces would hold the NodePorts.
+    if let Err(e) = env.delete_scenario_namespaces().await {
+        eprintln!("error: removing an earlier run's namespaces: {e:#}");
+        return ExitCode::FAILURE;
     }
-    match report::write(&args.report_dir, &args.provider, &outcomes) {
+    let chosen: Vec<&'static scenarios::Scenario> = scenarios::ALL
+        .iter()
+        .filter(|s| args.only.is_empty() || args.only.iter().any(|o| o == s.name))
+        .collect();
+    let run = match run_all(&env, &chosen, usize::from(args.jobs)).await {
+        Ok(run) => run,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let outcomes = &run.outcomes;
+    match report::write(&args.report_dir, &args.provider, &run) {
         Ok(md) => {
             let table: String = md
                 .lines()
@@ -104,4 +121,65 @@ async fn main() -> ExitCode {
     } else {
         ExitCode::FAILURE
     }
+}
+
+/// Runs the scenarios as [`schedule::Queue`] decides, each in its own task with its own
+/// environment and NodePort, and collects their outcomes in `chosen`'s order.
+async fn run_all(
+    env: &Env,
+    chosen: &[&'static scenarios::Scenario],
+    jobs: usize,
+) -> anyhow::Result<report::Run> {
+    let needs: Vec<schedule::Needs> = chosen.iter().map(|s| s.needs).collect();
+    let mut queue = schedule::Queue::new(&needs, jobs);
+    let mut ports = schedule::PortPool::new();
+    let mut running: Vec<usize> = Vec::new();
+    let mut outcomes: Vec<Option<report::Outcome>> = chosen.iter().map(|_| None).collect();
+    let mut tasks = tokio::task::JoinSet::new();
+    let start = Instant::now();
+    let env = env.for_run(start);
+    // When the scenario next in line became so (its wait for a slot starts then).
+    let mut next_in_line_since = Duration::ZERO;
+    println!(
+        "=== {} scenarios, up to {jobs} side by side; the parts that disturb the whole cluster alone",
+        chosen.len()
+    );
+    loop {
+        if let Some(i) = queue.next(running.len()) {
+            let scenario = chosen[i];
+            let port = if scenario.tutorial_port {
+                schedule::TUTORIAL_NODE_PORT
+            } else {
+                ports
+                    .take()
+                    .context("no free NodePort in the pool (more jobs than ports)")?
+            };
+            let scenario_env = env.for_scenario(scenario.name, port)?;
+            let started = start.elapsed();
+            let waited = started.saturating_sub(next_in_line_since);
+            next_in_line_since = started;
+            running.push(i);
+            tasks.spawn(async move {
+                let mut outcome = scenarios::run(&scenario_env, scenario).await;
+                outcome.started = started;
+                outcome.waited = waited;
+                outcome.alone = scenario.needs.alone();
+                outcome.node_port = port;
+                (i, outcome)
+            });
+            continue;
+        }
+        let Some(done) = tasks.join_next().await else {
+            break;
+        };
+        let (i, outcome) = done.context("a scenario's task panicked")?;
+        ports.give_back(outcome.node_port);
+        running.retain(|r| *r != i);
+        outcomes[i] = Some(outcome);
+    }
+    Ok(report::Run {
+        jobs,
+        wall: start.elapsed(),
+        outcomes: outcomes.into_iter().flatten().collect(),
+    })
 }

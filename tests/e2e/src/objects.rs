@@ -25,9 +25,12 @@ pub async fn create_all(ns: &Namespace, yaml: &str, mode: Mode) -> Result<Vec<St
         dry_run: mode == Mode::DryRun,
         ..Default::default()
     };
+    // Parsed whole first: the parser is not Send, and scenarios run on any worker thread.
+    let values = serde_yaml::Deserializer::from_str(yaml)
+        .map(serde_yaml::Value::deserialize_from)
+        .collect::<Result<Vec<_>>>()?;
     let mut created = Vec::new();
-    for doc in serde_yaml::Deserializer::from_str(yaml) {
-        let value = serde_yaml::Value::deserialize_from(doc)?;
+    for value in values {
         if value.is_null() {
             continue;
         }

@@ -16,6 +16,16 @@ pub struct Outcome {
     pub error: Option<String>,
     /// How long the scenario took, cleanup included.
     pub duration: Duration,
+    /// When it started, from the start of the run.
+    pub started: Duration,
+    /// How long it waited for a slot once it was next in line (see [`crate::schedule`]).
+    pub waited: Duration,
+    /// Whether it declared that it disturbs the whole cluster.
+    pub alone: bool,
+    /// When it had the cluster to itself (its disruptive part), from the start of the run.
+    pub alone_spans: Vec<(Duration, Duration)>,
+    /// Its Service's NodePort.
+    pub node_port: u16,
     /// Probe requests sent.
     pub sent: usize,
     /// Probe requests without a good answer (see [`Sample::ok`]).
@@ -44,7 +54,7 @@ impl Outcome {
     /// Records a note for the report and prints it at once.
     pub fn note(&mut self, s: impl Into<String>) {
         let s = s.into();
-        println!("    {s}");
+        println!("[{}] {s}", self.name);
         self.notes.push(s);
     }
     /// Adds a probe's samples, counting them in `sent` and `failed`.
@@ -56,17 +66,34 @@ impl Outcome {
     }
 }
 
-/// Writes `report.md`, and a timeline SVG for each scenario with samples, into `dir`;
-/// returns the Markdown.
-pub fn write(dir: &Path, provider: &str, outcomes: &[Outcome]) -> std::io::Result<String> {
+/// A whole run: its scenarios' outcomes, in the order they were declared, and how it ran.
+#[derive(Debug, Default)]
+pub struct Run {
+    /// How many scenarios could run side by side.
+    pub jobs: usize,
+    /// The run's wall time, first start to last end.
+    pub wall: Duration,
+    /// Every scenario's outcome.
+    pub outcomes: Vec<Outcome>,
+}
+
+/// Writes `report.md`, the run chart `run.svg`, and a timeline SVG for each scenario with
+/// samples, into `dir`; returns the Markdown.
+pub fn write(dir: &Path, provider: &str, run: &Run) -> std::io::Result<String> {
     std::fs::create_dir_all(dir)?;
+    let outcomes = &run.outcomes;
+    let serial: Duration = outcomes.iter().map(|o| o.duration).sum();
     let mut md = format!(
-        "# End-to-end report\n\nProvider: **{provider}**\n\n| scenario | result | requests sent | failed | duration | outage window | canary share |\n|---|---|---|---|---|---|---|\n",
+        "# End-to-end report\n\nProvider: **{provider}**. {} scenarios in **{:.1}s** wall time, up to {} side by side ({:.1}s if run one after another).\n\n| scenario | result | requests sent | failed | duration | outage window | canary share | shared the cluster | start | waited for a slot | end | NodePort |\n|---|---|---|---|---|---|---|---|---|---|---|---|\n",
+        outcomes.len(),
+        run.wall.as_secs_f64(),
+        run.jobs,
+        serial.as_secs_f64(),
     );
     for o in outcomes {
         let _ = writeln!(
             md,
-            "| {} | {} | {} | {} | {:.1}s | {} | {} |",
+            "| {} | {} | {} | {} | {:.1}s | {} | {} | {} | {:.1}s | {:.1}s | {:.1}s | {} |",
             o.name,
             match (&o.not_applicable, o.passed()) {
                 (Some(_), _) => "not applicable",
@@ -82,8 +109,15 @@ pub fn write(dir: &Path, provider: &str, outcomes: &[Outcome]) -> std::io::Resul
                 "{:.1}% of {n}",
                 share * 100.0
             )),
+            alone_column(o),
+            o.started.as_secs_f64(),
+            o.waited.as_secs_f64(),
+            (o.started + o.duration).as_secs_f64(),
+            o.node_port,
         );
     }
+    std::fs::write(dir.join("run.svg"), run_chart(run))?;
+    let _ = writeln!(md, "\n![the run: which scenario ran when](run.svg)");
     for o in outcomes {
         let _ = writeln!(md, "\n## {}\n", o.name);
         if let Some(e) = &o.error {
@@ -103,6 +137,143 @@ pub fn write(dir: &Path, provider: &str, outcomes: &[Outcome]) -> std::io::Resul
     }
     std::fs::write(dir.join("report.md"), &md)?;
     Ok(md)
+}
+
+/// How a scenario shared the cluster: side by side, or alone for its disruptive part(s).
+fn alone_column(o: &Outcome) -> String {
+    if o.alone_spans.is_empty() {
+        return if o.alone {
+            "alone (did not run)"
+        } else {
+            "side by side"
+        }
+        .to_owned();
+    }
+    let spans: Vec<String> = o
+        .alone_spans
+        .iter()
+        .map(|(from, to)| format!("{:.1}s-{:.1}s", from.as_secs_f64(), to.as_secs_f64()))
+        .collect();
+    format!("alone {}", spans.join(", "))
+}
+
+/// The whole run in one picture: a row per scenario that ran, in start order, its bar from
+/// start to end (green passed, red failed; darker in a black frame while it had the cluster
+/// to itself), a thin grey
+/// lead-in while it waited for a slot, and a time axis with ticks.
+pub fn run_chart(run: &Run) -> String {
+    let mut rows: Vec<&Outcome> = run
+        .outcomes
+        .iter()
+        .filter(|o| o.not_applicable.is_none())
+        .collect();
+    rows.sort_by_key(|o| o.started);
+    let end = run
+        .wall
+        .max(
+            rows.iter()
+                .map(|o| o.started + o.duration)
+                .max()
+                .unwrap_or_default(),
+        )
+        .as_secs_f64()
+        .max(1.0);
+    let (left, width, row_h, top) = (250.0, 760.0, 20.0, 58.0);
+    let x = |t: f64| left + width * t / end;
+    let bottom = top + row_h * rows.len() as f64;
+    let axis_y = bottom + 18.0;
+    let height = axis_y + 40.0;
+    let mut svg = format!(
+        "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{}\" height=\"{height}\" font-family=\"sans-serif\" font-size=\"12\">\n<rect width=\"100%\" height=\"100%\" fill=\"white\"/>\n<text x=\"10\" y=\"20\" font-size=\"14\">The run: {} scenarios in {:.1}s, up to {} side by side</text>\n",
+        left + width + 30.0,
+        rows.len(),
+        run.wall.as_secs_f64(),
+        run.jobs,
+    );
+    // The legend, on its own line under the title.
+    let legend: [(&str, &str, &str); 4] = [
+        ("#2ca02c", "", "passed"),
+        ("#d62728", "", "failed"),
+        (
+            "#2ca02c",
+            " stroke=\"#000\" stroke-width=\"2\"",
+            "ran alone",
+        ),
+        ("#bbbbbb", "", "waited for a slot"),
+    ];
+    for (i, (fill, stroke, label)) in legend.iter().enumerate() {
+        let lx = 10.0 + 150.0 * i as f64;
+        let _ = writeln!(
+            svg,
+            "<rect x=\"{lx}\" y=\"30\" width=\"14\" height=\"10\" fill=\"{fill}\"{stroke}/><text x=\"{}\" y=\"40\">{label}</text>",
+            lx + 20.0
+        );
+    }
+    for (i, o) in rows.iter().enumerate() {
+        let y = top + row_h * i as f64;
+        let _ = writeln!(svg, "<text x=\"10\" y=\"{}\">{}</text>", y + 14.0, o.name);
+        let from = o.started.saturating_sub(o.waited).as_secs_f64();
+        let start = o.started.as_secs_f64();
+        if start > from {
+            let _ = writeln!(
+                svg,
+                "<rect x=\"{:.1}\" y=\"{}\" width=\"{:.1}\" height=\"4\" fill=\"#bbbbbb\"/>",
+                x(from),
+                y + 8.0,
+                x(start) - x(from)
+            );
+        }
+        let _ = writeln!(
+            svg,
+            "<rect x=\"{:.1}\" y=\"{}\" width=\"{:.1}\" height=\"{}\" fill=\"{}\"><title>{}: {:.1}s to {:.1}s</title></rect>",
+            x(start),
+            y + 3.0,
+            (x(start + o.duration.as_secs_f64()) - x(start)).max(1.0),
+            row_h - 6.0,
+            if o.passed() { "#2ca02c" } else { "#d62728" },
+            o.name,
+            start,
+            start + o.duration.as_secs_f64()
+        );
+        for (from, to) in &o.alone_spans {
+            let (from, to) = (from.as_secs_f64(), to.as_secs_f64());
+            let _ = writeln!(
+                svg,
+                "<rect x=\"{:.1}\" y=\"{}\" width=\"{:.1}\" height=\"{}\" fill=\"{}\" stroke=\"#000\" stroke-width=\"2\"><title>{}: the cluster to itself from {from:.1}s to {to:.1}s</title></rect>",
+                x(from),
+                y + 3.0,
+                (x(to) - x(from)).max(1.0),
+                row_h - 6.0,
+                if o.passed() { "#145214" } else { "#7f1010" },
+                o.name,
+            );
+        }
+    }
+    let _ = writeln!(
+        svg,
+        "<line x1=\"{left}\" y1=\"{bottom}\" x2=\"{}\" y2=\"{bottom}\" stroke=\"#333\"/>",
+        left + width
+    );
+    let step = tick_step(end);
+    let mut t = 0.0;
+    while t <= end + 1e-9 {
+        let xt = x(t);
+        let _ = writeln!(
+            svg,
+            "<line x1=\"{xt:.1}\" y1=\"{top}\" x2=\"{xt:.1}\" y2=\"{}\" stroke=\"#eee\"/><line x1=\"{xt:.1}\" y1=\"{bottom}\" x2=\"{xt:.1}\" y2=\"{}\" stroke=\"#333\"/><text x=\"{xt:.1}\" y=\"{axis_y}\" font-size=\"10\" text-anchor=\"middle\">{t:.0}s</text>",
+            bottom,
+            bottom + 5.0,
+        );
+        t += step;
+    }
+    let _ = writeln!(
+        svg,
+        "<text x=\"{}\" y=\"{}\" text-anchor=\"middle\">seconds since the first scenario started</text>",
+        left + width / 2.0,
+        axis_y + 20.0
+    );
+    svg.push_str("</svg>\n");
+    svg
 }
 
 fn color(version: Option<&str>) -> &'static str {

@@ -51,7 +51,9 @@ pub async fn run(env: &Env, o: &mut Outcome) -> Result<()> {
     o.marks.push(("abort".into(), measure_to));
     let abort = process::run(rollout(&["canary", "abort"]), Duration::from_secs(300)).await?;
     let abort = abort.ok("canary abort")?;
-    ns.wait_ready("app=kubia", 4, Duration::from_secs(60))
+    // The aborted pod serves out its shutdown delay out of the Service's endpoints; what
+    // counts is the 4 live pods.
+    ns.wait_ready_live("app=kubia", 4, Duration::from_secs(60))
         .await?;
     ensure!(
         ns.api::<ReplicationController>()
@@ -79,7 +81,7 @@ pub async fn run(env: &Env, o: &mut Outcome) -> Result<()> {
     )
     .await?;
     let promote = promote.ok("canary promote")?;
-    ns.wait_ready("app=kubia", 4, Duration::from_secs(60))
+    ns.wait_ready_live("app=kubia", 4, Duration::from_secs(60))
         .await?;
     ensure!(
         ns.api::<ReplicationController>()

@@ -128,6 +128,21 @@ pub async fn run(env: &Env, o: &mut Outcome, fault: Fault) -> Result<()> {
         }
     })
     .await?;
+    // A fault that stops a component disturbs every scenario: from here until the Service
+    // answers only v2, nothing else runs (see `schedule::Gate`); the set-up above and the
+    // clean-up below run beside the others.
+    let disruptive = fault.component().is_some();
+    if disruptive {
+        let waited = env.gate.alone().await;
+        o.note(format!(
+            "had the cluster to itself after waiting {:.1}s for the other scenarios to finish",
+            waited.as_secs_f64()
+        ));
+        // Whatever ran before may have left the NodePort's rules behind for a moment.
+        ns.wait_ready("app=kubia", 3, Duration::from_secs(120))
+            .await?;
+        super::wait_serving(env, "v1", Duration::from_secs(60)).await?;
+    }
     let origin = Instant::now();
     let monitor = Monitor::start(ns.api::<Pod>(), "app=kubia", origin);
     let (stop, running) = probe(env, false);
@@ -141,6 +156,9 @@ pub async fn run(env: &Env, o: &mut Outcome, fault: Fault) -> Result<()> {
     stop.stop();
     let samples = running.await.context("probe")?;
     let watched = monitor.stop().await;
+    if disruptive {
+        env.gate.share().await;
+    }
     o.add_samples(&samples);
     o.snapshots = watched.snapshots.clone();
     let fault_at = result?;

@@ -246,7 +246,7 @@ async fn forms(env: &Env, ns: &Namespace, o: &mut Outcome, origin: Instant) -> R
 
 /// Polls `kubia-rollout status` until it shows the update kubia-v1 → kubia-v2.
 async fn status_during_update(
-    rollout: &dyn Fn(&[&str]) -> tokio::process::Command,
+    rollout: &(dyn Fn(&[&str]) -> tokio::process::Command + Sync),
 ) -> Result<String> {
     let deadline = Instant::now() + Duration::from_secs(120);
     loop {

@@ -21,54 +21,114 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result, bail};
 use traffic_probe::{ProbeConfig, Sample, StopHandle};
 
+use crate::schedule::Needs;
 use crate::{Env, Outcome};
 
-type Run = for<'a> fn(&'a Env, &'a mut Outcome) -> Pin<Box<dyn Future<Output = Result<()>> + 'a>>;
+type Run =
+    for<'a> fn(&'a Env, &'a mut Outcome) -> Pin<Box<dyn Future<Output = Result<()>> + Send + 'a>>;
 
-/// Every scenario, in the order they run.
-pub const ALL: [(&str, Run); 19] = [
-    ("tutorial-rolling-update", |e, o| {
-        Box::pin(tutorial::run(e, o))
-    }),
-    ("interrupted-and-resumed", |e, o| {
+/// A scenario: its name, what it needs from the cluster, and its body.
+pub struct Scenario {
+    /// The name `--only` takes and the report shows.
+    pub name: &'static str,
+    /// Whether it runs beside others or alone (see [`crate::schedule`]).
+    pub needs: Needs,
+    /// Whether its Service keeps the tutorial's NodePort 30002 (else it takes a pool port).
+    pub tutorial_port: bool,
+    run: Run,
+}
+
+/// Beside others, on a pool port.
+const fn beside(name: &'static str, run: Run) -> Scenario {
+    Scenario {
+        name,
+        needs: Needs::Namespace,
+        tutorial_port: false,
+        run,
+    }
+}
+
+/// Alone, on a pool port, for the reason given.
+const fn alone(name: &'static str, why: &'static str, run: Run) -> Scenario {
+    Scenario {
+        name,
+        needs: Needs::Alone(why),
+        tutorial_port: false,
+        run,
+    }
+}
+
+/// Every scenario. Those that run beside others are listed longest first (the run ends when
+/// the last one does); the ones that run alone start after them (see [`crate::schedule`]).
+pub const ALL: [Scenario; 20] = [
+    Scenario {
+        name: "tutorial-rolling-update",
+        needs: Needs::Namespace,
+        tutorial_port: true,
+        run: |e, o| Box::pin(tutorial::run(e, o)),
+    },
+    beside("canary", |e, o| Box::pin(canary::run(e, o))),
+    beside("deployment", |e, o| Box::pin(deployment::run(e, o))),
+    beside("interrupted-and-resumed", |e, o| {
         Box::pin(interrupted::run(e, o))
     }),
-    ("recreate", |e, o| Box::pin(recreate::run(e, o))),
-    ("blue-green", |e, o| Box::pin(blue_green::run(e, o))),
-    ("canary", |e, o| Box::pin(canary::run(e, o))),
-    ("deployment", |e, o| Box::pin(deployment::run(e, o))),
-    ("kubectl-forms", |e, o| Box::pin(kubectl_forms::run(e, o))),
-    ("pull-policy", |e, o| Box::pin(pull_policy::run(e, o))),
-    ("bad-input", |e, o| Box::pin(bad_input::run(e, o))),
-    ("bad-version", |e, o| Box::pin(bad_version::run(e, o))),
-    ("fault-apiserver-restart", |e, o| {
-        Box::pin(faults::run(e, o, faults::Fault::ApiServerRestart))
+    beside("bad-version", |e, o| Box::pin(bad_version::run(e, o))),
+    beside("bad-version-rolling", |e, o| {
+        Box::pin(bad_version::run_rolling(e, o))
     }),
-    ("fault-etcd-restart", |e, o| {
-        Box::pin(faults::run(e, o, faults::Fault::EtcdRestart))
-    }),
-    ("fault-api-unreachable", |e, o| {
-        Box::pin(faults::run(e, o, faults::Fault::ApiUnreachable))
-    }),
-    ("fault-kubelet-restart", |e, o| {
-        Box::pin(faults::run(e, o, faults::Fault::KubeletRestart))
-    }),
-    ("fault-new-pod-deleted", |e, o| {
-        Box::pin(faults::run(e, o, faults::Fault::NewPodDeleted))
-    }),
-    ("fault-old-pod-deleted", |e, o| {
-        Box::pin(faults::run(e, o, faults::Fault::OldPodDeleted))
-    }),
-    ("fault-controller-manager-stopped", |e, o| {
-        Box::pin(faults::run(e, o, faults::Fault::ControllerManagerStopped))
-    }),
-    ("stale-conntrack", |e, o| {
-        Box::pin(stale_conntrack::run(e, o))
-    }),
-    ("manifests-on-the-server", |e, o| {
+    beside("kubectl-forms", |e, o| Box::pin(kubectl_forms::run(e, o))),
+    beside("manifests-on-the-server", |e, o| {
         Box::pin(manifests::run(e, o))
     }),
+    // Its DROP rule matches only packets to 127.0.0.66:6443, the second address of the API
+    // server that only this scenario's engine uses; every other client (and every probe,
+    // from 127.64.0.0/10) goes elsewhere.
+    beside("fault-api-unreachable", |e, o| {
+        Box::pin(faults::run(e, o, faults::Fault::ApiUnreachable))
+    }),
+    beside("recreate", |e, o| Box::pin(recreate::run(e, o))),
+    // Its refused SYNs' conntrack entries name its own NodePort, which nothing else uses,
+    // and every other connection comes from a fresh loopback source (traffic_probe::source):
+    // no other scenario can meet them.
+    beside("stale-conntrack", |e, o| {
+        Box::pin(stale_conntrack::run(e, o))
+    }),
+    beside("blue-green", |e, o| Box::pin(blue_green::run(e, o))),
+    beside("bad-input", |e, o| Box::pin(bad_input::run(e, o))),
+    beside("fault-old-pod-deleted", |e, o| {
+        Box::pin(faults::run(e, o, faults::Fault::OldPodDeleted))
+    }),
+    beside("fault-new-pod-deleted", |e, o| {
+        Box::pin(faults::run(e, o, faults::Fault::NewPodDeleted))
+    }),
+    beside("pull-policy", |e, o| Box::pin(pull_policy::run(e, o))),
+    alone(
+        "fault-apiserver-restart",
+        "it restarts kube-apiserver: every client's watches break, and kube-proxy's come back \
+         only after client-go's backoff (up to 102 s seen), while no Service is updated",
+        |e, o| Box::pin(faults::run(e, o, faults::Fault::ApiServerRestart)),
+    ),
+    alone(
+        "fault-etcd-restart",
+        "it restarts etcd: the API server stores nothing, for every client",
+        |e, o| Box::pin(faults::run(e, o, faults::Fault::EtcdRestart)),
+    ),
+    alone(
+        "fault-controller-manager-stopped",
+        "it stops kube-controller-manager: no controller creates or deletes any pod",
+        |e, o| Box::pin(faults::run(e, o, faults::Fault::ControllerManagerStopped)),
+    ),
+    alone(
+        "fault-kubelet-restart",
+        "it restarts the kubelet: every pod's probes and status updates pause",
+        |e, o| Box::pin(faults::run(e, o, faults::Fault::KubeletRestart)),
+    ),
 ];
+
+/// The scenario called `name`.
+pub fn by_name(name: &str) -> Option<&'static Scenario> {
+    ALL.iter().find(|s| s.name == name)
+}
 
 /// Scenarios that need what only some providers give, with those providers and why.
 const PROVIDER_SPECIFIC: [(&str, &[&str], &str); 2] = [
@@ -96,8 +156,10 @@ pub fn not_applicable(name: &str, env: &Env) -> Option<String> {
         .or_else(|| faults::not_applicable(name, env))
 }
 
-/// Runs one scenario, catching its error into the outcome.
-pub async fn run(env: &Env, name: &str, f: Run) -> Outcome {
+/// Runs one scenario in its environment (see [`Env::for_scenario`]), catching its error
+/// into the outcome; removes what it left behind.
+pub async fn run(env: &Env, scenario: &Scenario) -> Outcome {
+    let name = scenario.name;
     let mut outcome = Outcome {
         name: name.to_owned(),
         ..Default::default()
@@ -108,14 +170,18 @@ pub async fn run(env: &Env, name: &str, f: Run) -> Outcome {
         return outcome;
     }
     let start = Instant::now();
-    println!("=== scenario {name}");
-    if let Err(e) = f(env, &mut outcome).await {
+    // Shared until a disruptive part takes the cluster whole (see `schedule::Gate`).
+    env.gate.share().await;
+    println!("=== {name}: started on {}", env.node_port);
+    if let Err(e) = (scenario.run)(env, &mut outcome).await {
         outcome.error = Some(format!("{e:#}"));
     }
-    // A failed scenario leaves its namespace behind; the next one needs the NodePort.
+    // A failed scenario leaves its namespace behind; its NodePort goes back to the pool.
     if let Err(e) = env.delete_scenario_namespaces().await {
         outcome.error.get_or_insert(format!("cleanup: {e:#}"));
     }
+    env.gate.release().await;
+    outcome.alone_spans = env.gate.alone_spans().await;
     outcome.duration = start.elapsed();
     println!(
         "=== {name}: {} in {:.1}s ({} requests, {} failed)",
@@ -125,7 +191,7 @@ pub async fn run(env: &Env, name: &str, f: Run) -> Outcome {
         outcome.failed
     );
     if let Some(e) = &outcome.error {
-        println!("    error: {e}");
+        println!("[{name}] error: {e}");
     }
     outcome
 }
@@ -150,7 +216,10 @@ pub async fn wait_serving(env: &Env, version: &str, timeout: Duration) -> Result
             return Ok(());
         }
         if Instant::now() > deadline {
-            bail!("127.0.0.1:30002 did not answer with {version} within {timeout:?}");
+            bail!(
+                "{} did not answer with {version} within {timeout:?}",
+                env.node_port
+            );
         }
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
@@ -258,6 +327,7 @@ pub async fn setup_v1_with(
     let mut manifest = kubia_manifests::tutorial(&kubia_manifests::Params {
         replicas,
         image_repo: env.image_repo.clone(),
+        node_port: env.node_port_number(),
         ..Default::default()
     })?;
     let spec = manifest.objects.iter_mut().find_map(|o| match o {

@@ -31,6 +31,12 @@ pub(super) fn render(args: &Args, bounds: &[Bounds], results: &[Sides]) -> Strin
          (kubelet or kwok, scheduler, …: the same work on both sides, not compared).\n",
         args.replicas, args.runs
     );
+    if args.debug_build {
+        s.push_str(
+            "\n**Debug build of the engine** (`--debug-build`): these numbers only show that the \
+             benchmark runs; the engine users get is the release build.\n",
+        );
+    }
     for (b, sides) in bounds.iter().zip(results) {
         let (engine, deployment, first) = (&sides.engine, &sides.deployment, &sides.first_update);
         let _ = writeln!(

@@ -70,6 +70,12 @@ pub fn running_kubeconfig() -> Result<PathBuf> {
     Ok(kc)
 }
 
+/// The tutorial's NodePort, published on 127.0.0.1.
+const TUTORIAL_NODE_PORT: u16 = 30002;
+/// The NodePorts the end-to-end scenarios that run side by side take (`tests/e2e`'s
+/// `schedule::NODE_PORT_POOL`; a test keeps the two equal), published on 127.0.0.1 too.
+pub const E2E_NODE_PORT_POOL: std::ops::RangeInclusive<u16> = 30010..=30029;
+
 /// The kind config for the node image: the NodePort mapping always; with our image, no
 /// default CNI, no CoreDNS, and the etcd we build.
 pub fn config(image: &NodeImage, reference: Option<&str>) -> String {
@@ -85,9 +91,12 @@ pub fn config(image: &NodeImage, reference: Option<&str>) -> String {
     // worker exists).
     c.push_str("nodes:\n- role: control-plane\n");
     c.push_str(&image_line);
-    c.push_str(
-        "  extraPortMappings:\n  - containerPort: 30002\n    hostPort: 30002\n    listenAddress: \"127.0.0.1\"\n    protocol: TCP\n",
-    );
+    c.push_str("  extraPortMappings:\n");
+    for port in std::iter::once(TUTORIAL_NODE_PORT).chain(E2E_NODE_PORT_POOL) {
+        c.push_str(&format!(
+            "  - containerPort: {port}\n    hostPort: {port}\n    listenAddress: \"127.0.0.1\"\n    protocol: TCP\n"
+        ));
+    }
     c.push_str("  kubeadmConfigPatches:\n  - |\n    kind: InitConfiguration\n    nodeRegistration:\n      taints: []\n");
     // The second node only takes pods that tolerate its taint (the pull-policy scenario's
     // mixed-version RC): every other scenario runs on one node, as before.
@@ -517,5 +526,32 @@ mod tests {
         assert!(c.contains(&format!("- key: {SECOND_NODE_TAINT}")));
         assert!(c.contains("containerPort: 30002"));
         assert!(c.contains("listenAddress: \"127.0.0.1\""));
+    }
+
+    #[test]
+    fn every_port_of_the_e2e_pool_is_published_on_loopback() {
+        let c = config(&NodeImage::Ours, None);
+        for port in E2E_NODE_PORT_POOL {
+            assert!(
+                c.contains(&format!(
+                    "- containerPort: {port}\n    hostPort: {port}\n    listenAddress: \"127.0.0.1\"\n"
+                )),
+                "{port} is not published"
+            );
+        }
+        assert_eq!(c.matches("hostPort:").count(), 21);
+    }
+
+    #[test]
+    fn the_pool_is_the_one_the_scenarios_take() {
+        let schedule = std::fs::read_to_string(util::root().join("tests/e2e/src/schedule.rs"))
+            .expect("tests/e2e/src/schedule.rs");
+        let (from, to) = (E2E_NODE_PORT_POOL.start(), E2E_NODE_PORT_POOL.end());
+        assert!(
+            schedule.contains(&format!(
+                "pub const NODE_PORT_POOL: std::ops::RangeInclusive<u16> = {from}..={to};"
+            )),
+            "tests/e2e's NODE_PORT_POOL is not {from}..={to}"
+        );
     }
 }
