@@ -27,6 +27,8 @@ const MAX_CONFLICTS: u32 = 25;
 
 /// Gets an RC; `None` if it does not exist.
 pub(crate) async fn get_rc_opt(ctx: &Ctx, name: &str) -> Result<Option<ReplicationController>> {
+    // The entry points check their names; this is the last line before a name becomes a path.
+    crate::names::object(crate::names::RC, name)?;
     let api = ctx.rcs();
     call(
         ctx,
@@ -45,6 +47,7 @@ pub(crate) async fn get_rc(ctx: &Ctx, name: &str) -> Result<ReplicationControlle
 
 /// Gets a Service; `None` if it does not exist.
 pub(crate) async fn get_service_opt(ctx: &Ctx, name: &str) -> Result<Option<Service>> {
+    crate::names::object(crate::names::SERVICE, name)?;
     let api = ctx.services();
     call(ctx, &format!("getting service {name}"), || {
         api.get_opt(name)

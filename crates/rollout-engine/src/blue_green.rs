@@ -25,6 +25,7 @@ use crate::model::annotations::{
 };
 use crate::model::labels::{self, name_of, rc_selector, selector_string, template_labels};
 use crate::model::new_rc::{self, ImageChange, source_id, spec_replicas};
+use crate::names::{self, RC, SERVICE};
 use crate::relabel;
 use crate::{observe, selector_witness, settle};
 
@@ -62,6 +63,12 @@ pub struct BlueGreenRef {
     pub names: Vec<String>,
     /// Seconds a pod must be Ready to count.
     pub min_ready_seconds: u32,
+}
+
+/// Names first: nothing is read or written under a name the API server would refuse.
+fn check_ref(r: &BlueGreenRef) -> Result<()> {
+    names::objects(RC, &r.names)?;
+    names::objects(SERVICE, &r.service)
 }
 
 /// The switch state recorded on a Service.
@@ -107,6 +114,14 @@ pub fn service_selects(service: &Service, rc: &ReplicationController) -> bool {
 
 /// Deploys the new RC and switches the Service to it.
 pub async fn deploy(ctx: &Ctx, req: &BlueGreen) -> Result<()> {
+    // Boxed: kept inline, the whole command's state machine would sit in the caller's
+    // stack frame, too large for a 2 MiB thread in debug builds.
+    Box::pin(deploy_unboxed(ctx, req)).await
+}
+
+async fn deploy_unboxed(ctx: &Ctx, req: &BlueGreen) -> Result<()> {
+    names::objects(RC, [&req.old_name, &req.new_name])?;
+    names::objects(SERVICE, &req.service)?;
     new_rc::check_deployment_key(&req.deployment_label_key)?;
     if req.old_name == req.new_name {
         return Err(new_rc::same_name(&req.new_name));
@@ -169,7 +184,7 @@ pub async fn deploy(ctx: &Ctx, req: &BlueGreen) -> Result<()> {
         needs.extend_from_slice(crate::access::ANALYSIS);
     }
     crate::access::check(ctx, &needs).await?;
-    crate::lease::holding(ctx, &req.old_name, async {
+    crate::lease::holding(ctx, &[&req.old_name, &req.new_name], async {
         let old =
             relabel::prepare_old(ctx, &old, &req.deployment_label_key, &orig, |_| false).await?;
         if service_selector(&service) != rc_selector(&old) {
@@ -371,6 +386,21 @@ async fn switch(ctx: &Ctx, svc: &str, to: &ReplicationController, from: &str) ->
 /// `blue-green switch-back`: points the Service at the standby RC again (after checking its
 /// pods are all available), so the two swap roles.
 pub async fn switch_back(ctx: &Ctx, r: &BlueGreenRef) -> Result<()> {
+    // Boxed: kept inline, the whole command's state machine would sit in the caller's
+    // stack frame, too large for a 2 MiB thread in debug builds.
+    Box::pin(switch_back_unboxed(ctx, r)).await
+}
+
+async fn switch_back_unboxed(ctx: &Ctx, r: &BlueGreenRef) -> Result<()> {
+    check_ref(r)?;
+    let pre = ctx.preflight();
+    let (_, state) = find_switched(&pre, r).await?;
+    let leases = [state.active.as_str(), state.standby.as_str()];
+    crate::lease::holding(&pre, &leases, switch_back_held(ctx, r)).await
+}
+
+/// The switch back, reading everything again under the Leases.
+async fn switch_back_held(ctx: &Ctx, r: &BlueGreenRef) -> Result<()> {
     let pre = ctx.preflight();
     let (service, state) = find_switched(&pre, r).await?;
     let svc = service_name(&service).to_owned();
@@ -388,6 +418,21 @@ pub async fn switch_back(ctx: &Ctx, r: &BlueGreenRef) -> Result<()> {
 /// `blue-green cleanup`: deletes the standby RC, restores the Service's original selector
 /// and removes the bookkeeping. Before the switch this removes the new RC (an abort).
 pub async fn cleanup(ctx: &Ctx, r: &BlueGreenRef) -> Result<()> {
+    // Boxed: kept inline, the whole command's state machine would sit in the caller's
+    // stack frame, too large for a 2 MiB thread in debug builds.
+    Box::pin(cleanup_unboxed(ctx, r)).await
+}
+
+async fn cleanup_unboxed(ctx: &Ctx, r: &BlueGreenRef) -> Result<()> {
+    check_ref(r)?;
+    let pre = ctx.preflight();
+    let (_, state) = find_switched(&pre, r).await?;
+    let leases = [state.active.as_str(), state.standby.as_str()];
+    crate::lease::holding(&pre, &leases, cleanup_held(ctx, r)).await
+}
+
+/// The cleanup, reading everything again under the Leases.
+async fn cleanup_held(ctx: &Ctx, r: &BlueGreenRef) -> Result<()> {
     let pre = ctx.preflight();
     let (service, state) = find_switched(&pre, r).await?;
     let svc = service_name(&service).to_owned();

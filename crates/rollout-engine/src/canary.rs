@@ -27,6 +27,7 @@ use crate::model::annotations::{
 };
 use crate::model::labels::{self, name_of};
 use crate::model::new_rc::{self, ImageChange, source_id, spec_replicas};
+use crate::names::{self, RC};
 use crate::relabel;
 use crate::{observe, settle};
 
@@ -70,6 +71,13 @@ pub struct CanaryRef {
 
 /// Starts the canary.
 pub async fn start(ctx: &Ctx, req: &CanaryStart) -> Result<()> {
+    // Boxed: kept inline, the whole command's state machine would sit in the caller's
+    // stack frame, too large for a 2 MiB thread in debug builds.
+    Box::pin(start_unboxed(ctx, req)).await
+}
+
+async fn start_unboxed(ctx: &Ctx, req: &CanaryStart) -> Result<()> {
+    names::objects(RC, [&req.old_name, &req.new_name])?;
     new_rc::check_deployment_key(&req.deployment_label_key)?;
     if req.old_name == req.new_name {
         return Err(new_rc::same_name(&req.new_name));
@@ -127,7 +135,7 @@ pub async fn start(ctx: &Ctx, req: &CanaryStart) -> Result<()> {
         needs.extend_from_slice(crate::access::ANALYSIS);
     }
     crate::access::check(ctx, &needs).await?;
-    crate::lease::holding(ctx, &req.old_name, async {
+    crate::lease::holding(ctx, &[&req.old_name, &req.new_name], async {
         let orig = new_rc::orig_label_value(&old);
         let total_text = total.to_string();
         let new_name = req.new_name.as_str();
@@ -189,8 +197,21 @@ pub async fn start(ctx: &Ctx, req: &CanaryStart) -> Result<()> {
 
 /// Finishes the canary: the remaining steps, then the stable RC is deleted.
 pub async fn promote(ctx: &Ctx, r: &CanaryRef) -> Result<()> {
+    Box::pin(promote_unboxed(ctx, r)).await
+}
+
+async fn promote_unboxed(ctx: &Ctx, r: &CanaryRef) -> Result<()> {
+    names::objects(RC, &r.names)?;
     let pre = ctx.preflight();
     let (old_name, new_name) = resolve(&pre, &r.names).await?;
+    // Everything is read again under the Leases: another engine may have moved on meanwhile.
+    let leases = [old_name.as_str(), new_name.as_str()];
+    crate::lease::holding(&pre, &leases, promote_held(ctx, r, &old_name, &new_name)).await
+}
+
+async fn promote_held(ctx: &Ctx, r: &CanaryRef, old_name: &str, new_name: &str) -> Result<()> {
+    let (old_name, new_name) = (old_name.to_owned(), new_name.to_owned());
+    let pre = ctx.preflight();
     let new = api::get_rc(&pre, &new_name).await?;
     let Some(old) = api::get_rc_opt(&pre, &old_name).await? else {
         // The stable RC is already deleted: only the bookkeeping was left.
@@ -218,8 +239,20 @@ pub async fn promote(ctx: &Ctx, r: &CanaryRef) -> Result<()> {
 /// Removes the canary: the stable RC back to its original size (first, so capacity never
 /// drops), then the canary RC scaled to 0 and deleted.
 pub async fn abort(ctx: &Ctx, r: &CanaryRef) -> Result<()> {
+    Box::pin(abort_unboxed(ctx, r)).await
+}
+
+async fn abort_unboxed(ctx: &Ctx, r: &CanaryRef) -> Result<()> {
+    names::objects(RC, &r.names)?;
     let pre = ctx.preflight();
     let (old_name, new_name) = resolve(&pre, &r.names).await?;
+    let leases = [old_name.as_str(), new_name.as_str()];
+    crate::lease::holding(&pre, &leases, abort_held(ctx, r, &old_name, &new_name)).await
+}
+
+async fn abort_held(ctx: &Ctx, r: &CanaryRef, old_name: &str, new_name: &str) -> Result<()> {
+    let (old_name, new_name) = (old_name.to_owned(), new_name.to_owned());
+    let pre = ctx.preflight();
     let old = api::get_rc(&pre, &old_name).await?;
     let new = api::get_rc_opt(&pre, &new_name).await?;
     if let Some(new) = &new {

@@ -285,6 +285,7 @@ pub async fn connect(options: &ClusterOptions) -> Result<Cluster> {
         .namespace
         .clone()
         .unwrap_or_else(|| config.default_namespace.clone());
+    crate::names::namespace(&namespace)?;
     let cannot = |e: kube::Error| {
         EngineError::Config(format!(
             "cannot build a client for {server}: {}",

@@ -74,24 +74,87 @@ pub fn shell_quote(arg: &str) -> String {
 /// copy of its [`Ctx`] (so a rollback nested in a failed update finds its Lease) and by
 /// nothing else: two operations in one process (tests, or a program driving several
 /// clusters) are as separate as two processes.
-#[derive(Clone, Default)]
-pub(crate) struct HeldSet(Arc<Mutex<Vec<(String, String)>>>);
+#[derive(Clone)]
+pub(crate) struct HeldSet(Arc<Mutex<Leases>>, Arc<str>);
+
+impl Default for HeldSet {
+    fn default() -> Self {
+        HeldSet(
+            Arc::default(),
+            crate::lease::identity::next_operation().into(),
+        )
+    }
+}
+
+#[derive(Default)]
+pub(crate) struct Leases {
+    held: Vec<(String, String)>,
+    /// Held, but not renewed for their duration: no change until a renewal confirms them.
+    unconfirmed: Vec<(String, String)>,
+    /// Why the operation lost a Lease (another engine took it over): it stops writing.
+    lost: Option<String>,
+}
 
 impl HeldSet {
+    /// This operation's `holderIdentity`.
+    pub(crate) fn identity(&self) -> &str {
+        &self.1
+    }
+
+    fn with<R>(&self, f: impl FnOnce(&mut Leases) -> R) -> Option<R> {
+        self.0.lock().ok().map(|mut leases| f(&mut leases))
+    }
+
     pub(crate) fn contains(&self, key: &(String, String)) -> bool {
-        self.0.lock().is_ok_and(|held| held.contains(key))
+        self.with(|l| l.held.contains(key)).unwrap_or(false)
     }
 
     pub(crate) fn insert(&self, key: (String, String)) {
-        if let Ok(mut held) = self.0.lock() {
-            held.push(key);
-        }
+        self.with(|l| l.held.push(key));
     }
 
     pub(crate) fn remove(&self, key: &(String, String)) {
-        if let Ok(mut held) = self.0.lock() {
-            held.retain(|k| k != key);
-        }
+        self.with(|l| {
+            l.held.retain(|k| k != key);
+            l.unconfirmed.retain(|k| k != key);
+        });
+    }
+
+    /// Marks a Lease lost; the first reason stands.
+    pub(crate) fn lose(&self, why: String) {
+        self.with(|l| l.lost.get_or_insert(why).clone());
+    }
+
+    /// Why a Lease was lost, if one was.
+    pub(crate) fn lost(&self) -> Option<String> {
+        self.with(|l| l.lost.clone()).flatten()
+    }
+
+    /// Marks a Lease unconfirmed; `true` if it was not already.
+    pub(crate) fn unconfirm(&self, key: &(String, String)) -> bool {
+        self.with(|l| {
+            let new = !l.unconfirmed.contains(key);
+            if new {
+                l.unconfirmed.push(key.clone());
+            }
+            new
+        })
+        .unwrap_or(false)
+    }
+
+    /// Marks a Lease confirmed again; `true` if it was unconfirmed.
+    pub(crate) fn confirm(&self, key: &(String, String)) -> bool {
+        self.with(|l| {
+            let before = l.unconfirmed.len();
+            l.unconfirmed.retain(|k| k != key);
+            before != l.unconfirmed.len()
+        })
+        .unwrap_or(false)
+    }
+
+    /// Whether any held Lease is unconfirmed.
+    pub(crate) fn any_unconfirmed(&self) -> bool {
+        self.with(|l| !l.unconfirmed.is_empty()).unwrap_or(false)
     }
 }
 
@@ -207,8 +270,15 @@ impl Ctx {
         }
     }
 
-    /// Fails with [`EngineError::Interrupted`] if Ctrl-C was pressed.
+    /// Fails with [`EngineError::LeaseLost`] if another engine took a Lease over, and with
+    /// [`EngineError::Interrupted`] if Ctrl-C was pressed.
     pub(crate) fn check_cancel(&self) -> Result<()> {
+        if let Some(why) = self.leases.lost() {
+            return Err(EngineError::LeaseLost(format!(
+                "{why}; stopped before the next change; {}",
+                self.recovery()
+            )));
+        }
         if self.cancel.is_cancelled() {
             Err(EngineError::Interrupted(self.recovery()))
         } else {
@@ -216,13 +286,31 @@ impl Ctx {
         }
     }
 
-    /// Sleeps, or fails with [`EngineError::Interrupted`] on Ctrl-C.
+    /// Sleeps, or fails with [`EngineError::Interrupted`] on Ctrl-C (or
+    /// [`EngineError::LeaseLost`]).
     pub(crate) async fn sleep(&self, duration: Duration) -> Result<()> {
         if self.cancel.sleep(duration).await {
             Ok(())
         } else {
+            self.check_cancel()?;
             Err(EngineError::Interrupted(self.recovery()))
         }
+    }
+
+    /// Waits while a held Lease is unconfirmed (renewals failed for its duration), until
+    /// `deadline`: nothing is sent that could change the cluster under a Lease another engine
+    /// may have taken over meanwhile.
+    pub(crate) async fn until_leases_confirmed(&self, deadline: std::time::Instant) -> Result<()> {
+        while self.leases.any_unconfirmed() {
+            if std::time::Instant::now() >= deadline {
+                return Err(EngineError::LeaseLost(format!(
+                    "renewing a lease kept failing; stopped before the next change; {}",
+                    self.recovery()
+                )));
+            }
+            self.sleep(Duration::from_millis(250)).await?;
+        }
+        Ok(())
     }
 }
 

@@ -69,6 +69,10 @@ pub enum EngineError {
     #[error("interrupted; {0}")]
     Interrupted(String),
 
+    /// Another engine took over a Lease this one held; the message says how to resume.
+    #[error("{0}")]
+    LeaseLost(String),
+
     /// A cluster object does not look the way this tool left it (e.g. an unparsable
     /// annotation), so continuing could do harm.
     #[error("{0}")]

@@ -1,17 +1,27 @@
 //! One engine per ReplicationController at a time.
 //!
-//! Two terminals running `rolling-update` on the same RC would each scale it and its new RC
-//! from their own view and undo each other's steps. Before its first write an engine takes a
-//! `coordination.k8s.io` Lease named `rolling-update.<rc>`, renews it while it works and
-//! deletes it when it stops. Another engine finding the Lease held and fresh refuses with the
-//! holder's name; a Lease is taken over once it expired (its holder died without releasing
-//! it), or at once when its holder is a process on this host that no longer exists, so a
-//! killed run can be resumed right away.
+//! Two terminals running `rolling-update` on the same RCs would each scale them from their
+//! own view and undo each other's steps. Before it plans, an engine that will write takes a
+//! `coordination.k8s.io` Lease named `rolling-update.<rc>` for every RC it touches (the old
+//! and the new: `kubia-v2 -> kubia-v3` is refused while `kubia-v1 -> kubia-v2` runs), renews
+//! them while it works and deletes them when it stops. Another engine finding a Lease held
+//! refuses with the holder's name.
 //!
-//! Writes use the Lease's resourceVersion, so two engines racing for an expired Lease cannot
-//! both win.
+//! When is a Lease free? Its holder's `renewTime` is the holder's clock, not ours, so it may
+//! only ever make us *refuse*: a Lease is taken over once this process has seen it unchanged
+//! for its whole duration by its own monotonic clock (client-go's leader election judges
+//! expiry the same way), or at once when its holder is a process of this kernel and PID
+//! namespace that no longer runs ([`identity`]), so a killed run can be resumed right away.
+//!
+//! A holder that loses its Lease (another engine took it over) stops before its next change
+//! and exits with the resume command. When renewals fail for the Lease's duration (an API
+//! server restart, a partition), nothing more is changed until a renewal proves the Lease is
+//! still ours. Writes use the Lease's resourceVersion, so two engines racing for a free Lease
+//! cannot both win.
 
-use std::time::Duration;
+pub mod identity;
+
+use std::time::{Duration, Instant};
 
 use k8s_openapi::api::coordination::v1::{Lease, LeaseSpec};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{MicroTime, ObjectMeta};
@@ -22,47 +32,52 @@ use tokio::sync::watch;
 
 use crate::context::{Ctx, HeldSet};
 use crate::error::{EngineError, Result};
+use crate::events::Event;
 use crate::retry::call;
 
 /// How long a Lease stays valid without renewal.
 pub const DURATION: Duration = Duration::from_secs(30);
 /// How often the holder renews it.
 const RENEW_EVERY: Duration = Duration::from_secs(10);
+/// How often a failed renewal is tried again.
+const RETRY_EVERY: Duration = Duration::from_secs(2);
+/// How often a Lease whose holder may be gone is read while watching it.
+const POLL_EVERY: Duration = Duration::from_secs(1);
+/// How far in the future a holder's `renewTime` may be (its clock ahead of ours) and still
+/// count as fresh, for a refusal.
+const CLOCK_SLACK_SECS: i64 = 5;
+/// The longest a Lease is watched, whatever duration its holder wrote.
+const WATCH_AT_MOST: Duration = Duration::from_secs(300);
 
 /// The Lease guarding updates of `rc`.
 pub fn name(rc: &str) -> String {
     format!("rolling-update.{rc}")
 }
 
-/// Who we are, as written into `holderIdentity`: `host/pid`.
+/// Who this process is ([`identity`]); each operation's `holderIdentity` is this with the
+/// operation's number after it.
 pub fn identity() -> String {
-    format!("{}/{}", hostname(), std::process::id())
-}
-
-fn hostname() -> String {
-    std::fs::read_to_string("/proc/sys/kernel/hostname")
-        .ok()
-        .or_else(|| std::env::var("HOSTNAME").ok())
-        .map(|h| h.trim().to_owned())
-        .filter(|h| !h.is_empty())
-        .unwrap_or_else(|| "unknown-host".into())
+    identity::me().render()
 }
 
 /// What to do about an existing Lease.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Verdict {
-    /// Ours already, released, expired, or its holder's process is gone: take it.
+    /// Ours already, released, or its holder's process is certainly gone: take it.
     Take,
-    /// Held by someone else: refuse, with this explanation.
+    /// Held by someone else, renewed recently by the clocks: refuse, with this explanation.
     Held(String),
+    /// Not renewed recently by the clocks, or renewed in our future: the clocks cannot be
+    /// trusted to take it, so watch whether it changes for its duration.
+    Watch,
 }
 
-/// Decides whether `me` may take `lease` at `now` (pure). `alive` says whether a process
-/// with this PID runs on this host.
-pub fn decide(lease: &Lease, me: &str, now: Timestamp, alive: impl Fn(u32) -> bool) -> Verdict {
+/// Decides whether `me` may take `lease` at `now` (pure). `gone` says whether a holder
+/// identity is certainly a process that no longer runs.
+pub fn decide(lease: &Lease, me: &str, now: Timestamp, gone: impl Fn(&str) -> bool) -> Verdict {
     let spec = lease.spec.clone().unwrap_or_default();
     let holder = spec.holder_identity.unwrap_or_default();
-    if holder.is_empty() || holder == me {
+    if holder.is_empty() || holder == me || gone(&holder) {
         return Verdict::Take;
     }
     let duration = i64::from(spec.lease_duration_seconds.unwrap_or(0).max(0));
@@ -72,33 +87,67 @@ pub fn decide(lease: &Lease, me: &str, now: Timestamp, alive: impl Fn(u32) -> bo
         .map(|t| t.0)
         .unwrap_or(Timestamp::UNIX_EPOCH);
     let age = now.as_second() - renewed.as_second();
-    let left = duration - age;
-    if left <= 0 {
-        return Verdict::Take;
-    }
-    let (my_host, _) = me.rsplit_once('/').unwrap_or((me, ""));
-    if let Some((host, pid)) = holder.rsplit_once('/')
-        && host == my_host
-        && let Ok(pid) = pid.parse::<u32>()
-        && !alive(pid)
-    {
-        return Verdict::Take;
+    if age < -CLOCK_SLACK_SECS || age >= duration {
+        return Verdict::Watch;
     }
     Verdict::Held(format!(
-        "held by {holder} (Lease {}, renewed {}s ago; taken over only after it expires, in {left}s)",
+        "held by {holder} (Lease {}, renewed {}s ago; taken over only once it stays unrenewed for {duration}s)",
         lease.metadata.name.as_deref().unwrap_or_default(),
         age.max(0)
     ))
 }
 
-fn process_alive(pid: u32) -> bool {
-    std::path::Path::new(&format!("/proc/{pid}")).exists()
+/// A Lease as this process has seen it: the version and since when, by our own clock.
+#[derive(Debug, Clone)]
+pub struct Sighting {
+    version: Option<String>,
+    since: Instant,
+    duration: Duration,
 }
 
-/// A held Lease: renewed in the background until [`Held::release`]. `None` inside when
-/// this operation already held it (a rollback started by a failed update): the outer holder
-/// releases it.
-pub struct Held(Option<Renewing>);
+/// What a new read of a watched Lease says.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Seen {
+    /// Written since: its holder (or another engine) is alive.
+    Changed,
+    /// Unchanged, but not yet for its whole duration.
+    Unchanged,
+    /// Unchanged for its whole duration: free.
+    Expired,
+}
+
+impl Sighting {
+    /// The first sight of `lease`, at `at`.
+    pub fn new(lease: &Lease, at: Instant) -> Self {
+        let secs = lease
+            .spec
+            .as_ref()
+            .and_then(|s| s.lease_duration_seconds)
+            .unwrap_or(0)
+            .max(1);
+        Sighting {
+            version: lease.metadata.resource_version.clone(),
+            since: at,
+            duration: Duration::from_secs(u64::from(secs.unsigned_abs())).min(WATCH_AT_MOST),
+        }
+    }
+
+    /// Judges a later read of the same Lease.
+    pub fn see(&self, lease: &Lease, at: Instant) -> Seen {
+        if lease.metadata.resource_version != self.version {
+            Seen::Changed
+        } else if at.saturating_duration_since(self.since) >= self.duration {
+            Seen::Expired
+        } else {
+            Seen::Unchanged
+        }
+    }
+}
+
+/// The Leases one operation holds: renewed in the background until [`Held::release`].
+/// Leases this operation already held (a rollback started by a failed update) are not in
+/// it: the outer holder releases them.
+pub struct Held(Vec<Renewing>);
 
 struct Renewing {
     api: Api<Lease>,
@@ -107,23 +156,64 @@ struct Renewing {
     held: HeldSet,
     key: (String, String),
     stop: watch::Sender<bool>,
-    /// Returns the Lease as last written by us (the renewer's last success).
-    renewer: tokio::task::JoinHandle<Lease>,
+    /// Returns the Lease as last written by us (the renewer's last success). Taken by
+    /// [`Renewing::release`]; aborted on drop (an operation dropped midway renews nothing).
+    renewer: Option<tokio::task::JoinHandle<Lease>>,
 }
 
-/// Takes the Lease for updates of `rc`, or refuses naming its holder.
-pub async fn acquire(ctx: &Ctx, rc: &str) -> Result<Held> {
+impl Drop for Renewing {
+    fn drop(&mut self) {
+        if let Some(renewer) = self.renewer.take() {
+            renewer.abort();
+        }
+    }
+}
+
+/// Takes the Leases for updates of `rcs` (in name order, each once), or refuses naming the
+/// first holder, releasing what it took.
+pub async fn acquire(ctx: &Ctx, rcs: &[&str]) -> Result<Held> {
+    let mut names: Vec<&str> = rcs.to_vec();
+    names.sort_unstable();
+    names.dedup();
+    let mut held = Held(Vec::new());
+    for rc in names {
+        match acquire_one(ctx, rc).await {
+            Ok(Some(renewing)) => held.0.push(renewing),
+            Ok(None) => {}
+            Err(e) => {
+                held.release().await;
+                return Err(e);
+            }
+        }
+    }
+    Ok(held)
+}
+
+async fn acquire_one(ctx: &Ctx, rc: &str) -> Result<Option<Renewing>> {
     let api: Api<Lease> = Api::namespaced(ctx.cluster.client.clone(), ctx.namespace());
     let name = name(rc);
     let key = (ctx.namespace().to_owned(), name.clone());
     if ctx.leases.contains(&key) {
-        return Ok(Held(None));
+        return Ok(None);
     }
-    let me = identity();
+    let me = ctx.leases.identity().to_owned();
+    let gone = |holder: &str| {
+        identity::Holder::parse(holder).is_some_and(|h| {
+            h.is_gone(identity::me(), identity::start_of)
+                || h.is_ended_operation_of(identity::me(), identity::is_live)
+        })
+    };
+    let refused = |why: String| {
+        EngineError::Invalid(format!(
+            "replicationcontroller {rc} is being updated by another engine: {why}"
+        ))
+    };
     // Usually there is no Lease: create it without reading first. A race with another engine
     // or an existing Lease (AlreadyExists, Conflict) is decided by reading again.
     let mut read_first = false;
-    for _ in 0..5 {
+    let mut conflicts = 0;
+    let mut watching: Option<Sighting> = None;
+    while conflicts < 5 {
         let now = Timestamp::now();
         let existing = if read_first {
             let what = format!("reading lease {name}");
@@ -139,38 +229,57 @@ pub async fn acquire(ctx: &Ctx, rc: &str) -> Result<Held> {
                 let pp = PostParams::default();
                 call(ctx, &what, || api.create(&pp, &lease)).await
             }
-            Some(lease) => match decide(&lease, &me, now, process_alive) {
-                Verdict::Held(why) => {
-                    return Err(EngineError::Invalid(format!(
-                        "replicationcontroller {rc} is being updated by another engine: {why}"
-                    )));
+            Some(lease) => {
+                let verdict = match decide(&lease, &me, now, gone) {
+                    Verdict::Watch => {
+                        let seen = watching.get_or_insert_with(|| {
+                            ctx.emit(Event::Warning(format!(
+                                "lease {name} of {} looks unrenewed by the clocks; watching it for {}s before taking it over",
+                                holder_of(&lease),
+                                lease_secs(&lease)
+                            )));
+                            Sighting::new(&lease, Instant::now())
+                        });
+                        match seen.see(&lease, Instant::now()) {
+                            Seen::Expired => Verdict::Take,
+                            Seen::Unchanged => {
+                                ctx.sleep(POLL_EVERY).await?;
+                                continue;
+                            }
+                            Seen::Changed => {
+                                return Err(refused(format!(
+                                    "held by {} (Lease {name}, renewed while we watched it)",
+                                    holder_of(&lease)
+                                )));
+                            }
+                        }
+                    }
+                    other => other,
+                };
+                match verdict {
+                    Verdict::Held(why) => return Err(refused(why)),
+                    _ => {
+                        let mut taken = lease.clone();
+                        let spec = lease.spec.as_ref();
+                        let transitions = spec.and_then(|s| s.lease_transitions).unwrap_or(0);
+                        let ours = spec.and_then(|s| s.holder_identity.as_deref()) == Some(&me);
+                        taken.spec = fresh(&name, &me, now, transitions + i32::from(!ours)).spec;
+                        let what = format!("taking lease {name}");
+                        let pp = PostParams::default();
+                        call(ctx, &what, || api.replace(&name, &pp, &taken)).await
+                    }
                 }
-                Verdict::Take => {
-                    let mut taken = lease.clone();
-                    let transitions = lease
-                        .spec
-                        .as_ref()
-                        .and_then(|s| s.lease_transitions)
-                        .unwrap_or(0);
-                    let ours = lease
-                        .spec
-                        .as_ref()
-                        .and_then(|s| s.holder_identity.as_deref())
-                        == Some(me.as_str());
-                    taken.spec = fresh(&name, &me, now, transitions + i32::from(!ours)).spec;
-                    let what = format!("taking lease {name}");
-                    let pp = PostParams::default();
-                    call(ctx, &what, || api.replace(&name, &pp, &taken)).await
-                }
-            },
+            }
         };
         match written {
             Ok(stored) => {
                 ctx.leases.insert(key.clone());
-                let renewing = start_renewing(ctx, api, name, me, &stored, key);
-                return Ok(Held(Some(renewing)));
+                return Ok(Some(start_renewing(ctx, api, name, me, &stored, key)));
             }
-            Err(EngineError::Api { code: 409, .. }) => continue,
+            Err(EngineError::Api { code: 409, .. }) => {
+                conflicts += 1;
+                watching = None;
+            }
             Err(e) => return Err(e),
         }
     }
@@ -179,14 +288,32 @@ pub async fn acquire(ctx: &Ctx, rc: &str) -> Result<Held> {
     )))
 }
 
-/// Runs `work` holding the Lease of `rc`, releasing it however `work` ends.
+fn holder_of(lease: &Lease) -> &str {
+    lease
+        .spec
+        .as_ref()
+        .and_then(|s| s.holder_identity.as_deref())
+        .unwrap_or("nobody")
+}
+
+fn lease_secs(lease: &Lease) -> i32 {
+    lease
+        .spec
+        .as_ref()
+        .and_then(|s| s.lease_duration_seconds)
+        .unwrap_or(0)
+}
+
+/// Runs `work` holding the Leases of `rcs`, releasing them however `work` ends.
 pub async fn holding<T>(
     ctx: &Ctx,
-    rc: &str,
+    rcs: &[&str],
     work: impl std::future::Future<Output = Result<T>>,
 ) -> Result<T> {
-    let held = acquire(ctx, rc).await?;
-    let result = work.await;
+    let held = Box::pin(acquire(ctx, rcs)).await?;
+    // Boxed: the update's state machine is large, and nested in the caller's it would
+    // overflow a small (test) thread stack in debug builds.
+    let result = Box::pin(work).await;
     held.release().await;
     result
 }
@@ -217,25 +344,57 @@ fn start_renewing(
     key: (String, String),
 ) -> Renewing {
     let (stop, mut stopped) = watch::channel(false);
-    let (task_api, task_name, sink) = (api.clone(), name.clone(), ctx.clone());
+    let (task_api, task_name, task_ctx, task_key) =
+        (api.clone(), name.clone(), ctx.clone(), key.clone());
     let mut last = stored.clone();
+    let renewal = identity::renewing(&me);
     let renewer = tokio::spawn(async move {
+        // Counts this operation as live while the renewer runs (ended or aborted).
+        let _renewal = renewal;
+        let mut renewed_at = Instant::now();
+        let mut failing = false;
         loop {
+            let pause = if failing { RETRY_EVERY } else { RENEW_EVERY };
             tokio::select! {
-                () = tokio::time::sleep(RENEW_EVERY) => {}
+                () = tokio::time::sleep(pause) => {}
                 _ = stopped.changed() => return last,
             }
             match renew(&task_api, &task_name, &me).await {
-                Ok(Some(renewed)) => last = renewed,
-                Ok(None) => {
-                    sink.line(format!(
-                        "warning: lease {task_name} was taken over by another engine; stop one of them"
-                    ));
+                Ok(Ok(renewed)) => {
+                    last = renewed;
+                    renewed_at = Instant::now();
+                    if failing && task_ctx.leases.confirm(&task_key) {
+                        task_ctx.emit(Event::Warning(format!(
+                            "lease {task_name} renewed again; going on"
+                        )));
+                    }
+                    failing = false;
+                }
+                Ok(Err(holder)) => {
+                    task_ctx
+                        .leases
+                        .lose(format!("lease {task_name} was taken over by {holder}"));
+                    task_ctx.cancel.cancel();
                     last.metadata.resource_version = None;
                     return last;
                 }
-                // A missed renewal is retried at the next tick; the Lease lasts three.
-                Err(e) => tracing::warn!(lease = %task_name, error = %e, "renewing the lease"),
+                Err(e) => {
+                    let silent = renewed_at.elapsed();
+                    if silent >= DURATION && task_ctx.leases.unconfirm(&task_key) {
+                        task_ctx.emit(Event::Warning(format!(
+                            "lease {task_name} not renewed for {}s ({}); no changes until it is",
+                            silent.as_secs(),
+                            crate::client::one_line(&e)
+                        )));
+                    } else if !failing {
+                        task_ctx.emit(Event::Warning(format!(
+                            "renewing lease {task_name} failed ({}); trying again every {}s",
+                            crate::client::one_line(&e),
+                            RETRY_EVERY.as_secs()
+                        )));
+                    }
+                    failing = true;
+                }
             }
         }
     });
@@ -245,33 +404,52 @@ fn start_renewing(
         held: ctx.leases.clone(),
         key,
         stop,
-        renewer,
+        renewer: Some(renewer),
     }
 }
 
-/// Renews the Lease if it is still ours (returning it as stored); `None` when someone else
-/// holds it.
-async fn renew(api: &Api<Lease>, name: &str, me: &str) -> Result<Option<Lease>, kube::Error> {
+/// Renews the Lease if it is still ours (returning it as stored), or names who holds it now.
+async fn renew(
+    api: &Api<Lease>,
+    name: &str,
+    me: &str,
+) -> Result<Result<Lease, String>, kube::Error> {
     let Some(mut lease) = api.get_opt(name).await? else {
-        return Ok(None);
+        return Ok(Err("nobody (it was deleted)".to_owned()));
     };
     let spec = lease.spec.get_or_insert_with(Default::default);
     if spec.holder_identity.as_deref() != Some(me) {
-        return Ok(None);
+        return Ok(Err(holder_of(&lease).to_owned()));
     }
     spec.renew_time = Some(MicroTime(Timestamp::now()));
     api.replace(name, &PostParams::default(), &lease)
         .await
-        .map(Some)
+        .map(Ok)
 }
 
 impl Held {
-    /// Stops renewing and deletes the Lease if it is still ours. Failures only cost the next
-    /// engine the wait until the Lease expires, so they are logged, not returned.
+    /// Adds `more` to the Leases held.
+    pub fn add(&mut self, more: Held) {
+        self.0.extend(more.0);
+    }
+
+    /// Stops renewing and deletes the Leases still ours. Failures only cost the next engine
+    /// the wait until a Lease expires, so they are logged, not returned.
     pub async fn release(self) {
-        let Some(r) = self.0 else { return };
+        for r in self.0 {
+            r.release().await;
+        }
+    }
+}
+
+impl Renewing {
+    async fn release(mut self) {
+        let r = &mut self;
         let _ = r.stop.send(true);
-        let last = r.renewer.await.ok();
+        let last = match r.renewer.take() {
+            Some(renewer) => renewer.await.ok(),
+            None => None,
+        };
         r.held.remove(&r.key);
         // Deleting the Lease as we last wrote it needs no read; if it changed since (taken
         // over), the precondition fails and we look at who holds it now.
@@ -286,15 +464,9 @@ impl Held {
                 }
             }
         }
-        let me = identity();
+        let me = r.held.identity().to_owned();
         match r.api.get_opt(&r.name).await {
-            Ok(Some(lease))
-                if lease
-                    .spec
-                    .as_ref()
-                    .and_then(|s| s.holder_identity.as_deref())
-                    == Some(me.as_str()) =>
-            {
+            Ok(Some(lease)) if holder_of(&lease) == me => {
                 if let Err(e) = r.api.delete(&r.name, &unchanged_since(&lease)).await {
                     tracing::warn!(lease = %r.name, error = %e, "releasing the lease");
                 }
@@ -327,6 +499,7 @@ mod tests {
         if holder.is_empty() {
             l.spec = Some(LeaseSpec::default());
         }
+        l.metadata.resource_version = Some("7".into());
         l
     }
 
@@ -334,53 +507,87 @@ mod tests {
         Timestamp::from_second(1_800_000_000).unwrap_or(Timestamp::UNIX_EPOCH)
     }
 
+    const ALIVE: fn(&str) -> bool = |_| false;
+
     #[test]
     fn a_fresh_lease_of_another_engine_is_refused_naming_it() {
-        let v = decide(&lease("laptop/42", 5, now()), "ci/7", now(), |_| true);
+        let v = decide(&lease("laptop/42", 5, now()), "ci/7", now(), ALIVE);
         let Verdict::Held(why) = v else {
-            panic!("taken: {v:?}")
+            panic!("not refused: {v:?}")
         };
         assert!(why.contains("laptop/42"), "{why}");
         assert!(why.contains("rolling-update.kubia-v1"), "{why}");
         assert!(why.contains("renewed 5s ago"), "{why}");
-        assert!(why.contains("in 25s"), "{why}");
+        assert!(why.contains("unrenewed for 30s"), "{why}");
+    }
+
+    /// The clocks only ever refuse: a Lease that looks expired by them, or renewed in our
+    /// future, is watched, never taken on their word.
+    #[test]
+    fn the_clocks_never_take_a_lease() {
+        let d = DURATION.as_secs() as i64;
+        for age in [d, d + 1, 3600, -CLOCK_SLACK_SECS - 1, -86_400] {
+            assert_eq!(
+                decide(&lease("laptop/42", age, now()), "ci/7", now(), ALIVE),
+                Verdict::Watch,
+                "renewed {age}s ago"
+            );
+        }
+        for age in [d - 1, 0, -CLOCK_SLACK_SECS] {
+            assert!(matches!(
+                decide(&lease("laptop/42", age, now()), "ci/7", now(), ALIVE),
+                Verdict::Held(_)
+            ));
+        }
     }
 
     #[test]
-    fn an_expired_lease_is_taken_over_and_the_limit_is_exact() {
-        let at_limit = lease("laptop/42", DURATION.as_secs() as i64, now());
-        assert_eq!(decide(&at_limit, "ci/7", now(), |_| true), Verdict::Take);
-        let just_before = lease("laptop/42", DURATION.as_secs() as i64 - 1, now());
-        assert!(matches!(
-            decide(&just_before, "ci/7", now(), |_| true),
-            Verdict::Held(_)
-        ));
+    fn a_lease_is_free_after_it_stayed_unchanged_for_its_duration_by_our_clock() {
+        let first = lease("laptop/42", 3600, now());
+        let t0 = Instant::now();
+        let seen = Sighting::new(&first, t0);
+        assert_eq!(
+            seen.see(&first, t0 + DURATION - Duration::from_millis(1)),
+            Seen::Unchanged
+        );
+        assert_eq!(seen.see(&first, t0 + DURATION), Seen::Expired);
+        let mut renewed = first.clone();
+        renewed.metadata.resource_version = Some("8".into());
+        assert_eq!(
+            seen.see(&renewed, t0 + Duration::from_secs(1)),
+            Seen::Changed
+        );
+        assert_eq!(seen.see(&renewed, t0 + DURATION * 2), Seen::Changed);
+        // A holder that wrote a huge duration is watched for at most five minutes.
+        let mut long = first.clone();
+        long.spec
+            .get_or_insert_with(Default::default)
+            .lease_duration_seconds = Some(i32::MAX);
+        let seen = Sighting::new(&long, t0);
+        assert_eq!(seen.see(&long, t0 + WATCH_AT_MOST), Seen::Expired);
     }
 
     #[test]
     fn our_own_or_a_released_lease_is_taken() {
         assert_eq!(
-            decide(&lease("ci/7", 1, now()), "ci/7", now(), |_| true),
+            decide(&lease("ci/7", 1, now()), "ci/7", now(), ALIVE),
             Verdict::Take
         );
         assert_eq!(
-            decide(&lease("", 1, now()), "ci/7", now(), |_| true),
+            decide(&lease("", 1, now()), "ci/7", now(), ALIVE),
             Verdict::Take
         );
     }
 
     #[test]
-    fn a_dead_holder_on_this_host_is_taken_over_at_once_but_not_one_elsewhere() {
-        let here = lease("ci/42", 1, now());
-        assert_eq!(decide(&here, "ci/7", now(), |pid| pid != 42), Verdict::Take);
+    fn a_holder_known_to_be_gone_is_taken_over_at_once() {
+        let here = lease("ci/42/1a2b3c4d.1.2", 1, now());
+        assert_eq!(
+            decide(&here, "ci/7", now(), |h| h == "ci/42/1a2b3c4d.1.2"),
+            Verdict::Take
+        );
         assert!(matches!(
-            decide(&here, "ci/7", now(), |_| true),
-            Verdict::Held(_)
-        ));
-        // Another host's PIDs say nothing about this one's.
-        let elsewhere = lease("laptop/42", 1, now());
-        assert!(matches!(
-            decide(&elsewhere, "ci/7", now(), |_| false),
+            decide(&here, "ci/7", now(), ALIVE),
             Verdict::Held(_)
         ));
     }

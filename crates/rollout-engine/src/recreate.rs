@@ -59,6 +59,7 @@ fn template_done(rc: &ReplicationController, index: usize, change: &ImageChange)
 
 /// Runs the recreate.
 pub async fn run(ctx: &Ctx, req: &Recreate) -> Result<()> {
+    crate::names::object(crate::names::RC, &req.rc_name)?;
     Box::pin(run_inner(ctx, req)).await
 }
 
@@ -88,7 +89,7 @@ async fn run_inner(ctx: &Ctx, req: &Recreate) -> Result<()> {
         ctx.warn(new_rc::pull_policy_warning(&rc, &req.change));
     }
     crate::access::check(&pre, crate::access::RECREATE).await?;
-    crate::lease::holding(&pre, name, async {
+    crate::lease::holding(&pre, &[name], async {
         let previous = container_image(&rc, index).to_owned();
         let ctx =
             &ctx.with_undo(

@@ -107,6 +107,7 @@ where
     let mut delays = backoff();
     loop {
         ctx.check_cancel()?;
+        ctx.until_leases_confirmed(deadline.into_std()).await?;
         let error = match request().await {
             Ok(value) => return Ok(value),
             Err(error) => error,

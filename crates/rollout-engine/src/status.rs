@@ -148,6 +148,9 @@ pub fn describe(rcs: &[ReplicationController], services: &[Service]) -> Vec<Upda
 /// Emits one line per update in progress (involving `rc` if given), or a line saying there
 /// is none.
 pub async fn run(ctx: &Ctx, rc: Option<&str>) -> Result<Vec<UpdateInfo>> {
+    if let Some(name) = rc {
+        crate::names::object(crate::names::RC, name)?;
+    }
     let pre = ctx.preflight();
     let rcs = api::list_rcs(&pre).await?;
     let services = api::list_services(&pre).await?;

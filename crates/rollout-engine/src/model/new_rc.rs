@@ -330,15 +330,10 @@ pub(crate) fn record_original_replicas(rc: &mut ReplicationController) -> bool {
     true
 }
 
-/// kubectl refused an empty `--deployment-label-key`: it would make a selector key of `""`.
+/// kubectl refused an empty `--deployment-label-key` (a selector key of `""`); any key the
+/// API server would refuse in a label is refused here, before anything is written.
 pub fn check_deployment_key(key: &str) -> Result<()> {
-    if key.is_empty() {
-        Err(EngineError::invalid(
-            "--deployment-label-key can not be empty",
-        ))
-    } else {
-        Ok(())
-    }
+    crate::names::label_key("--deployment-label-key", key)
 }
 
 /// The new RC as it is created: 0 replicas, `desired-replicas` and `update-source-id`.

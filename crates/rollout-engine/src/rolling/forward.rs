@@ -40,6 +40,12 @@ struct Plan {
 
 /// Runs the update (or its rollback, or a dry run).
 pub async fn run(ctx: &Ctx, req: &RollingUpdate) -> Result<Outcome> {
+    // Boxed: kept inline, the whole command's state machine would sit in the caller's
+    // stack frame, too large for a 2 MiB thread in debug builds.
+    Box::pin(run_unboxed(ctx, req)).await
+}
+
+async fn run_unboxed(ctx: &Ctx, req: &RollingUpdate) -> Result<Outcome> {
     validate(req)?;
     if req.rollback {
         return rollback::run(ctx, req).await;
@@ -53,21 +59,38 @@ pub async fn run(ctx: &Ctx, req: &RollingUpdate) -> Result<Outcome> {
     }
     labels::check_selector_matches_template(&old)?;
     labels::check_not_owned(&old, req.force)?;
-    let plan = plan(&pre, req, &old).await?;
     if req.dry_run {
+        let plan = plan(&pre, req, &old).await?;
         return Ok(dry_run(req, &old, &plan));
     }
     crate::access::check(&pre, crate::access::ROLLING).await?;
-    let held = crate::lease::acquire(&pre, &req.old_name).await?;
+    let mut held = crate::lease::acquire(&pre, &[&req.old_name]).await?;
+    let result = run_holding(ctx, req, &mut held).await;
+    held.release().await;
+    result
+}
+
+/// Plans from the old RC as it is once its Lease is held (what was read before may be
+/// another engine's state in the middle of a change), takes the new RC's Lease too (so
+/// `kubia-v2 -> kubia-v3` is refused while `kubia-v1 -> kubia-v2` runs), and updates.
+async fn run_holding(
+    ctx: &Ctx,
+    req: &RollingUpdate,
+    held: &mut crate::lease::Held,
+) -> Result<Outcome> {
+    let pre = ctx.preflight();
+    let old = api::get_rc(&pre, &req.old_name).await?;
+    labels::check_selector_matches_template(&old)?;
+    labels::check_not_owned(&old, req.force)?;
+    let plan = plan(&pre, req, &old).await?;
+    held.add(crate::lease::acquire(&pre, &[&plan.new_name]).await?);
     let ctx = &ctx.with_undo(ctx.hints.command(&[
         "rolling-update",
         &req.old_name,
         &plan.new_name,
         "--rollback",
     ]));
-    let result = execute(ctx, req, &old, plan).await;
-    held.release().await;
-    result
+    execute(ctx, req, &old, plan).await
 }
 
 /// Decides the new RC (existing or derived), its name and the limits, refusing anything

@@ -9,6 +9,7 @@ use rollout_plan::{Limits, Strategy};
 use crate::error::{EngineError, Result};
 use crate::health::FailurePolicy;
 use crate::model::new_rc::{self, ImageChange};
+use crate::names::{self, RC};
 
 /// Where the new RC's definition comes from.
 #[derive(Debug, Clone, PartialEq)]
@@ -74,6 +75,10 @@ pub fn validate(req: &RollingUpdate) -> Result<()> {
             "the old replication controller's name must not be empty",
         ));
     }
+    names::object(RC, &req.old_name)?;
+    if let Some(new) = &req.new_name {
+        names::object(RC, new)?;
+    }
     if req.source.is_none() && !req.rollback {
         return Err(EngineError::invalid(
             "Must specify --filename or --image for new controller",
@@ -81,6 +86,7 @@ pub fn validate(req: &RollingUpdate) -> Result<()> {
     }
     if let Some(NewSource::File(file)) = &req.source {
         let file_name = file.metadata.name.as_deref().unwrap_or("");
+        names::object(RC, file_name)?;
         if let Some(new) = &req.new_name
             && new != file_name
         {

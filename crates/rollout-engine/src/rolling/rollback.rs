@@ -78,7 +78,7 @@ pub(crate) async fn run(ctx: &Ctx, req: &RollingUpdate) -> Result<Outcome> {
         });
     }
     crate::access::check(&pre, crate::access::ROLLING).await?;
-    let held = crate::lease::acquire(&pre, old_name).await?;
+    let held = crate::lease::acquire(&pre, &[old_name, name_of(&new)]).await?;
     let result = apply(ctx, req, &new, original, limits).await;
     held.release().await;
     result

@@ -9,6 +9,7 @@
 mod blue_green;
 mod canary;
 mod fake;
+mod leases;
 mod recreate;
 mod rolling;
 mod safety;

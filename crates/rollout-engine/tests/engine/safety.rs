@@ -99,26 +99,6 @@ async fn a_second_engine_is_refused_while_the_first_holds_the_lease() {
     });
 }
 
-/// An expired Lease (its holder died elsewhere) is taken over; the update completes and
-/// deletes the Lease.
-#[tokio::test]
-async fn an_expired_lease_is_taken_over_and_released_at_the_end() {
-    let fake = tutorial_cluster();
-    fake.with(|s| {
-        s.leases.insert(
-            "rolling-update.kubia-v1".into(),
-            lease_of("other-host/4242", 31),
-        );
-    });
-    let result = run(&fake, &request(Some("kubia-v2"), "luksa/kubia:v2")).await;
-    assert!(result.is_ok(), "{:?}", result.err());
-    fake.with(|s| {
-        let me = rollout_engine::lease::identity();
-        assert_eq!(s.lease_holders.first(), Some(&me), "{:?}", s.lease_holders);
-        assert!(s.leases.is_empty(), "lease left behind: {:?}", s.leases);
-    });
-}
-
 /// An RC owned by another controller is refused (nothing changes) unless `--force`.
 #[tokio::test]
 async fn an_owned_rc_is_refused_unless_forced() {
@@ -267,4 +247,47 @@ async fn dry_run_changes_nothing() {
     let out = run(&fake, &req).await.unwrap_or_else(|e| e.to_string());
     assert_eq!(out, "Rolling from:\nkubia-v1\nTo:\nkubia-v2\n");
     fake.with(|s| assert_eq!(s.rcs, before));
+}
+
+/// A name that would change the request path (`kubia-v1/status` is the status subresource),
+/// or that the API server would refuse, is refused before a single request, by every method.
+#[tokio::test]
+async fn a_bad_name_is_refused_before_any_request() {
+    let fake = tutorial_cluster();
+    let (ctx, _) = ctx(&fake);
+    fake.with(|s| s.log.clear());
+    let mut errors = Vec::new();
+    for (old, new) in [("kubia-v1/status", "kubia-v2"), ("kubia-v1", "../../x")] {
+        let mut req = request(Some(new), "luksa/kubia:v2");
+        req.old_name = old.into();
+        errors.push(run(&fake, &req).await.err().map(|e| e.to_string()));
+    }
+    let canary = canary::promote(
+        &ctx,
+        &CanaryRef {
+            names: vec!["kubia-v1/status".into()],
+            ..CanaryRef::default()
+        },
+    )
+    .await;
+    errors.push(canary.err().map(|e| e.to_string()));
+    let switch = blue_green::switch_back(
+        &ctx,
+        &BlueGreenRef {
+            service: Some("kubia/status".into()),
+            ..BlueGreenRef::default()
+        },
+    )
+    .await;
+    errors.push(switch.err().map(|e| e.to_string()));
+    let status = rollout_engine::status::run(&ctx, Some("Kubia-V1")).await;
+    errors.push(status.err().map(|e| e.to_string()));
+    for e in &errors {
+        let e = e.as_deref().unwrap_or("(accepted)");
+        assert!(
+            e.contains("may not contain '/'") || e.contains("metadata.name: Invalid value"),
+            "{e}"
+        );
+    }
+    assert_eq!(fake.with(|s| s.log.clone()), Vec::<String>::new());
 }

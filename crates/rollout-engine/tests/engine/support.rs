@@ -9,7 +9,7 @@ pub(crate) use rollout_engine::blue_green::{self, BlueGreen, BlueGreenRef};
 pub(crate) use rollout_engine::canary::{self, CanaryRef, CanaryStart};
 pub(crate) use rollout_engine::recreate::{self, Recreate};
 pub(crate) use rollout_engine::{
-    Cancel, EngineError, ImageChange, NewSource, Outcome, OutputFormat, RecordingSink,
+    Cancel, EngineError, Event, ImageChange, NewSource, Outcome, OutputFormat, RecordingSink,
     RollingUpdate, output,
 };
 pub(crate) use rollout_plan::{IntOrPercent, Strategy};

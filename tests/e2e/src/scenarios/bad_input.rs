@@ -232,6 +232,42 @@ subjects:
             None,
         ),
         (
+            "an RC name that is a subresource path",
+            plugin(&["kubia-v1/status", "kubia-v2", &env.image_arg("v2")]),
+            None,
+        ),
+        (
+            "an RC name that climbs out of the namespace",
+            rollout(&[
+                "canary",
+                "kubia-v1",
+                "../../../apis/apps/v1/namespaces/e2e-bad-input/deployments/x",
+                &env.image_arg("v2"),
+                "--steps=1",
+            ]),
+            None,
+        ),
+        (
+            "an RC name the API server refuses",
+            plugin(&["kubia-v1", "Kubia_V2", &env.image_arg("v2")]),
+            None,
+        ),
+        (
+            "an empty namespace",
+            plugin(&["kubia-v1", "kubia-v2", &env.image_arg("v2"), "-n", ""]),
+            None,
+        ),
+        (
+            "a label key the API server refuses",
+            plugin(&[
+                "kubia-v1",
+                "kubia-v2",
+                &env.image_arg("v2"),
+                "--deployment-label-key=Bad.Prefix/track",
+            ]),
+            None,
+        ),
+        (
             "bad --max-surge",
             plugin(&[
                 "kubia-v1",
@@ -359,6 +395,23 @@ subjects:
         (
             "empty --deployment-label-key",
             "--deployment-label-key can not be empty",
+        ),
+        (
+            "an RC name that is a subresource path",
+            "invalid resource name \"kubia-v1/status\": [may not contain '/']",
+        ),
+        (
+            "an RC name that climbs out of the namespace",
+            "[may not contain '/']",
+        ),
+        (
+            "an RC name the API server refuses",
+            "replicationcontroller \"Kubia_V2\" is invalid: metadata.name: Invalid value",
+        ),
+        ("an empty namespace", "a namespace must not be empty"),
+        (
+            "a label key the API server refuses",
+            "\"Bad.Prefix/track\" is not a valid label key: prefix part a lowercase RFC 1123",
         ),
         ("bad --max-surge", "--max-surge"),
         (
