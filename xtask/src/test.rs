@@ -245,7 +245,7 @@ fn free_port() -> Result<u16> {
 pub fn cluster_smoke() -> Result<()> {
     let _p = util::Phase::start("cluster smoke test (local provider)");
     cluster::up(Provider::Local)?;
-    let checked = smoke_checks();
+    let checked = smoke_checks().and_then(|()| foreign_state_dirs_are_left_alone());
     // Whatever the checks found, `down` must run and leave nothing behind.
     let pids = local::recorded_pids();
     let down = cluster::down(Provider::Local);
@@ -264,6 +264,57 @@ pub fn cluster_smoke() -> Result<()> {
     }
     eprintln!(
         "cluster down left nothing behind (processes, mounts, iptables chains, bridge, state)"
+    );
+    Ok(())
+}
+
+/// `cluster down` with `KUBIA_STATE_DIR` naming a directory `up` did not create refuses and
+/// changes nothing; naming a stale state directory of ours (a second one), it removes that
+/// directory and leaves the running cluster's bridge, chains and processes alone.
+fn foreign_state_dirs_are_left_alone() -> Result<()> {
+    let down_at = |dir: &std::path::Path| -> Result<std::process::Output> {
+        Ok(std::process::Command::new(std::env::current_exe()?)
+            .args(["cluster", "down", "--provider", "local"])
+            .env("KUBIA_STATE_DIR", dir)
+            .output()?)
+    };
+    let base = std::env::temp_dir().join(format!("kubia-foreign-{}", std::process::id()));
+    let not_ours = base.join("not-ours");
+    std::fs::create_dir_all(not_ours.join("data"))?;
+    std::fs::write(not_ours.join("data/keep"), "someone else's")?;
+    let out = down_at(&not_ours)?;
+    let said = String::from_utf8_lossy(&out.stderr);
+    ensure!(
+        !out.status.success() && said.contains("refusing to clean up"),
+        "`cluster down` on a directory without the marker did not refuse: {said}"
+    );
+    ensure!(
+        not_ours.join("data/keep").is_file(),
+        "`cluster down` removed a directory that was not ours"
+    );
+    let stale = base.join("stale");
+    std::fs::create_dir_all(stale.join("pids"))?;
+    std::fs::write(stale.join(local::MARKER), "stale")?;
+    let chains = cluster::host::kubernetes_chains().len();
+    let out = down_at(&stale)?;
+    ensure!(
+        out.status.success() && !stale.exists(),
+        "`cluster down` of a stale state directory failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    ensure!(
+        local::healthy()
+            && cluster::host::kubernetes_chains().len() == chains
+            && std::path::Path::new("/sys/class/net")
+                .join(local::BRIDGE)
+                .exists(),
+        "`cluster down` of a stale state directory disturbed the running cluster"
+    );
+    std::fs::remove_dir_all(&base)?;
+    eprintln!(
+        "cluster down refused a directory without the marker, and removed a stale state \
+         directory leaving the running cluster ({chains} chains, bridge {}) alone",
+        local::BRIDGE
     );
     Ok(())
 }

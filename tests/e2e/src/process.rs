@@ -134,6 +134,16 @@ impl Running {
         Some(line)
     }
 
+    /// Its process id (while it runs).
+    pub fn pid(&self) -> Option<u32> {
+        self.child.id()
+    }
+
+    /// Whether it has exited already.
+    pub fn exited(&mut self) -> bool {
+        matches!(self.child.try_wait(), Ok(Some(_)))
+    }
+
     /// The stdout lines handed out so far.
     pub fn seen(&self) -> &[String] {
         &self.seen

@@ -62,10 +62,20 @@ pub fn restore_sysctls(dir: &Path) -> Result<()> {
     Ok(())
 }
 
-fn ours(text: &str, marks: &[String]) -> bool {
-    text.contains("KUBE-")
-        || text.contains("CNI-")
-        || marks.iter().any(|m| text.contains(m.as_str()))
+/// A chain of kube-proxy's or the CNI plugins' (by its name's prefix), or one naming a mark.
+fn ours(chain: &str, marks: &[String]) -> bool {
+    chain.starts_with("KUBE-")
+        || chain.starts_with("CNI-")
+        || marks.iter().any(|m| chain.contains(m.as_str()))
+}
+
+/// A rule in another chain that jumps to one of ours or names a mark.
+fn ours_rule(rule: &str, marks: &[String]) -> bool {
+    rule.split_whitespace()
+        .collect::<Vec<_>>()
+        .windows(2)
+        .any(|w| matches!(w[0], "-j" | "-g" | "--jump" | "--goto") && ours(w[1], marks))
+        || marks.iter().any(|m| rule.contains(m.as_str()))
 }
 
 /// The `KUBE-`/`CNI-` chains on the host now (IPv4 and IPv6), by name.
@@ -138,7 +148,7 @@ fn cleanup_script(saved: &str, marks: &[String]) -> String {
             }
         } else if let Some(rule) = line.strip_prefix("-A ") {
             let chain = rule.split_whitespace().next().unwrap_or_default();
-            if !ours(chain, marks) && ours(rule, marks) {
+            if !ours(chain, marks) && ours_rule(rule, marks) {
                 tables
                     .entry(table.clone())
                     .or_default()
@@ -180,7 +190,12 @@ pub fn unmount_below(dir: &Path) -> Result<()> {
     points.sort_by_key(|p| std::cmp::Reverse(p.len()));
     points.dedup();
     for p in points {
-        let _ = Command::new("umount").arg("-l").arg(p).status();
+        let status = Command::new("umount")
+            .arg("-l")
+            .arg(p)
+            .status()
+            .context("running umount")?;
+        anyhow::ensure!(status.success(), "umount -l {p} failed ({status})");
     }
     Ok(())
 }
@@ -219,7 +234,9 @@ mod tests {
 -A POSTROUTING -s 10.233.64.0/24 -j MASQUERADE\n\
 -A POSTROUTING -s 172.17.0.0/16 ! -o docker0 -j MASQUERADE\n\
 -A KUBE-SERVICES -j RETURN\nCOMMIT\n*filter\n:INPUT ACCEPT [0:0]\n\
--A FORWARD -o kubia0 -j ACCEPT\n-A FORWARD -o docker0 -j ACCEPT\nCOMMIT\n";
+-A FORWARD -o kubia0 -j ACCEPT\n-A FORWARD -o docker0 -j ACCEPT\n\
+:MY-KUBE-CHAIN - [0:0]\n-A FORWARD -m comment --comment \"see KUBE-SERVICES\" -j ACCEPT\n\
+-A FORWARD -j MY-KUBE-CHAIN\nCOMMIT\n";
         let marks = ["kubia0".to_owned(), "10.233.64.0/24".to_owned()];
         let s = super::cleanup_script(saved, &marks);
         assert_eq!(

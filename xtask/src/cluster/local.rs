@@ -7,7 +7,7 @@
 //! they changed on the host.
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
@@ -18,15 +18,19 @@ use crate::{images, util};
 mod components;
 mod config;
 mod network;
+mod ownership;
 mod processes;
+mod teardown;
 mod tools;
 
 pub use components::{restart_with, restore, start_component, stop_component};
 use config::write_configs;
 use network::{Networks, host_ips};
-use processes::{alive, kill_leftover_shims, running, shim_processes, spawn, stop};
+pub use ownership::MARKER;
+use processes::{alive, running, shim_processes, spawn, stop};
+pub use teardown::down;
 pub(in crate::cluster) use tools::run_checked;
-use tools::{crictl, ctr, path};
+use tools::{ctr, path};
 pub use tools::{import_image, kubectl, kubectl_stdin};
 
 /// A second loopback address the API server's certificate names: the e2e scenario that cuts
@@ -39,7 +43,7 @@ pub const NODE_NAME: &str = "kubia-node";
 /// the controllers at 1000 pods).
 pub const BENCH_QPS: u32 = 500;
 pub const BENCH_BURST: u32 = 1000;
-const BRIDGE: &str = "kubia0";
+pub const BRIDGE: &str = "kubia0";
 const ETCD_PORT: u16 = 23790;
 const ETCD_PEER_PORT: u16 = 23800;
 const API_PORT: u16 = 6443;
@@ -139,10 +143,14 @@ pub fn up() -> Result<Created> {
     let reuse = healthy();
     if reuse {
         eprintln!("A healthy local cluster is already running; reusing it.");
-        // Its keys may have been written by a version that left them world-readable.
+        // Its keys may have been written by a version that left them world-readable, and
+        // its state directory by one that wrote no marker: the running cluster proves it ours.
         pki::secure(&state_dir())?;
+        ownership::mark(&state_dir())?;
+        ownership::claim_host(&state_dir())?;
     } else {
         if state_dir().exists() {
+            ownership::check_ours(&state_dir())?;
             eprintln!("Cleaning up a stale local cluster first.");
             down()?;
         }
@@ -191,6 +199,9 @@ pub fn up() -> Result<Created> {
 
 fn start_all() -> Result<()> {
     let dir = state_dir();
+    // The marker first: whatever happens next, `down` may clean this directory up.
+    ownership::mark(&dir)?;
+    ownership::claim_host(&dir)?;
     for sub in [
         "pids",
         "logs",
@@ -410,96 +421,6 @@ pub fn http_get_path(port: u16, path: &str) -> Result<String> {
         bail!("answer: {}", head.lines().next().unwrap_or_default());
     }
     Ok(body.to_owned())
-}
-
-/// Stops every process `up` started, removes what they left on the host, then the state.
-pub fn down() -> Result<()> {
-    let dir = state_dir();
-    if !dir.exists() {
-        eprintln!(
-            "No local cluster state at {}; nothing to do.",
-            dir.display()
-        );
-        return Ok(());
-    }
-    let _p = util::Phase::start("local cluster down");
-    for name in [
-        "kube-proxy",
-        "kube-scheduler",
-        "kube-controller-manager",
-        "kubelet",
-    ] {
-        stop(name);
-    }
-    // Pod sandboxes hold network namespaces, veths and IP leases: remove them through the
-    // CRI, which runs CNI DEL for each, while containerd still runs.
-    if alive("containerd").is_some() {
-        let _ = crictl(&["rmp", "--all", "--force"]);
-    }
-    for name in ["kube-apiserver", "etcd", "containerd"] {
-        stop(name);
-    }
-    kill_leftover_shims();
-    keep_logs(&dir);
-    if build::bin("kube-proxy").is_file() {
-        let _ = Command::new(build::bin("kube-proxy"))
-            .arg("--cleanup")
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .status();
-    }
-    // Every step runs even when an earlier one failed; the failures are reported together.
-    let mut errors = Vec::new();
-    // Rules naming our bridge or our ranges are ours (`up` refused to start beside another
-    // Kubernetes' or CNI's chains, so those are ours too).
-    let mut marks = vec![BRIDGE.to_owned()];
-    if let Some(nets) = Networks::load(&dir) {
-        marks.push(nets.pods.to_string());
-        marks.push(nets.services.to_string());
-    }
-    if let Err(e) = host::remove_iptables(&marks) {
-        errors.push(format!("iptables: {e:#}"));
-    }
-    if let Err(e) = host::restore_sysctls(&dir) {
-        errors.push(format!("sysctls: {e:#}"));
-    }
-    let _ = Command::new("ip")
-        .args(["link", "delete", BRIDGE])
-        .stderr(Stdio::null())
-        .status();
-    if let Err(e) = host::unmount_below(&dir) {
-        errors.push(format!("unmounting: {e:#}"));
-    }
-    host::remove_kubepods_cgroups();
-    if let Err(e) = std::fs::remove_dir_all(&dir) {
-        errors.push(format!("removing {}: {e}", dir.display()));
-    }
-    if !errors.is_empty() {
-        bail!(
-            "`down` could not clean up everything: {}",
-            errors.join("; ")
-        );
-    }
-    Ok(())
-}
-
-/// Copies the components' logs to `target/cluster-logs/` before the state goes, so that a
-/// failed CI run can still be read afterwards.
-fn keep_logs(dir: &Path) {
-    let to = util::root().join("target/cluster-logs");
-    let _ = std::fs::remove_dir_all(&to);
-    if std::fs::create_dir_all(&to).is_err() {
-        return;
-    }
-    let Ok(logs) = std::fs::read_dir(dir.join("logs")) else {
-        return;
-    };
-    for log in logs.flatten() {
-        // The audit log is large and only the rollout benchmark reads it.
-        if log.file_name() != "audit.log" {
-            let _ = std::fs::copy(log.path(), to.join(log.file_name()));
-        }
-    }
 }
 
 /// PIDs of the processes `up` started (for checking that `down` stopped them).

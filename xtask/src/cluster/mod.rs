@@ -2,7 +2,7 @@
 //! for the end-to-end tests.
 
 pub mod build;
-mod host;
+pub mod host;
 pub mod kind;
 pub mod local;
 mod pki;

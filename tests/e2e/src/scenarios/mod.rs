@@ -8,6 +8,7 @@ mod deployment;
 mod faults;
 mod interrupted;
 mod kubectl_forms;
+mod leases;
 mod manifests;
 mod pull_policy;
 mod recreate;
@@ -60,13 +61,15 @@ const fn alone(name: &'static str, why: &'static str, run: Run) -> Scenario {
 
 /// Every scenario. Those that run beside others are listed longest first (the run ends when
 /// the last one does); the ones that run alone start after them (see [`crate::schedule`]).
-pub const ALL: [Scenario; 20] = [
+pub const ALL: [Scenario; 22] = [
     Scenario {
         name: "tutorial-rolling-update",
         needs: Needs::Namespace,
         tutorial_port: true,
         run: |e, o| Box::pin(tutorial::run(e, o)),
     },
+    beside("lease-race", |e, o| Box::pin(leases::race(e, o))),
+    beside("kill-storm", |e, o| Box::pin(leases::kill_storm(e, o))),
     beside("canary", |e, o| Box::pin(canary::run(e, o))),
     beside("deployment", |e, o| Box::pin(deployment::run(e, o))),
     beside("interrupted-and-resumed", |e, o| {

@@ -11,6 +11,9 @@
 
 pub mod docker_shim;
 pub mod node_image;
+mod node_network;
+
+use node_network::parse_node_networks;
 
 use std::ffi::OsString;
 use std::path::PathBuf;
@@ -329,13 +332,9 @@ fn pod_network(kubeconfig: &std::path::Path) -> Result<()> {
             "jsonpath={range .items[*]}{.metadata.name} {.spec.podCIDR} {.status.addresses[?(@.type==\"InternalIP\")].address}{\"\\n\"}{end}",
         ],
     )?;
-    let nodes: Vec<[&str; 3]> = nodes
-        .lines()
-        .filter_map(|l| {
-            let f: Vec<&str> = l.split_whitespace().collect();
-            <[&str; 3]>::try_from(f).ok()
-        })
-        .collect();
+    // These values go into a shell inside a privileged container: each is parsed as what it
+    // must be (a node name, a CIDR, an address) and written back from the parsed value.
+    let nodes = parse_node_networks(&nodes)?;
     ensure!(
         !nodes.is_empty(),
         "no node of {CLUSTER_NAME} has a podCIDR and an address yet"
@@ -343,17 +342,25 @@ fn pod_network(kubeconfig: &std::path::Path) -> Result<()> {
     let template = std::fs::read_to_string(
         util::root().join("images/kind-node/files/etc/cni/net.d/10-kubia-lab.conflist"),
     )?;
-    for [name, cidr, _] in &nodes {
+    for node in &nodes {
         let mut script = String::from(
             "cat > /etc/cni/net.d/10-kubia-lab.conflist.tmp && mv /etc/cni/net.d/10-kubia-lab.conflist.tmp /etc/cni/net.d/10-kubia-lab.conflist",
         );
-        for [other, other_cidr, address] in &nodes {
-            if other != name {
-                script.push_str(&format!(" && ip route replace {other_cidr} via {address}"));
+        for other in &nodes {
+            if other.name != node.name {
+                script.push_str(&format!(
+                    " && ip route replace {} via {}",
+                    other.pod_cidr, other.address
+                ));
             }
         }
-        docker_exec_stdin(name, &script, &template.replace("10.244.0.0/16", cidr))
-            .with_context(|| format!("pod network on {name} ({cidr})"))?;
+        let cidr = node.pod_cidr.to_string();
+        docker_exec_stdin(
+            &node.name,
+            &script,
+            &template.replace("10.244.0.0/16", &cidr),
+        )
+        .with_context(|| format!("pod network on {} ({cidr})", node.name))?;
     }
     Ok(())
 }
@@ -501,6 +508,7 @@ pub fn status() -> Result<()> {
 
 #[cfg(test)]
 mod tests {
+
     use super::*;
 
     #[test]
