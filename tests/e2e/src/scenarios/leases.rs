@@ -5,8 +5,9 @@
 //! is refused with a message naming the winner's process (its PID is in the holder identity:
 //! kubectl execs the plugin, so the PID we started is the engine's).
 //!
-//! `kill-storm`: one 12-replica update SIGKILLed at random moments 15 times, rerun after each
-//! kill, then run to its end. The killed engine's Lease is taken over at once (its process is
+//! `kill-storm`: a 12-replica update SIGKILLed at random moments 15 times, rerun after each
+//! kill, then run to its end (should a run finish its update between two kills, the storm
+//! goes on with the next update, so that every kill lands in the middle of one). The killed engine's Lease is taken over at once (its process is
 //! gone, judged by PID and start time on this host), the update resumes each time, the bounds
 //! (12 ready, 13 live) hold in every observed state, no request fails, and no Lease is left.
 //!
@@ -29,9 +30,8 @@ const ROUNDS: usize = 20;
 const KILLS: usize = 15;
 /// The storm's update: 12 replicas, 24 scaling steps.
 const STORM_REPLICAS: i32 = 12;
-/// Long enough that the 15 kills (at most 2.5 s after each start) land before the update's
-/// 24 steps are done: each run makes at most one step at once and one per period after.
-const STORM_PERIOD: &str = "--update-period=5s";
+/// The pause after each scale-up (a killed run's pause is lost: the next run steps at once).
+const STORM_PERIOD: &str = "--update-period=2s";
 /// The longest a killed run lives.
 const KILL_WITHIN_MS: u64 = 2500;
 
@@ -157,17 +157,32 @@ pub async fn kill_storm(env: &Env, o: &mut Outcome) -> Result<()> {
 async fn storm(env: &Env, ns: &Namespace, o: &mut Outcome, origin: Instant) -> Result<()> {
     let seed = fastrand::u64(..);
     let mut rng = fastrand::Rng::with_seed(seed);
-    let image = env.image_arg("v2");
-    let args = [
-        "rolling-update",
-        "kubia-v1",
-        "kubia-v2",
-        image.as_str(),
-        STORM_PERIOD,
-    ];
+    // Each run may make a step or two before its kill, so an update can end between kills;
+    // the storm then goes on with the next update (v2 -> v1 -> v2 ...), so that every kill
+    // lands in the middle of one.
+    let mut update = 1;
+    let mut old = "kubia-v1".to_owned();
     let mut moments = Vec::new();
     let mut resumed = 0;
-    for kill in 1..=KILLS {
+    let mut completed = Vec::new();
+    while moments.len() < KILLS {
+        let new = format!("kubia-k{update}");
+        // A kill may land after the last write (releasing the Leases, printing): then the
+        // update is complete, and the next run starts the next one.
+        if let Some(done) = completed_by_a_killed_run(ns, &old, &new, update).await? {
+            completed.push(format!("{done} by the run of kill {}", moments.len()));
+            old = new;
+            update += 1;
+            continue;
+        }
+        let image = env.image_arg(if update % 2 == 1 { "v2" } else { "v1" });
+        let args = [
+            "rolling-update",
+            old.as_str(),
+            new.as_str(),
+            image.as_str(),
+            STORM_PERIOD,
+        ];
         let after = Duration::from_millis(rng.u64(100..=KILL_WITHIN_MS));
         let started = Instant::now();
         let mut running = process::spawn(ns.kubectl(env, &args))?;
@@ -177,47 +192,110 @@ async fn storm(env: &Env, ns: &Namespace, o: &mut Outcome, origin: Instant) -> R
                 break;
             }
         }
-        if running.exited() {
-            let seen = running.seen().join("\n");
-            let out = running.finish(Duration::from_secs(10)).await?;
-            bail!(
-                "run {kill} ended before its kill {after:?} after its start (exit {}): the storm needs a longer update; {seen}\n{}",
-                out.exit(),
-                out.stderr.trim()
-            );
-        }
         if running
             .seen()
             .iter()
-            .any(|l| l == "Found existing update in progress (kubia-v2), resuming.")
+            .any(|l| *l == format!("Found existing update in progress ({new}), resuming."))
         {
             resumed += 1;
         }
-        o.marks.push((format!("kill {kill}"), origin.elapsed()));
+        if running.exited() {
+            let out = running.finish(Duration::from_secs(10)).await?;
+            ensure!(
+                out.success()
+                    && out.stdout.ends_with(&format!(
+                        "replicationcontroller/{new} rolling updated to \"{new}\"\n"
+                    )),
+                "{old} -> {new} ended before its kill without finishing: exit {}: {}{}",
+                out.exit(),
+                out.stdout,
+                out.stderr.trim()
+            );
+            finished(ns, &old, if update % 2 == 1 { "v2" } else { "v1" }).await?;
+            completed.push(format!("{old} -> {new} after kill {}", moments.len()));
+            old = new;
+            update += 1;
+            continue;
+        }
+        o.marks
+            .push((format!("kill {}", moments.len() + 1), origin.elapsed()));
         running.kill().await?;
         moments.push(format!("{:.1}", after.as_secs_f64()));
     }
+    let mut new = format!("kubia-k{update}");
+    if let Some(done) = completed_by_a_killed_run(ns, &old, &new, update).await? {
+        completed.push(format!("{done} by the run of kill {}", moments.len()));
+        old = new;
+        update += 1;
+        new = format!("kubia-k{update}");
+    }
+    let version = if update % 2 == 1 { "v2" } else { "v1" };
+    let image = env.image_arg(version);
+    let args = [
+        "rolling-update",
+        old.as_str(),
+        new.as_str(),
+        image.as_str(),
+        STORM_PERIOD,
+    ];
     let out = process::run(ns.kubectl(env, &args), Duration::from_secs(600)).await?;
     let out = out.ok("the run after the last kill")?;
     ensure!(
-        out.stdout
-            .starts_with("Found existing update in progress (kubia-v2), resuming."),
+        out.stdout.starts_with(&format!(
+            "Found existing update in progress ({new}), resuming."
+        )),
         "the run after the last kill did not resume: {}",
         out.stdout
     );
     ensure!(
-        out.stdout
-            .ends_with("replicationcontroller/kubia-v2 rolling updated to \"kubia-v2\"\n"),
+        out.stdout.ends_with(&format!(
+            "replicationcontroller/{new} rolling updated to \"{new}\"\n"
+        )),
         "the run after the last kill did not finish: {}",
         out.stdout
     );
+    finished(ns, &old, version).await?;
+    o.note(format!(
+        "{KILLS} SIGKILLs at random moments (seed {seed}; seconds after each start: {}); {resumed} run(s) resumed an update before being killed, the run after the last kill resumed and finished; {}",
+        moments.join(", "),
+        if completed.is_empty() {
+            "all in one update".to_owned()
+        } else {
+            format!(
+                "updates that ended between kills (the storm went on with the next): {}",
+                completed.join(", ")
+            )
+        }
+    ));
+    Ok(())
+}
+
+/// `Some("old -> new")` when `old` is gone and `new` exists: a killed run completed
+/// update number `update` (checked as [`finished`]).
+async fn completed_by_a_killed_run(
+    ns: &Namespace,
+    old: &str,
+    new: &str,
+    update: usize,
+) -> Result<Option<String>> {
+    let rcs = ns.api::<ReplicationController>();
+    if rcs.get_opt(old).await?.is_some() || rcs.get_opt(new).await?.is_none() {
+        return Ok(None);
+    }
+    finished(ns, old, if update % 2 == 1 { "v2" } else { "v1" }).await?;
+    Ok(Some(format!("{old} -> {new}")))
+}
+
+/// After an update from `old`: `old` gone, 12 ready pods, all of `version`.
+async fn finished(ns: &Namespace, old: &str, version: &str) -> Result<()> {
     ensure!(
         ns.api::<ReplicationController>()
-            .get_opt("kubia-v1")
+            .get_opt(old)
             .await?
             .is_none(),
-        "kubia-v1 still exists after the update"
+        "{old} still exists after the update"
     );
+    // The old pods may still serve out their shutdown delay: the bounds count live pods.
     ns.wait_ready_live(
         "app=kubia",
         STORM_REPLICAS as usize,
@@ -226,13 +304,9 @@ async fn storm(env: &Env, ns: &Namespace, o: &mut Outcome, origin: Instant) -> R
     .await?;
     let pods = ns.ready_pods("app=kubia").await?;
     ensure!(
-        pods.iter().all(|p| crate::monitor::version(p) == "v2"),
-        "not every pod runs v2 after the update"
+        pods.iter().all(|p| crate::monitor::version(p) == version),
+        "not every pod runs {version} after the update"
     );
-    o.note(format!(
-        "{KILLS} SIGKILLs at random moments (seed {seed}; seconds after each start: {}); {resumed} of the killed runs had resumed the update before their kill, and the run after the last kill resumed and finished",
-        moments.join(", ")
-    ));
     Ok(())
 }
 
