@@ -144,10 +144,14 @@ async fn run_all(
         "=== {} scenarios, up to {jobs} side by side; the parts that disturb the whole cluster alone",
         chosen.len()
     );
+    // The tutorial's NodePort is one port: the scenarios that need it take turns.
+    let mut tutorial_port_taken = false;
     loop {
-        if let Some(i) = queue.next(running.len()) {
+        let fits = |i: usize| !(chosen[i].tutorial_port && tutorial_port_taken);
+        if let Some(i) = queue.next_fitting(running.len(), fits) {
             let scenario = chosen[i];
             let port = if scenario.tutorial_port {
+                tutorial_port_taken = true;
                 schedule::TUTORIAL_NODE_PORT
             } else {
                 ports
@@ -174,6 +178,9 @@ async fn run_all(
         };
         let (i, outcome) = done.context("a scenario's task panicked")?;
         ports.give_back(outcome.node_port);
+        if chosen[i].tutorial_port {
+            tutorial_port_taken = false;
+        }
         running.retain(|r| *r != i);
         outcomes[i] = Some(outcome);
     }

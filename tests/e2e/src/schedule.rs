@@ -71,11 +71,17 @@ impl Queue {
 
     /// The next scenario to start while `running` scenarios run, if one may start now.
     pub fn next(&mut self, running: usize) -> Option<usize> {
-        if running < self.jobs {
-            self.pending.pop_front()
-        } else {
-            None
+        self.next_fitting(running, |_| true)
+    }
+
+    /// [`Queue::next`], among the scenarios `fits` accepts now (one that needs the tutorial's
+    /// NodePort while another holds it waits; those behind it start meanwhile).
+    pub fn next_fitting(&mut self, running: usize, fits: impl Fn(usize) -> bool) -> Option<usize> {
+        if running >= self.jobs {
+            return None;
         }
+        let at = self.pending.iter().position(|i| fits(*i))?;
+        self.pending.remove(at)
     }
 
     /// Whether every scenario has started.
@@ -249,6 +255,27 @@ mod tests {
 
     /// Scenarios that share the cluster and scenarios that take it whole, each many times, on
     /// a multi-threaded runtime: whenever one holds it whole, no other holds it at all.
+    #[test]
+    fn a_scenario_that_does_not_fit_waits_and_those_behind_it_start() {
+        let needs = [Needs::Namespace; 4];
+        let mut q = Queue::new(&needs, 4);
+        // 1 needs what 0 holds (the tutorial's NodePort).
+        let port_users = [0, 1];
+        let mut busy = false;
+        let mut started = Vec::new();
+        while let Some(i) = q.next_fitting(started.len(), |i| !(busy && port_users.contains(&i))) {
+            busy |= port_users.contains(&i);
+            started.push(i);
+        }
+        assert_eq!(started, [0, 2, 3]);
+        busy = false;
+        assert_eq!(
+            q.next_fitting(0, |i| !(busy && port_users.contains(&i))),
+            Some(1)
+        );
+        assert!(q.is_empty());
+    }
+
     #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
     async fn the_gate_keeps_a_disruptive_part_alone() {
         use std::sync::atomic::{AtomicUsize, Ordering::SeqCst};

@@ -34,7 +34,8 @@ pub struct Scenario {
     pub name: &'static str,
     /// Whether it runs beside others or alone (see [`crate::schedule`]).
     pub needs: Needs,
-    /// Whether its Service keeps the tutorial's NodePort 30002 (else it takes a pool port).
+    /// Whether it uses the tutorial's NodePort 30002 (else it takes a pool port); one such
+    /// scenario runs at a time.
     pub tutorial_port: bool,
     run: Run,
 }
@@ -80,9 +81,14 @@ pub const ALL: [Scenario; 22] = [
         Box::pin(bad_version::run_rolling(e, o))
     }),
     beside("kubectl-forms", |e, o| Box::pin(kubectl_forms::run(e, o))),
-    beside("manifests-on-the-server", |e, o| {
-        Box::pin(manifests::run(e, o))
-    }),
+    // Its server-side dry runs create the checked-in Services, whose NodePort is the
+    // tutorial's 30002: it takes that port, after the tutorial's scenario is done with it.
+    Scenario {
+        name: "manifests-on-the-server",
+        needs: Needs::Namespace,
+        tutorial_port: true,
+        run: |e, o| Box::pin(manifests::run(e, o)),
+    },
     // Its DROP rule matches only packets to 127.0.0.66:6443, the second address of the API
     // server that only this scenario's engine uses; every other client (and every probe,
     // from 127.64.0.0/10) goes elsewhere.
