@@ -114,12 +114,6 @@ pub fn service_selects(service: &Service, rc: &ReplicationController) -> bool {
 
 /// Deploys the new RC and switches the Service to it.
 pub async fn deploy(ctx: &Ctx, req: &BlueGreen) -> Result<()> {
-    // Boxed: kept inline, the whole command's state machine would sit in the caller's
-    // stack frame, too large for a 2 MiB thread in debug builds.
-    Box::pin(deploy_unboxed(ctx, req)).await
-}
-
-async fn deploy_unboxed(ctx: &Ctx, req: &BlueGreen) -> Result<()> {
     names::objects(RC, [&req.old_name, &req.new_name])?;
     names::objects(SERVICE, &req.service)?;
     new_rc::check_deployment_key(&req.deployment_label_key)?;
@@ -386,12 +380,6 @@ async fn switch(ctx: &Ctx, svc: &str, to: &ReplicationController, from: &str) ->
 /// `blue-green switch-back`: points the Service at the standby RC again (after checking its
 /// pods are all available), so the two swap roles.
 pub async fn switch_back(ctx: &Ctx, r: &BlueGreenRef) -> Result<()> {
-    // Boxed: kept inline, the whole command's state machine would sit in the caller's
-    // stack frame, too large for a 2 MiB thread in debug builds.
-    Box::pin(switch_back_unboxed(ctx, r)).await
-}
-
-async fn switch_back_unboxed(ctx: &Ctx, r: &BlueGreenRef) -> Result<()> {
     check_ref(r)?;
     let pre = ctx.preflight();
     let (_, state) = find_switched(&pre, r).await?;
@@ -418,12 +406,6 @@ async fn switch_back_held(ctx: &Ctx, r: &BlueGreenRef) -> Result<()> {
 /// `blue-green cleanup`: deletes the standby RC, restores the Service's original selector
 /// and removes the bookkeeping. Before the switch this removes the new RC (an abort).
 pub async fn cleanup(ctx: &Ctx, r: &BlueGreenRef) -> Result<()> {
-    // Boxed: kept inline, the whole command's state machine would sit in the caller's
-    // stack frame, too large for a 2 MiB thread in debug builds.
-    Box::pin(cleanup_unboxed(ctx, r)).await
-}
-
-async fn cleanup_unboxed(ctx: &Ctx, r: &BlueGreenRef) -> Result<()> {
     check_ref(r)?;
     let pre = ctx.preflight();
     let (_, state) = find_switched(&pre, r).await?;

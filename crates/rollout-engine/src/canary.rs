@@ -71,12 +71,6 @@ pub struct CanaryRef {
 
 /// Starts the canary.
 pub async fn start(ctx: &Ctx, req: &CanaryStart) -> Result<()> {
-    // Boxed: kept inline, the whole command's state machine would sit in the caller's
-    // stack frame, too large for a 2 MiB thread in debug builds.
-    Box::pin(start_unboxed(ctx, req)).await
-}
-
-async fn start_unboxed(ctx: &Ctx, req: &CanaryStart) -> Result<()> {
     names::objects(RC, [&req.old_name, &req.new_name])?;
     new_rc::check_deployment_key(&req.deployment_label_key)?;
     if req.old_name == req.new_name {
@@ -197,10 +191,6 @@ async fn start_unboxed(ctx: &Ctx, req: &CanaryStart) -> Result<()> {
 
 /// Finishes the canary: the remaining steps, then the stable RC is deleted.
 pub async fn promote(ctx: &Ctx, r: &CanaryRef) -> Result<()> {
-    Box::pin(promote_unboxed(ctx, r)).await
-}
-
-async fn promote_unboxed(ctx: &Ctx, r: &CanaryRef) -> Result<()> {
     names::objects(RC, &r.names)?;
     let pre = ctx.preflight();
     let (old_name, new_name) = resolve(&pre, &r.names).await?;
@@ -239,10 +229,6 @@ async fn promote_held(ctx: &Ctx, r: &CanaryRef, old_name: &str, new_name: &str) 
 /// Removes the canary: the stable RC back to its original size (first, so capacity never
 /// drops), then the canary RC scaled to 0 and deleted.
 pub async fn abort(ctx: &Ctx, r: &CanaryRef) -> Result<()> {
-    Box::pin(abort_unboxed(ctx, r)).await
-}
-
-async fn abort_unboxed(ctx: &Ctx, r: &CanaryRef) -> Result<()> {
     names::objects(RC, &r.names)?;
     let pre = ctx.preflight();
     let (old_name, new_name) = resolve(&pre, &r.names).await?;

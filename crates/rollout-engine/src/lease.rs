@@ -305,17 +305,22 @@ fn lease_secs(lease: &Lease) -> i32 {
 }
 
 /// Runs `work` holding the Leases of `rcs`, releasing them however `work` ends.
-pub async fn holding<T>(
-    ctx: &Ctx,
-    rcs: &[&str],
-    work: impl std::future::Future<Output = Result<T>>,
-) -> Result<T> {
-    let held = Box::pin(acquire(ctx, rcs)).await?;
-    // Boxed: the update's state machine is large, and nested in the caller's it would
-    // overflow a small (test) thread stack in debug builds.
-    let result = Box::pin(work).await;
-    held.release().await;
-    result
+///
+/// `work` is boxed before the returned future exists, so that future stays small: a
+/// command's whole state machine kept inline would sit in its caller's stack frame, too
+/// large for a 2 MiB thread in debug builds.
+pub fn holding<'a, T: 'a>(
+    ctx: &'a Ctx,
+    rcs: &'a [&'a str],
+    work: impl std::future::Future<Output = Result<T>> + 'a,
+) -> impl std::future::Future<Output = Result<T>> + 'a {
+    let work = Box::pin(work);
+    async move {
+        let held = Box::pin(acquire(ctx, rcs)).await?;
+        let result = work.await;
+        held.release().await;
+        result
+    }
 }
 
 fn fresh(name: &str, me: &str, now: Timestamp, transitions: i32) -> Lease {

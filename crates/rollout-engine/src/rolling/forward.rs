@@ -40,12 +40,6 @@ struct Plan {
 
 /// Runs the update (or its rollback, or a dry run).
 pub async fn run(ctx: &Ctx, req: &RollingUpdate) -> Result<Outcome> {
-    // Boxed: kept inline, the whole command's state machine would sit in the caller's
-    // stack frame, too large for a 2 MiB thread in debug builds.
-    Box::pin(run_unboxed(ctx, req)).await
-}
-
-async fn run_unboxed(ctx: &Ctx, req: &RollingUpdate) -> Result<Outcome> {
     validate(req)?;
     if req.rollback {
         return rollback::run(ctx, req).await;
