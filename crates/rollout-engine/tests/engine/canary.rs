@@ -6,18 +6,7 @@ use crate::support::*;
 async fn canary_pauses_then_promotes_or_aborts() {
     let fake = tutorial_cluster();
     let (ctx, sink) = ctx(&fake);
-    let start = CanaryStart {
-        old_name: "kubia-v1".into(),
-        new_name: "kubia-v2".into(),
-        change: image("luksa/kubia:v2"),
-        steps: vec![IntOrPercent::Percent(25), IntOrPercent::Percent(50)],
-        step_period: None,
-        deployment_label_key: "deployment".into(),
-        min_ready_seconds: 0,
-        failure: Default::default(),
-        force: false,
-        metrics_port: 8080,
-    };
+    let start = v1_to_v2_canary(vec![IntOrPercent::Percent(25), IntOrPercent::Percent(50)]);
     let result = canary::start(&ctx, &start).await;
     assert!(result.is_ok(), "{result:?}");
     fake.with(|s| {

@@ -199,18 +199,7 @@ async fn the_new_rc_of_a_running_update_cannot_be_updated_meanwhile() {
 async fn every_command_that_writes_takes_the_leases() {
     let fake = tutorial_cluster();
     let (ctx, _) = ctx(&fake);
-    let start = CanaryStart {
-        old_name: "kubia-v1".into(),
-        new_name: "kubia-v2".into(),
-        change: image("luksa/kubia:v2"),
-        steps: vec![IntOrPercent::Percent(50)],
-        step_period: None,
-        deployment_label_key: "deployment".into(),
-        min_ready_seconds: 0,
-        failure: Default::default(),
-        force: false,
-        metrics_port: 8080,
-    };
+    let start = v1_to_v2_canary(vec![IntOrPercent::Percent(50)]);
     canary::start(&ctx, &start).await.expect("canary started");
     fake.with(|s| s.leases.insert(V1.into(), foreign(1, 30)));
     let before = fake.with(|s| (s.rcs.clone(), s.pods.clone()));

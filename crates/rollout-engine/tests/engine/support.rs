@@ -112,6 +112,22 @@ pub(crate) fn ctx(fake: &Fake) -> (rollout_engine::Ctx, Arc<RecordingSink>) {
 }
 
 /// Blue-green from the tutorial's kubia-v1 to kubia-v2 behind Service `kubia`.
+/// A canary of kubia-v1 -> kubia-v2 pausing at `steps`.
+pub(crate) fn v1_to_v2_canary(steps: Vec<IntOrPercent>) -> CanaryStart {
+    CanaryStart {
+        old_name: "kubia-v1".into(),
+        new_name: "kubia-v2".into(),
+        change: image("luksa/kubia:v2"),
+        steps,
+        step_period: None,
+        deployment_label_key: "deployment".into(),
+        min_ready_seconds: 0,
+        failure: Default::default(),
+        force: false,
+        metrics_port: 8080,
+    }
+}
+
 pub(crate) fn v1_to_v2_blue_green() -> BlueGreen {
     BlueGreen {
         old_name: "kubia-v1".into(),
