@@ -19,29 +19,36 @@ async fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
+    // The handlers go in before the port is announced: a signal sent as soon as the port is
+    // known must reach them, not the default action (which ends the process at once).
+    let shutdown = shutdown_signal();
     if let Ok(addr) = server.local_addr() {
         log.line(format_args!("Listening on port {}", addr.port()));
     }
     log.flush();
     log.spawn_flusher();
-    server.run(shutdown_signal()).await;
+    server.run(shutdown).await;
     ExitCode::SUCCESS
 }
 
-/// Resolves on the first SIGTERM (what the kubelet sends) or SIGINT (Ctrl-C).
-async fn shutdown_signal() {
+/// Installs the handlers now; the future resolves on the first SIGTERM (what the kubelet
+/// sends) or SIGINT (Ctrl-C).
+fn shutdown_signal() -> impl std::future::Future<Output = ()> {
     use tokio::signal::unix::{SignalKind, signal};
-    match (
+    let handlers = (
         signal(SignalKind::terminate()),
         signal(SignalKind::interrupt()),
-    ) {
-        (Ok(mut term), Ok(mut int)) => {
-            tokio::select! {
-                _ = term.recv() => {}
-                _ = int.recv() => {}
+    );
+    async move {
+        match handlers {
+            (Ok(mut term), Ok(mut int)) => {
+                tokio::select! {
+                    _ = term.recv() => {}
+                    _ = int.recv() => {}
+                }
             }
+            // Without signal handlers the process dies on the default action anyway.
+            _ => std::future::pending().await,
         }
-        // Without signal handlers the process dies on the default action anyway.
-        _ => std::future::pending().await,
     }
 }
