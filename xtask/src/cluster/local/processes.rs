@@ -49,16 +49,23 @@ pub(super) fn spawn(name: &str, program: &Path, args: &[String]) -> Result<()> {
         // The kubelet and kube-proxy find conntrack/iptables here; all find our kubectl.
         cmd.env("PATH", path_with_bins());
     }
-    let child = cmd
+    let mut child = cmd
         .spawn()
         .with_context(|| format!("starting {}", program.display()))?;
     std::fs::write(pid_file(name), child.id().to_string())?;
     components::record(name, program, args)?;
-    // Give crashes at start-up a moment to show.
+    // Give crashes at start-up a moment to show. Our own child's exit status is the
+    // authority here, not /proc: a CI run once saw `alive` miss an API server that went on
+    // serving for seconds.
     std::thread::sleep(Duration::from_millis(300));
-    if alive(name).is_none() {
-        bail!("{name} exited at once; see {}", log_file(name).display());
+    if let Some(status) = child.try_wait()? {
+        bail!(
+            "{name} exited at once ({status}); see {}",
+            log_file(name).display()
+        );
     }
+    // Not waited for: it outlives us, and `alive` finds it again by its PID file.
+    drop(child);
     Ok(())
 }
 
@@ -75,13 +82,25 @@ pub(super) fn alive(name: &str) -> Option<u32> {
         .trim()
         .parse()
         .ok()?;
-    let cmdline =
-        String::from_utf8_lossy(&std::fs::read(format!("/proc/{pid}/cmdline")).ok()?).into_owned();
+    let cmdline = String::from_utf8_lossy(&cmdline(pid)?).into_owned();
     let arg0 = cmdline.split('\0').next()?;
     // A recycled PID (after a reboot, say) runs something else: every component we start
     // names its program and a path in our state directory on its command line.
     let ours = arg0.ends_with(name) && cmdline.contains(&state_dir().display().to_string());
     (ours && running(pid)).then_some(pid)
+}
+
+/// `/proc/PID/cmdline`, read again when it comes back empty while the process runs: the
+/// kernel returns nothing when it cannot read the process's memory at that moment.
+fn cmdline(pid: u32) -> Option<Vec<u8>> {
+    for _ in 0..5 {
+        let bytes = std::fs::read(format!("/proc/{pid}/cmdline")).ok()?;
+        if !bytes.is_empty() || !running(pid) {
+            return Some(bytes);
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    None
 }
 
 /// The process exists and has not exited (a zombie has).
