@@ -4,9 +4,9 @@
 //! RC's pods, so it gets an extra key. If the selector changed first, the RC would see none
 //! of its pods (they lack the key), release them and create replacements. So: (1) the label
 //! goes into the template, so pods the controller creates from now on have it; (2) we wait
-//! until the controller has seen that template, then label the existing pods; (3) only then
-//! the selector gets the key. Every step is idempotent, so an interrupted run simply redoes
-//! the remaining ones.
+//! until the controller has seen that template, then label the existing pods; (3) once the
+//! controller has seen those labels too, the selector gets the key. Every step is
+//! idempotent, so an interrupted run simply redoes the remaining ones.
 
 use k8s_openapi::api::core::v1::ReplicationController;
 
@@ -71,6 +71,7 @@ where
         })
     })
     .await?;
+    let rc = wait_labels_observed(ctx, old_name).await?;
 
     api::update_observed_rc(ctx, &rc, |rc| {
         if rc_selector(rc).contains_key(key) {
@@ -113,4 +114,90 @@ async fn wait_template_observed(ctx: &Ctx, name: &str) -> Result<ReplicationCont
         ))
     })
     .await
+}
+
+/// Waits until the RC controller counts every pod of RC `name` as carrying the template's
+/// labels (`status.fullyLabeledReplicas == status.replicas` at the latest generation): its
+/// pod cache has then seen the relabelling. A selector changed before that is matched
+/// against pods the controller still sees without the key: it counts too few and creates
+/// extras (seen on kind: 6 live pods for a 4-replica canary). kubectl 1.17 did not wait here;
+/// it deleted, afterwards, pods created without the key.
+async fn wait_labels_observed(ctx: &Ctx, name: &str) -> Result<ReplicationController> {
+    wait::until(ctx, async |wake: &mut Wake| {
+        let rc = api::get_rc(ctx, name).await?;
+        wake.follow_rc(ctx, &rc);
+        if labels_observed(&rc) {
+            return Ok(Look::Done(rc));
+        }
+        Ok(Look::pending(
+            format!("waiting for the controller to see the relabelled pods of replicationcontroller {name}"),
+            format!(
+                "timed out waiting for the replication controller manager to count the relabelled pods of {name} (is kube-controller-manager running?)"
+            ),
+            wait::short_pause(ctx),
+        ))
+    })
+    .await
+}
+
+/// The controller's status is of the RC's latest generation and counts all its pods as
+/// carrying the template's labels.
+fn labels_observed(rc: &ReplicationController) -> bool {
+    let generation = rc.metadata.generation.unwrap_or(0);
+    rc.status.as_ref().is_some_and(|s| {
+        s.observed_generation.unwrap_or(0) >= generation
+            && s.fully_labeled_replicas.unwrap_or(0) >= s.replicas
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use k8s_openapi::api::core::v1::ReplicationControllerStatus;
+
+    fn rc(
+        generation: i64,
+        observed: i64,
+        replicas: i32,
+        fully: Option<i32>,
+    ) -> ReplicationController {
+        ReplicationController {
+            metadata: kube::api::ObjectMeta {
+                generation: Some(generation),
+                ..Default::default()
+            },
+            status: Some(ReplicationControllerStatus {
+                observed_generation: Some(observed),
+                replicas,
+                fully_labeled_replicas: fully,
+                ..Default::default()
+            }),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn relabelled_pods_count_once_the_controller_has_seen_them_all() {
+        assert!(labels_observed(&rc(2, 2, 4, Some(4))));
+        assert!(
+            labels_observed(&rc(2, 2, 0, None)),
+            "no pods: nothing to see"
+        );
+        assert!(
+            !labels_observed(&rc(2, 2, 4, Some(3))),
+            "one pod still seen unlabelled"
+        );
+        assert!(
+            !labels_observed(&rc(2, 2, 4, None)),
+            "Go omits a zero count"
+        );
+        assert!(
+            !labels_observed(&rc(3, 2, 4, Some(4))),
+            "a status of an older generation"
+        );
+        assert!(
+            !labels_observed(&ReplicationController::default()),
+            "no status yet"
+        );
+    }
 }

@@ -441,25 +441,34 @@ pub fn read(path: &Path) -> Result<String> {
 /// Services take NodePort `port` instead of the tutorial's.
 fn manifests_for(root: &Path, report_dir: &Path, repo: &str, port: u16) -> Result<PathBuf> {
     let src = root.join("manifests");
-    let tutorial_port = crate::schedule::TUTORIAL_NODE_PORT;
-    if repo == TUTORIAL_REPO && port == tutorial_port {
+    if repo == TUTORIAL_REPO && port == crate::schedule::TUTORIAL_NODE_PORT {
         return Ok(src);
     }
     let dst = report_dir.join("manifests").join(port.to_string());
-    std::fs::create_dir_all(&dst)?;
-    for entry in std::fs::read_dir(&src).with_context(|| format!("reading {}", src.display()))? {
-        let path = entry?.path();
-        if path.extension().is_some_and(|e| e == "yaml") {
-            let text = read(&path)?
-                .replace(&format!("{TUTORIAL_REPO}:"), &format!("{repo}:"))
-                .replace(
-                    &format!("nodePort: {tutorial_port}\n"),
-                    &format!("nodePort: {port}\n"),
-                );
-            if let Some(name) = path.file_name() {
-                std::fs::write(dst.join(name), text)?;
+    for sub in ["", "hardened"] {
+        let (from, to) = (src.join(sub), dst.join(sub));
+        std::fs::create_dir_all(&to)?;
+        for entry in
+            std::fs::read_dir(&from).with_context(|| format!("reading {}", from.display()))?
+        {
+            let path = entry?.path();
+            if path.extension().is_some_and(|e| e == "yaml") {
+                if let Some(name) = path.file_name() {
+                    std::fs::write(to.join(name), rewrite_manifest(&read(&path)?, repo, port))?;
+                }
             }
         }
     }
     Ok(dst)
+}
+
+/// A checked-in manifest with `luksa/kubia:` images from `repo` and NodePort `port` instead
+/// of the tutorial's; nothing else changes.
+pub fn rewrite_manifest(text: &str, repo: &str, port: u16) -> String {
+    let tutorial_port = crate::schedule::TUTORIAL_NODE_PORT;
+    text.replace(&format!("{TUTORIAL_REPO}:"), &format!("{repo}:"))
+        .replace(
+            &format!("nodePort: {tutorial_port}\n"),
+            &format!("nodePort: {port}\n"),
+        )
 }

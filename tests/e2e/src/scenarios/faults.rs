@@ -29,9 +29,9 @@ use bounds::bounds_around;
 /// One fault, injected once the update reached a given step.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Fault {
-    /// kube-apiserver stopped for ~15 s, then started again.
+    /// kube-apiserver stopped for ~8 s, then started again.
     ApiServerRestart,
-    /// etcd stopped for ~10 s, then started again.
+    /// etcd stopped for ~6 s, then started again.
     EtcdRestart,
     /// Every packet from the engine to the API server dropped for ~20 s.
     ApiUnreachable,
@@ -41,7 +41,7 @@ pub enum Fault {
     NewPodDeleted,
     /// A ready pod of the old RC deleted by hand.
     OldPodDeleted,
-    /// kube-controller-manager stopped for ~20 s: nothing creates or deletes pods.
+    /// kube-controller-manager stopped for ~10 s: nothing creates or deletes pods.
     ControllerManagerStopped,
 }
 
@@ -58,14 +58,17 @@ impl Fault {
         }
     }
 
-    /// The component this fault stops and starts, if any.
+    /// The component this fault stops and starts, if any, and for how long it stays down:
+    /// long enough that the engine's step in flight (a pod starting with a 1 s period) would
+    /// have ended meanwhile, so the outage is seen; any longer is only waiting, while the
+    /// whole cluster is this scenario's (see `schedule`).
     fn component(self) -> Option<(&'static str, Duration)> {
         match self {
-            Fault::ApiServerRestart => Some(("kube-apiserver", Duration::from_secs(15))),
-            Fault::EtcdRestart => Some(("etcd", Duration::from_secs(10))),
+            Fault::ApiServerRestart => Some(("kube-apiserver", Duration::from_secs(8))),
+            Fault::EtcdRestart => Some(("etcd", Duration::from_secs(6))),
             Fault::KubeletRestart => Some(("kubelet", Duration::from_secs(3))),
             Fault::ControllerManagerStopped => {
-                Some(("kube-controller-manager", Duration::from_secs(20)))
+                Some(("kube-controller-manager", Duration::from_secs(10)))
             }
             _ => None,
         }

@@ -1,18 +1,32 @@
 //! Every checked-in manifest passes the real API server's validation and admission; the
 //! hardened ones run under the `restricted` Pod Security Standard.
+//!
+//! Their Services take this scenario's NodePort instead of the tutorial's 30002 (the only
+//! change, checked line by line), so it runs beside the tutorial's scenario.
 
+use std::path::Path;
 use std::time::Duration;
 
 use anyhow::{Context, Result, ensure};
 use k8s_openapi::api::core::v1::Pod;
 
 use crate::objects::{Mode, create_all};
+use crate::schedule::TUTORIAL_NODE_PORT;
 use crate::{Env, Outcome};
 
 pub async fn run(env: &Env, o: &mut Outcome) -> Result<()> {
-    let dir = env.root.join("manifests");
+    let dir = env.manifest("");
     let mut plain = files(&dir)?;
     plain.sort();
+    let rewritten = plain
+        .iter()
+        .chain(&files(&dir.join("hardened"))?)
+        .map(|f| only_the_node_port_changed(env, &dir, f))
+        .sum::<Result<usize>>()?;
+    o.note(format!(
+        "NodePort {} instead of the tutorial's {TUTORIAL_NODE_PORT} in {rewritten} Service port(s); every other line as checked in",
+        env.node_port_number()
+    ));
     let ns = env.namespace("e2e-manifests", &[]).await?;
     for f in &plain {
         let yaml = crate::env::read(f)?;
@@ -21,7 +35,7 @@ pub async fn run(env: &Env, o: &mut Outcome) -> Result<()> {
             .with_context(|| format!("server-side dry run of {}", f.display()))?;
         o.note(format!(
             "{}: server-side dry run accepted {}",
-            f.strip_prefix(&env.root).unwrap_or(f).display(),
+            shown(&dir, f),
             objs.join(", ")
         ));
     }
@@ -79,7 +93,7 @@ pub async fn run(env: &Env, o: &mut Outcome) -> Result<()> {
         ns.delete().await?;
         o.note(format!(
             "{}: created in a namespace enforcing `restricted` ({}), {want} pods {} in {:.1}s; namespace gone {:.1}s after its deletion",
-            f.strip_prefix(&env.root).unwrap_or(f).display(),
+            shown(&dir, f),
             objs.join(", "),
             if must_be_ready {
                 "ready"
@@ -91,6 +105,36 @@ pub async fn run(env: &Env, o: &mut Outcome) -> Result<()> {
         ));
     }
     Ok(())
+}
+
+/// `manifests/…` for the copy `f` in `dir`.
+fn shown(dir: &Path, f: &Path) -> String {
+    format!("manifests/{}", f.strip_prefix(dir).unwrap_or(f).display())
+}
+
+/// The copy `f` (in `dir`) differs from the checked-in file only in its NodePort lines, each
+/// now naming this scenario's port; returns how many there are.
+fn only_the_node_port_changed(env: &Env, dir: &Path, f: &Path) -> Result<usize> {
+    let rel = f.strip_prefix(dir).unwrap_or(f);
+    let original = crate::env::read(&env.root.join("manifests").join(rel))?;
+    let copy = crate::env::read(f)?;
+    let expected = crate::env::rewrite_manifest(&original, &env.image_repo, env.node_port.port());
+    ensure!(
+        copy == expected,
+        "{}: the copy is not the checked-in file with only its NodePort and image repository changed",
+        rel.display()
+    );
+    let port_line = |p: u16| format!("nodePort: {p}");
+    let before = original.matches(&port_line(TUTORIAL_NODE_PORT)).count();
+    let after = copy.matches(&port_line(env.node_port.port())).count();
+    ensure!(
+        env.node_port.port() == TUTORIAL_NODE_PORT
+            || (before == after && !copy.contains(&port_line(TUTORIAL_NODE_PORT))),
+        "{}: {before} NodePort line(s) of {TUTORIAL_NODE_PORT}, {after} of {} in the copy",
+        rel.display(),
+        env.node_port.port()
+    );
+    Ok(after)
 }
 
 /// Every container has started (it runs under the pod's security context).
@@ -107,7 +151,7 @@ fn started(p: &Pod) -> bool {
         })
 }
 
-fn files(dir: &std::path::Path) -> Result<Vec<std::path::PathBuf>> {
+fn files(dir: &Path) -> Result<Vec<std::path::PathBuf>> {
     Ok(std::fs::read_dir(dir)?
         .flatten()
         .map(|e| e.path())

@@ -81,14 +81,10 @@ pub const ALL: [Scenario; 22] = [
         Box::pin(bad_version::run_rolling(e, o))
     }),
     beside("kubectl-forms", |e, o| Box::pin(kubectl_forms::run(e, o))),
-    // Its server-side dry runs create the checked-in Services, whose NodePort is the
-    // tutorial's 30002: it takes that port, after the tutorial's scenario is done with it.
-    Scenario {
-        name: "manifests-on-the-server",
-        needs: Needs::Namespace,
-        tutorial_port: true,
-        run: |e, o| Box::pin(manifests::run(e, o)),
-    },
+    // Its Services take a pool port instead of the tutorial's 30002 (see `manifests`).
+    beside("manifests-on-the-server", |e, o| {
+        Box::pin(manifests::run(e, o))
+    }),
     // Its DROP rule matches only packets to 127.0.0.66:6443, the second address of the API
     // server that only this scenario's engine uses; every other client (and every probe,
     // from 127.64.0.0/10) goes elsewhere.

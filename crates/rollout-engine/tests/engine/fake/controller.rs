@@ -118,9 +118,26 @@ impl State {
                 .iter()
                 .filter(|p| self.pods.get(*p).is_some_and(is_ready))
                 .count() as i32;
+            // Pods whose labels include all of the template's, as the controller counts them.
+            let template_labels = rc
+                .spec
+                .as_ref()
+                .and_then(|s| s.template.as_ref())
+                .and_then(|t| t.metadata.as_ref())
+                .and_then(|m| m.labels.clone())
+                .unwrap_or_default();
+            let fully_labeled = owned
+                .iter()
+                .filter(|p| {
+                    self.pods
+                        .get(*p)
+                        .is_some_and(|pod| matches(&template_labels, pod.metadata.labels.as_ref()))
+                })
+                .count() as i32;
             if let Some(rc) = self.rcs.get_mut(&name) {
                 rc.status = Some(ReplicationControllerStatus {
                     replicas: owned.len() as i32,
+                    fully_labeled_replicas: Some(fully_labeled),
                     ready_replicas: Some(ready),
                     available_replicas: Some(ready),
                     observed_generation: rc.metadata.generation,
