@@ -452,10 +452,10 @@ fn manifests_for(root: &Path, report_dir: &Path, repo: &str, port: u16) -> Resul
             std::fs::read_dir(&from).with_context(|| format!("reading {}", from.display()))?
         {
             let path = entry?.path();
-            if path.extension().is_some_and(|e| e == "yaml") {
-                if let Some(name) = path.file_name() {
-                    std::fs::write(to.join(name), rewrite_manifest(&read(&path)?, repo, port))?;
-                }
+            if path.extension().is_some_and(|e| e == "yaml")
+                && let Some(name) = path.file_name()
+            {
+                std::fs::write(to.join(name), rewrite_manifest(&read(&path)?, repo, port))?;
             }
         }
     }
