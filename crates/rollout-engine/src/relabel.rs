@@ -93,25 +93,13 @@ const LABEL_CONCURRENCY: usize = 8;
 /// Waits until the RC controller has observed the RC's latest generation; the RC as read
 /// then.
 async fn wait_template_observed(ctx: &Ctx, name: &str) -> Result<ReplicationController> {
-    wait::until(ctx, async |wake: &mut Wake| {
-        let rc = api::get_rc(ctx, name).await?;
-        wake.follow_rc(ctx, &rc);
-        let generation = rc.metadata.generation.unwrap_or(0);
-        let observed = rc
-            .status
-            .as_ref()
-            .and_then(|s| s.observed_generation)
-            .unwrap_or(0);
-        if observed >= generation {
-            return Ok(Look::Done(rc));
-        }
-        Ok(Look::pending(
+    wait_for_controller(ctx, name, template_observed, |name| {
+        (
             format!("waiting for the controller to observe replicationcontroller {name}"),
             format!(
                 "timed out waiting for the replication controller manager to observe {name} (is kube-controller-manager running?)"
             ),
-            wait::short_pause(ctx),
-        ))
+        )
     })
     .await
 }
@@ -123,31 +111,56 @@ async fn wait_template_observed(ctx: &Ctx, name: &str) -> Result<ReplicationCont
 /// extras (seen on kind: 6 live pods for a 4-replica canary). kubectl 1.17 did not wait here;
 /// it deleted, afterwards, pods created without the key.
 async fn wait_labels_observed(ctx: &Ctx, name: &str) -> Result<ReplicationController> {
-    wait::until(ctx, async |wake: &mut Wake| {
-        let rc = api::get_rc(ctx, name).await?;
-        wake.follow_rc(ctx, &rc);
-        if labels_observed(&rc) {
-            return Ok(Look::Done(rc));
-        }
-        Ok(Look::pending(
+    wait_for_controller(ctx, name, labels_observed, |name| {
+        (
             format!("waiting for the controller to see the relabelled pods of replicationcontroller {name}"),
             format!(
                 "timed out waiting for the replication controller manager to count the relabelled pods of {name} (is kube-controller-manager running?)"
             ),
-            wait::short_pause(ctx),
-        ))
+        )
     })
     .await
+}
+
+/// Reads RC `name` (woken by its changes) until `done` holds for what the controller wrote
+/// into its status; `messages` gives the progress line and the timeout error.
+async fn wait_for_controller(
+    ctx: &Ctx,
+    name: &str,
+    done: fn(&ReplicationController) -> bool,
+    messages: fn(&str) -> (String, String),
+) -> Result<ReplicationController> {
+    wait::until(ctx, async |wake: &mut Wake| {
+        let rc = api::get_rc(ctx, name).await?;
+        wake.follow_rc(ctx, &rc);
+        if done(&rc) {
+            return Ok(Look::Done(rc));
+        }
+        let (waiting, timed_out) = messages(name);
+        Ok(Look::pending(waiting, timed_out, wait::short_pause(ctx)))
+    })
+    .await
+}
+
+/// The controller's status is of the RC's latest generation.
+fn template_observed(rc: &ReplicationController) -> bool {
+    let generation = rc.metadata.generation.unwrap_or(0);
+    let observed = rc
+        .status
+        .as_ref()
+        .and_then(|s| s.observed_generation)
+        .unwrap_or(0);
+    observed >= generation
 }
 
 /// The controller's status is of the RC's latest generation and counts all its pods as
 /// carrying the template's labels.
 fn labels_observed(rc: &ReplicationController) -> bool {
-    let generation = rc.metadata.generation.unwrap_or(0);
-    rc.status.as_ref().is_some_and(|s| {
-        s.observed_generation.unwrap_or(0) >= generation
-            && s.fully_labeled_replicas.unwrap_or(0) >= s.replicas
-    })
+    template_observed(rc)
+        && rc
+            .status
+            .as_ref()
+            .is_some_and(|s| s.fully_labeled_replicas.unwrap_or(0) >= s.replicas)
 }
 
 #[cfg(test)]
