@@ -140,12 +140,16 @@ pub fn rolling_update(
         })),
         (None, Some(path)) => {
             let (rc, raw, origin) = read_file(path)?;
+            let path = path.clone();
             file_source = Some(FileSource {
                 origin,
                 raw,
                 validation,
             });
-            Some(NewSource::File(Box::new(rc)))
+            Some(NewSource::File {
+                rc: Box::new(rc),
+                path,
+            })
         }
     };
     let request = RollingUpdate {

@@ -21,6 +21,9 @@ pub const KIND_VERSION: &str = "v0.33.0";
 /// kwok (fake nodes for `cargo xtask bench rollout --fake-nodes`), from the Go module proxy.
 pub const KWOK_VERSION: &str = "v0.8.0";
 
+/// kubectl whose `rolling-update` the plugin reproduces: built from `tools/kubectl-1.17`.
+pub const KUBECTL_117_VERSION: &str = "v1.17.17";
+
 /// Kubernetes components built from k8s.io/kubernetes (kubeadm for the kind node image).
 pub const KUBERNETES_COMPONENTS: [&str; 7] = [
     "kube-apiserver",
@@ -173,6 +176,46 @@ pub fn ensure_kwok() -> Result<(PathBuf, PathBuf)> {
         .map(PathBuf::from)
         .with_context(|| format!("`go mod download -json {module}` names no Dir"))?;
     Ok((kwok, source))
+}
+
+/// kubectl 1.17.17 reduced to `rolling-update` (`tools/kubectl-1.17/cmd/kubectl`: its modules
+/// pinned in that go.mod), into the cache. The cache entry is named by the md5 of the tool's
+/// go.mod, go.sum and main.go, so an edit rebuilds it and an unchanged tree never does.
+pub fn ensure_kubectl_117() -> Result<PathBuf> {
+    let src = util::root().join("tools/kubectl-1.17");
+    let mut sources = Vec::new();
+    for f in ["go.mod", "go.sum", "cmd/kubectl/main.go"] {
+        let path = src.join(f);
+        sources
+            .extend(std::fs::read(&path).with_context(|| format!("reading {}", path.display()))?);
+    }
+    let digest = format!("{:x}", md5::compute(&sources));
+    let dir = util::cache_dir().join(format!(
+        "bin-kubectl-{KUBECTL_117_VERSION}-{}",
+        &digest[..12]
+    ));
+    let kubectl = dir.join("kubectl");
+    if kubectl.is_file() {
+        return Ok(kubectl);
+    }
+    std::fs::create_dir_all(&dir)?;
+    let sh = util::shell()?;
+    let _tc = sh.push_env("GOTOOLCHAIN", "local");
+    let _cgo = sh.push_env("CGO_ENABLED", "0");
+    let _d = sh.push_dir(&src);
+    let _p = util::Phase::start(format!(
+        "go build kubectl {KUBECTL_117_VERSION} (rolling-update)"
+    ));
+    let tmp = dir.join(".kubectl.tmp");
+    let ld = "-s -w";
+    cmd!(
+        sh,
+        "go build -mod=readonly -trimpath -ldflags {ld} -o {tmp} ./cmd/kubectl"
+    )
+    .run()
+    .context("building kubectl 1.17 from tools/kubectl-1.17")?;
+    std::fs::rename(&tmp, &kubectl)?;
+    Ok(kubectl)
 }
 
 fn build_kubernetes(sh: &Shell, dir: &Path, components: &[&str]) -> Result<()> {

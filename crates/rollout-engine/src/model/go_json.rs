@@ -1,5 +1,8 @@
-//! A ReplicationController encoded as Go's apimachinery JSON serializer encodes it: the bytes
-//! kubectl's `HashObject` hashed (see `new_rc::rc_hash`, the one caller).
+//! A ReplicationController encoded as kubectl 1.17's apimachinery JSON serializer encoded it:
+//! the bytes kubectl's `HashObject` hashed (see `new_rc::rc_hash`, the one caller). kubectl
+//! 1.17 is the last kubectl with `rolling-update`; it decoded the RC into its own v1.17 types
+//! before hashing, so the shapes are those of k8s.io/api v0.17.17, whatever the server's
+//! version.
 //!
 //! kubectl ran `runtime.Encode(scheme.Codecs.LegacyCodec(corev1.SchemeGroupVersion), rc)`: the
 //! versioning codec sets TypeMeta (`"kind":"ReplicationController","apiVersion":"v1"`), then
@@ -9,29 +12,28 @@
 //! - field order: Go declaration order (TypeMeta first), not k8s-openapi's;
 //! - Go's zero values: a field k8s-openapi leaves out (`None`) is still written when its Go
 //!   tag has no `omitempty` (`""`, `0`, `false`, `null` for a nil pointer, slice or map), and
-//!   a Go struct is never left out by `omitempty` (`"resources":{}`, `"status":{"replicas":0}`),
-//!   only by `omitzero` (v0.34's `creationTimestamp`, so a template's metadata has none);
+//!   a Go struct is never left out by `omitempty` (`"resources":{}`, `"status":{"replicas":0}`,
+//!   a template's `"creationTimestamp":null`; `omitzero` came with later API versions);
 //! - `omitempty` drops `""`, `0`, `false`, `[]` and `{}` (maps) that k8s-openapi keeps;
 //! - strings: `<`, `>`, `&`, U+2028 and U+2029 as `\u003c`-style escapes, `\b` and `\f`
 //!   short (Go 1.22+), other control characters as `\u00XX`;
 //! - a trailing `"\n"` (`json.Encoder`).
 //!
 //! Map keys are sorted in both. The shapes come from [`types`], generated from the Go types
-//! by `tools/kubectl-hash/fieldorder` (k8s.io/api v0.34.4); this file only walks them.
+//! by `tools/kubectl-1.17/cmd/fieldorder` (k8s.io/api v0.17.17); this file only walks them.
 //!
 //! Deterministic fallbacks where the Rust value cannot say what Go would hold:
 //!
-//! - A key the table does not know (a field newer than k8s.io/api v0.34.4) is written after
-//!   the known fields of its object, unknown keys sorted, values encoded generically (objects
-//!   sorted). Go built against v0.34.4 would drop it; kubectl built against the newer API
-//!   would put it in its declaration place. Regenerate the table when moving to a new API.
+//! - A key the table does not know (a field newer than k8s.io/api v0.17.17, such as a pod
+//!   spec's `setHostnameAsFQDN` or a container's `resizePolicy` from a newer server) is left
+//!   out, as kubectl 1.17's decoder left it out of its Go structs.
 //! - A value of another JSON shape than the table expects is encoded generically.
 //! - Leaf types with their own `MarshalJSON` are written as k8s-openapi serialises them:
 //!   `metav1.Time` as RFC 3339 to the second in UTC (the same bytes as Go), `Quantity` as
 //!   its string (Go re-canonicalises it; API servers return canonical quantities),
 //!   `IntOrString` as a number or a string, `FieldsV1` with its keys sorted: Go writes the
 //!   server's bytes as they came, in structured-merge-diff's order, which is byte order for
-//!   the usual `f:`/`k:`/`v:` entries (`tools/kubectl-hash` warns when a fixture's is not);
+//!   the usual `f:`/`k:`/`v:` entries (`tools/kubectl-1.17/cmd/kubectl-hash` warns when a fixture's is not);
 //!   k8s-openapi keeps `FieldsV1` as a `serde_json::Value`, whose objects are sorted.
 //! - A required k8s-openapi `Vec` (`containers`) is written `[]` when empty, where Go would
 //!   write `null` for a missing one; a server never returns an RC without containers.
@@ -118,8 +120,8 @@ fn encode(ty: &Ty, value: Option<&Value>, out: &mut Vec<u8>) {
     }
 }
 
-/// A struct: the table's fields in order (minus those `omitempty`/`omitzero` drop), then
-/// unknown keys, sorted.
+/// A struct: the table's fields in order (minus those `omitempty`/`omitzero` drop); keys the
+/// table does not know are left out (kubectl 1.17's Go structs had no place for them).
 fn encode_struct(fields: &[Field], map: &Map<String, Value>, out: &mut Vec<u8>) {
     out.push(b'{');
     let mut first = true;
@@ -139,17 +141,6 @@ fn encode_struct(fields: &[Field], map: &Map<String, Value>, out: &mut Vec<u8>) 
         string(field.name, out);
         out.push(b':');
         encode(field.ty, value, out);
-    }
-    let mut unknown: Vec<_> = map
-        .iter()
-        .filter(|(k, v)| !v.is_null() && !fields.iter().any(|f| f.name == k.as_str()))
-        .collect();
-    unknown.sort_by(|a, b| a.0.cmp(b.0));
-    for (key, value) in unknown {
-        sep(out);
-        string(key, out);
-        out.push(b':');
-        generic(value, out);
     }
     out.push(b'}');
 }
@@ -256,14 +247,14 @@ mod tests {
     }
 
     /// The Go rules on a tiny RC (fixture `tiny-rc.json`): field order, zero values
-    /// (`"metadata":{}`, `"resources":{}`, `"status":{"replicas":0}`), no `creationTimestamp`
-    /// (v0.34's `omitzero`), `omitempty` dropping `""`, `0` and `false`, sorted map keys, HTML
+    /// (`"resources":{}`, `"status":{"replicas":0}`, a template's `"creationTimestamp":null`),
+    /// `omitempty` dropping `""`, `0` and `false`, sorted map keys, HTML
     /// and control-character escaping, the trailing newline. The expected bytes were printed
     /// by the Go program, not by this encoder:
     ///
     /// ```text
-    /// cd tools/kubectl-hash
-    /// go run . -print-json ../../crates/rollout-engine/tests/fixtures/tiny-rc.json
+    /// cd tools/kubectl-1.17
+    /// go run ./cmd/kubectl-hash -print-json ../../crates/rollout-engine/tests/fixtures/tiny-rc.json
     /// ```
     #[test]
     fn go_encoding_rules_on_a_tiny_rc() {
@@ -276,15 +267,15 @@ mod tests {
     }
 
     const TINY_FROM_GO: &str = concat!(
-        r#"{"kind":"ReplicationController","apiVersion":"v1","metadata":{"name":"tiny","#,
+        r#"{"kind":"ReplicationController","apiVersion":"v1","metadata":{"name":"tiny","creationTimestamp":null,"#,
         r#""annotations":{"a":"","b":"\u003ca href=\"x\"\u003e\u0026amp;\u003c/a\u003e\u2028\t\b\u0001é"}},"#,
-        r#""spec":{"template":{"metadata":{},"spec":{"containers":[{"name":"c","resources":{}}]}}},"#,
+        r#""spec":{"template":{"metadata":{"creationTimestamp":null},"spec":{"containers":[{"name":"c","resources":{}}]}}},"#,
         r#""status":{"replicas":0}}"#,
         "\n"
     );
 
     #[test]
-    fn unknown_keys_come_last_sorted() {
+    fn unknown_keys_are_left_out() {
         let mut out = Vec::new();
         let map: Map<String, Value> = serde_json::from_str(
             r#"{"zeta":{"y":1,"x":"<"},"replicas":2,"alpha":[true],"fullyLabeledReplicas":0}"#,
@@ -293,7 +284,7 @@ mod tests {
         encode_struct(types::REPLICATION_CONTROLLER_STATUS, &map, &mut out);
         assert_eq!(
             String::from_utf8(out).unwrap_or_default(),
-            r#"{"replicas":2,"alpha":[true],"zeta":{"x":"\u003c","y":1}}"#
+            r#"{"replicas":2}"#
         );
     }
 }

@@ -146,7 +146,7 @@ pub fn pull_policy_warning(old: &ReplicationController, change: &ImageChange) ->
 /// `"kind"` and `"apiVersion"` first, Go field order and zero values, Go string escaping,
 /// trailing newline). Called on the RC as fetched (uid, resourceVersion, managedFields and
 /// status included), with the new image set when it is the new RC's hash, as kubectl did; so
-/// a value computed here equals the one kubectl (and `tools/kubectl-hash`) computes.
+/// a value computed here equals the one kubectl 1.17 (and `tools/kubectl-1.17/cmd/kubectl-hash`) computes.
 pub fn rc_hash(rc: &ReplicationController) -> String {
     format!(
         "{:x}",
@@ -264,6 +264,7 @@ pub fn derive_from_image(
 pub fn derive_from_file(
     old: &ReplicationController,
     file: &ReplicationController,
+    path: &str,
     key: &str,
 ) -> Result<Derived> {
     check_deployment_key(key)?;
@@ -299,7 +300,7 @@ pub fn derive_from_file(
             .any(|(k, v)| old_selector.get(k).is_some_and(|old_v| old_v != v));
         if !differs {
             return Err(EngineError::invalid(format!(
-                "replicationcontroller {name} must specify a matching key with non-equal value in Selector for {}",
+                "{path} must specify a matching key with non-equal value in Selector for {}",
                 name_of(old)
             )));
         }

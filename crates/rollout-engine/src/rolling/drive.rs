@@ -151,7 +151,7 @@ fn stuck(ctx: &Ctx, drive: &Drive<'_>, reason: WaitReason, old: &RcState, new: &
         }
     };
     format!(
-        "timed out after {} waiting for any update progress to be made: {detail}; {} still has {} available pods",
+        "timed out waiting for any update progress to be made (none for {}): {detail}; {} still has {} available pods",
         humanize(ctx.timing.timeout),
         drive.old,
         old.side.available,

@@ -94,10 +94,12 @@ async fn plan(ctx: &Ctx, req: &RollingUpdate, old: &ReplicationController) -> Re
     let keep_old_name = req.new_name.is_none()
         && match &req.source {
             Some(NewSource::Image(_)) => true,
-            Some(NewSource::File(file)) => file.metadata.name.as_deref() == Some(&req.old_name),
+            Some(NewSource::File { rc: file, .. }) => {
+                file.metadata.name.as_deref() == Some(&req.old_name)
+            }
             None => false,
         };
-    if let Some(NewSource::File(file)) = &req.source
+    if let Some(NewSource::File { rc: file, .. }) = &req.source
         && let Some(ns) = file.metadata.namespace.as_deref()
         && ns != ctx.namespace()
     {
@@ -107,7 +109,7 @@ async fn plan(ctx: &Ctx, req: &RollingUpdate, old: &ReplicationController) -> Re
         )));
     }
     let next = match &req.source {
-        Some(NewSource::File(file)) => file.metadata.name.clone(),
+        Some(NewSource::File { rc: file, .. }) => file.metadata.name.clone(),
         _ => req.new_name.clone().or_else(|| {
             annotations::get(
                 old.metadata.annotations.as_ref(),
@@ -141,8 +143,8 @@ async fn plan(ctx: &Ctx, req: &RollingUpdate, old: &ReplicationController) -> Re
                     ctx.warn(new_rc::pull_policy_warning(old, change));
                     derived
                 }
-                Some(NewSource::File(file)) => {
-                    derive_from_file(old, file, &req.deployment_label_key)?
+                Some(NewSource::File { rc: file, path }) => {
+                    derive_from_file(old, file, path, &req.deployment_label_key)?
                 }
                 None => {
                     return Err(EngineError::invalid(
@@ -398,7 +400,7 @@ async fn finish_new(ctx: &Ctx, new_name: &str) -> Result<Outcome> {
 /// Otherwise this is kubectl's NotFound.
 async fn finish_after_old_deleted(ctx: &Ctx, req: &RollingUpdate) -> Result<Outcome> {
     let candidate = match &req.source {
-        Some(NewSource::File(file)) => file.metadata.name.clone(),
+        Some(NewSource::File { rc: file, .. }) => file.metadata.name.clone(),
         _ => req.new_name.clone(),
     };
     if let Some(name) = candidate

@@ -17,7 +17,13 @@ pub enum NewSource {
     /// `--image` (with `--container`, `--image-pull-policy`): a copy of the old RC.
     Image(ImageChange),
     /// `-f FILE`: an RC read from a file.
-    File(Box<ReplicationController>),
+    File {
+        /// The RC the file defines.
+        rc: Box<ReplicationController>,
+        /// The file as the user named it (`kubia-v2.yaml`, `-` for stdin): kubectl's refusals
+        /// of the file's content name it.
+        path: String,
+    },
 }
 
 /// A rolling update request: kubectl's arguments plus the generalised strategy.
@@ -84,7 +90,7 @@ pub fn validate(req: &RollingUpdate) -> Result<()> {
             "Must specify --filename or --image for new controller",
         ));
     }
-    if let Some(NewSource::File(file)) = &req.source {
+    if let Some(NewSource::File { rc: file, .. }) = &req.source {
         let file_name = file.metadata.name.as_deref().unwrap_or("");
         names::object(RC, file_name)?;
         if let Some(new) = &req.new_name

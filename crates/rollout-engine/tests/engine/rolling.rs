@@ -198,7 +198,10 @@ async fn a_file_naming_the_old_rc_updates_it_in_place_and_keeps_its_name() {
         c.image = Some("luksa/kubia:v2".into());
     }
     let mut req = request(None, "unused");
-    req.source = Some(NewSource::File(Box::new(edited)));
+    req.source = Some(NewSource::File {
+        rc: Box::new(edited),
+        path: "edited.yaml".into(),
+    });
     let out = run(&fake, &req).await.unwrap_or_else(|e| e.to_string());
     let lines: Vec<&str> = out.lines().collect();
     assert!(lines[0].starts_with("Created kubia-v1-"), "{out}");
@@ -301,7 +304,7 @@ async fn a_never_ready_image_stops_at_the_safety_bound() {
         .await
         .err();
     let message = err.map(|e| e.to_string()).unwrap_or_default();
-    assert!(message.starts_with("timed out after 2s waiting for any update progress to be made: 1 new pod of kubia-v3 not available: kubia-v3-"), "{message}");
+    assert!(message.starts_with("timed out waiting for any update progress to be made (none for 2s): 1 new pod of kubia-v3 not available: kubia-v3-"), "{message}");
     assert!(message.contains("(not ready)"), "{message}");
     assert!(
         message.contains(

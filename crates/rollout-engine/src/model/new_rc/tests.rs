@@ -101,21 +101,25 @@ fn fetched_kubia_v1() -> ReplicationController {
     }
 }
 
-// Printed by kubectl's own Go code (tools/kubectl-hash: kubectl's scheme, LegacyCodec,
-// HashObject; k8s.io/api and apimachinery v0.34.4), not by our encoder:
+// Printed by kubectl 1.17's own Go code (tools/kubectl-1.17/cmd/kubectl-hash: kubectl's
+// scheme, LegacyCodec, HashObject; k8s.io/kubectl, api and apimachinery v0.17.17, the
+// release whose `rolling-update` we reproduce), not by our encoder:
 //
-//     cd tools/kubectl-hash
+//     cd tools/kubectl-1.17
 //     F=../../crates/rollout-engine/tests/fixtures/kubia-v1-rc.json
-//     go run . $F                                             # KUBIA_V1
-//     go run . -image luksa/kubia:v2 $F                       # KUBIA_V1_WITH_V2
-//     go run . -image luksa/kubia:v1 -pull-policy Always $F   # KUBIA_V1_ALWAYS
+//     go run ./cmd/kubectl-hash $F                                             # KUBIA_V1
+//     go run ./cmd/kubectl-hash -image luksa/kubia:v2 $F                       # KUBIA_V1_WITH_V2
+//     go run ./cmd/kubectl-hash -image luksa/kubia:v1 -pull-policy Always $F   # KUBIA_V1_ALWAYS
+//
+// (Until v0.17.17 was pinned they came from v0.34.4, whose decoder keeps fields 1.17 does not
+// know: every hash differed from what kubectl 1.17 printed for the same RC.)
 
 /// `HashObject` of kubia-v1 as fetched: the old RC's `<hash>-orig` label.
-const KUBIA_V1: &str = "b5f00ac2f2a1da2471f44f8a5dd6b8f1";
+const KUBIA_V1: &str = "58ec1fbb06286eab11fdbdb4a7fe32be";
 /// `HashObject` of kubia-v1 as fetched with image `luksa/kubia:v2`: the new RC's hash.
-const KUBIA_V1_WITH_V2: &str = "026d2c6978f16ab46ad4c6c939e7ef66";
+const KUBIA_V1_WITH_V2: &str = "8633c1689ab374b85dd1d771590a3d08";
 /// The same image with `--image-pull-policy Always`.
-const KUBIA_V1_ALWAYS: &str = "50b3b536348591550df496e3269d8246";
+const KUBIA_V1_ALWAYS: &str = "db2ce4adf49adda5faf4fa40dcf1e8ba";
 
 #[test]
 fn hashes_are_kubectls() {
@@ -281,12 +285,12 @@ fn from_file() {
     }
     // The same selector as the old RC: refused with kubectl's message.
     assert_eq!(
-        derive_from_file(&old, &file, "deployment")
+        derive_from_file(&old, &file, "kubia-v2.yaml", "deployment")
             .err()
             .map(|e| e.to_string())
             .as_deref(),
         Some(
-            "replicationcontroller kubia-v2 must specify a matching key with non-equal value in Selector for kubia-v1"
+            "kubia-v2.yaml must specify a matching key with non-equal value in Selector for kubia-v1"
         )
     );
     // A file whose selector differs keeps it as it is.
@@ -299,13 +303,13 @@ fn from_file() {
             m.labels = Some(l);
         }
     }
-    let d = derive_from_file(&old, &versioned, "deployment");
+    let d = derive_from_file(&old, &versioned, "kubia-v2.yaml", "deployment");
     assert_eq!(d.as_ref().map(|d| d.desired).ok(), Some(5));
     assert_eq!(d.map(|d| sel(&d.rc)).ok().as_deref(), Some("app=other"));
     // The old RC itself, edited: `<old>-<hash>` with the hash label, renamed at the end.
     let mut same = file;
     same.metadata.name = Some("kubia-v1".into());
-    let d = derive_from_file(&old, &same, "deployment");
+    let d = derive_from_file(&old, &same, "kubia-v1.yaml", "deployment");
     let Ok(d) = d else { panic!("{d:?}") };
     assert!(
         name_of(&d.rc).starts_with("kubia-v1-"),
