@@ -137,6 +137,9 @@ pub fn run(args: &Args) -> Result<()> {
             std::env::current_exe()?.display()
         ));
     }
+    // kubectl 1.17's own rolling-update, for the side-by-side scenario.
+    let kubectl_117 = cluster::build::ensure_kubectl_117()?;
+    only.push(format!("--kubectl-117={}", kubectl_117.display()));
     let e2e = bin_dir.join("e2e");
     let result = {
         let _p = util::Phase::start("end-to-end scenarios");

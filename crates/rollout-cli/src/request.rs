@@ -118,17 +118,17 @@ pub fn rolling_update(
     let mut file_source = None;
     let source = match (&args.image, &args.filename) {
         (Some(_), _) | (_, Some(_)) if args.rollback => {
-            return Err(EngineError::Invalid(
+            return Err(EngineError::Usage(
                 "Don't specify --filename or --image on rollback".into(),
             ));
         }
         (Some(_), Some(_)) => {
-            return Err(EngineError::Invalid(
+            return Err(EngineError::Usage(
                 "--filename and --image can not both be specified".into(),
             ));
         }
         (None, None) if !args.rollback => {
-            return Err(EngineError::Invalid(
+            return Err(EngineError::Usage(
                 "Must specify --filename or --image for new controller".into(),
             ));
         }

@@ -119,7 +119,7 @@ where
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
-            eprintln!("error: {}", error.to_string().replace('\n', " "));
+            eprintln!("{}", kubectl_error(&error));
             if error.is_interrupted() {
                 ExitCode::from(EXIT_INTERRUPTED)
             } else {
@@ -368,5 +368,21 @@ async fn canary(
             let ctx = context(cluster, &args.wait, invocation, cancel, sink).await?;
             canary::start(&ctx, &req).await
         }
+    }
+}
+
+/// How kubectl 1.17 printed an error (`cmdutil.CheckErr`): an API server's NotFound as
+/// `Error from server (NotFound): …`, a usage error followed by its pointer to the help,
+/// anything else as `error: …`; the message itself on one line.
+fn kubectl_error(error: &EngineError) -> String {
+    let message = error.to_string().replace('\n', " ");
+    match error {
+        EngineError::RcNotFound(_) | EngineError::ServiceNotFound(_) => {
+            format!("Error from server (NotFound): {message}")
+        }
+        EngineError::Usage(_) => {
+            format!("error: {message}\nSee 'kubectl rolling-update -h' for help and examples")
+        }
+        _ => format!("error: {message}"),
     }
 }

@@ -24,6 +24,11 @@ pub enum EngineError {
     #[error("{0}")]
     Invalid(String),
 
+    /// A combination of arguments kubectl refused as a usage error (`UsageErrorf`): the CLI
+    /// adds kubectl's pointer to the help after it.
+    #[error("{0}")]
+    Usage(String),
+
     /// A strategy or canary value that the planner refuses.
     #[error(transparent)]
     Plan(#[from] PlanError),
@@ -83,6 +88,11 @@ impl EngineError {
     /// Whether this is a Ctrl-C interruption (the CLI exits with 130 for it).
     pub fn is_interrupted(&self) -> bool {
         matches!(self, EngineError::Interrupted(_))
+    }
+
+    /// Whether kubectl reported this as a usage error (the CLI adds a pointer to `-h`).
+    pub fn is_usage(&self) -> bool {
+        matches!(self, EngineError::Usage(_))
     }
 
     /// Shorthand for [`EngineError::Invalid`].

@@ -60,7 +60,7 @@ pub fn namespace(ns: &str) -> Result<()> {
 /// alphanumerics, `-`, `_` or `.` that starts and ends alphanumeric (`IsQualifiedName`).
 pub fn label_key(flag: &str, key: &str) -> Result<()> {
     if key.is_empty() {
-        return Err(EngineError::invalid(format!("{flag} can not be empty")));
+        return Err(EngineError::Usage(format!("{flag} can not be empty")));
     }
     let (prefix, name) = match key.split_once('/') {
         Some((prefix, name)) => (Some(prefix), name),

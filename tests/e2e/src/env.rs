@@ -41,6 +41,8 @@ pub struct Env {
     pub image_repo: String,
     /// Stops and starts the cluster's components (see [`Env::stop_component`]).
     pub cluster_hooks: Option<PathBuf>,
+    /// kubectl 1.17.17, whose own `rolling-update` our plugin is compared with.
+    pub kubectl_117: Option<PathBuf>,
     /// Where `manifests/` is read from: the checked-in files, or copies naming `image_repo`
     /// and this scenario's NodePort.
     manifests: PathBuf,
@@ -73,6 +75,8 @@ pub struct Settings {
     /// Program that stops and starts cluster components; None makes the fault scenarios
     /// that need it not applicable.
     pub cluster_hooks: Option<PathBuf>,
+    /// kubectl 1.17.17; None makes the scenario `kubectl-1.17` not applicable.
+    pub kubectl_117: Option<PathBuf>,
 }
 
 impl Env {
@@ -88,6 +92,7 @@ impl Env {
             tutorial_update_period,
             image_repo,
             cluster_hooks,
+            kubectl_117,
         } = settings;
         let kc = kube::config::Kubeconfig::read_from(&kubeconfig)
             .with_context(|| format!("reading {}", kubeconfig.display()))?;
@@ -109,6 +114,7 @@ impl Env {
             tutorial_update_period,
             image_repo,
             cluster_hooks,
+            kubectl_117,
             manifests,
         })
     }

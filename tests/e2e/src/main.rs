@@ -51,6 +51,10 @@ struct Args {
     /// Without it the fault scenarios that need it say "not applicable".
     #[arg(long)]
     cluster_hooks: Option<PathBuf>,
+    /// kubectl 1.17.17 with its own `rolling-update` (`tools/kubectl-1.17`, built by `cargo
+    /// xtask e2e`): the scenario `kubectl-1.17` runs it side by side with our plugin.
+    #[arg(long)]
+    kubectl_117: Option<PathBuf>,
 }
 
 #[tokio::main]
@@ -76,6 +80,7 @@ async fn main() -> ExitCode {
         tutorial_update_period: args.tutorial_update_period.clone(),
         image_repo: args.image_repo.clone(),
         cluster_hooks: args.cluster_hooks.clone(),
+        kubectl_117: args.kubectl_117.clone(),
     })
     .await
     {

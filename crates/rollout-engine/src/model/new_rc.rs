@@ -105,10 +105,10 @@ pub fn check_image_change(old: &ReplicationController, change: &ImageChange) -> 
     if image_reference::same_image(container_image(old, index), &change.image.to_string()) {
         match change.pull_policy {
             None => {
-                return Err(EngineError::invalid(format!(
-                    "--image-pull-policy (Always|Never|IfNotPresent) must be provided when --image is the same as existing container image ({})",
-                    change.image
-                )));
+                // kubectl 1.17's sentence, word for word.
+                return Err(EngineError::invalid(
+                    "--image-pull-policy (Always|Never|IfNotPresent) must be provided when --image is the same as existing container image",
+                ));
             }
             Some(policy) if effective_pull_policy(old, index) == Some(policy) => {
                 return Err(EngineError::invalid(format!(

@@ -90,15 +90,11 @@ async fn run_holding(
 /// Decides the new RC (existing or derived), its name and the limits, refusing anything
 /// inconsistent before a single change.
 async fn plan(ctx: &Ctx, req: &RollingUpdate, old: &ReplicationController) -> Result<Plan> {
-    // `--image` without NEW, or a file naming OLD itself: the update ends under OLD's name.
-    let keep_old_name = req.new_name.is_none()
-        && match &req.source {
-            Some(NewSource::Image(_)) => true,
-            Some(NewSource::File { rc: file, .. }) => {
-                file.metadata.name.as_deref() == Some(&req.old_name)
-            }
-            None => false,
-        };
+    // Without NEW the update ends under OLD's name, whatever the new RC is called meanwhile:
+    // kubectl 1.17's `KeepOldName = len(args) == 1`, for `--image` and `-f` alike (so
+    // `rolling-update frontend-v1 -f frontend-v2.json` ends with the file's RC renamed to
+    // frontend-v1).
+    let keep_old_name = req.new_name.is_none() && req.source.is_some();
     if let Some(NewSource::File { rc: file, .. }) = &req.source
         && let Some(ns) = file.metadata.namespace.as_deref()
         && ns != ctx.namespace()
@@ -132,7 +128,7 @@ async fn plan(ctx: &Ctx, req: &RollingUpdate, old: &ReplicationController) -> Re
             Target::Existing(Box::new(existing))
         }
         None => {
-            let derived = match &req.source {
+            let mut derived = match &req.source {
                 Some(NewSource::Image(change)) => {
                     let derived = new_rc::derive_from_image(
                         old,
@@ -147,11 +143,21 @@ async fn plan(ctx: &Ctx, req: &RollingUpdate, old: &ReplicationController) -> Re
                     derive_from_file(old, file, path, &req.deployment_label_key)?
                 }
                 None => {
-                    return Err(EngineError::invalid(
-                        "Must specify --filename or --image for new controller",
+                    return Err(EngineError::Usage(
+                        "Must specify --filename or --image for new controller".into(),
                     ));
                 }
             };
+            // kubectl 1.17's findNewName: without NEW, the old RC's next-controller-id names
+            // the new RC even when no such RC exists (left by a dry run, which annotates for
+            // real, or by a run stopped between annotating and creating); the hash label stays
+            // the fresh one.
+            if keep_old_name
+                && matches!(req.source, Some(NewSource::Image(_)))
+                && let Some(pointed) = &next
+            {
+                derived.rc.metadata.name = Some(pointed.clone());
+            }
             let name = name_of(&derived.rc).to_owned();
             if next.as_deref() != Some(name.as_str())
                 && let Some(existing) = api::get_rc_opt(ctx, &name).await?

@@ -86,8 +86,8 @@ pub fn validate(req: &RollingUpdate) -> Result<()> {
         names::object(RC, new)?;
     }
     if req.source.is_none() && !req.rollback {
-        return Err(EngineError::invalid(
-            "Must specify --filename or --image for new controller",
+        return Err(EngineError::Usage(
+            "Must specify --filename or --image for new controller".into(),
         ));
     }
     if let Some(NewSource::File { rc: file, .. }) = &req.source {

@@ -216,6 +216,54 @@ async fn a_file_naming_the_old_rc_updates_it_in_place_and_keeps_its_name() {
     });
 }
 
+/// kubectl 1.17's `KeepOldName = len(args) == 1` holds for `-f` too: `rolling-update kubia-v1
+/// -f kubia-v2.yaml` creates kubia-v2, then renames it to kubia-v1.
+#[tokio::test]
+async fn a_file_without_new_keeps_the_old_name_as_kubectl_did() {
+    let fake = tutorial_cluster();
+    let mut file = fake.with(|s| s.rc("kubia-v1").cloned()).unwrap_or_default();
+    file.metadata = kube::api::ObjectMeta {
+        name: Some("kubia-v2".into()),
+        ..Default::default()
+    };
+    file.status = None;
+    let labels: std::collections::BTreeMap<String, String> = [("app", "kubia-next")]
+        .map(|(k, v)| (k.to_owned(), v.to_owned()))
+        .into();
+    if let Some(spec) = file.spec.as_mut() {
+        spec.selector = Some(labels.clone());
+        if let Some(t) = spec.template.as_mut() {
+            t.metadata.get_or_insert_with(Default::default).labels = Some(labels);
+            if let Some(c) = t.spec.as_mut().and_then(|s| s.containers.first_mut()) {
+                c.image = Some("luksa/kubia:v2".into());
+            }
+        }
+    }
+    let mut req = request(None, "unused");
+    req.source = Some(NewSource::File {
+        rc: Box::new(file),
+        path: "kubia-v2.yaml".into(),
+    });
+    let out = run(&fake, &req).await.unwrap_or_else(|e| e.to_string());
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(lines[0], "Created kubia-v2", "{out}");
+    assert!(
+        out.contains(
+            "Update succeeded. Deleting old controller: kubia-v1\nRenaming kubia-v2 to kubia-v1\n"
+        ),
+        "{out}"
+    );
+    assert_eq!(
+        lines[lines.len() - 1],
+        "replicationcontroller/kubia-v1 rolling updated",
+        "{out}"
+    );
+    fake.with(|s| {
+        assert_eq!(s.rcs.keys().collect::<Vec<_>>(), vec!["kubia-v1"]);
+        assert_eq!(s.pod_images(), vec!["luksa/kubia:v2".to_owned(); 3]);
+    });
+}
+
 #[tokio::test]
 async fn rename_interrupted_after_orphaning_is_finished_by_a_rerun() {
     let fake = tutorial_cluster();

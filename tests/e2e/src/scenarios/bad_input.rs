@@ -478,7 +478,7 @@ subjects:
             .copied()
             .unwrap_or("(no expected cause listed)");
         if out.success()
-            || !first.starts_with("error: ")
+            || !(first.starts_with("error: ") || first.starts_with("Error from server ("))
             || !first.contains(cause)
             || !out.stdout.trim().is_empty()
         {

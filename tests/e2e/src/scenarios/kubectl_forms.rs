@@ -87,9 +87,11 @@ async fn forms(env: &Env, ns: &Namespace, o: &mut Outcome, origin: Instant) -> R
     // 2. -f with a new controller, and `kubia-rollout status` while it runs.
     o.marks
         .push(("-f kubia-v2-rc.yaml".into(), origin.elapsed()));
+    // NEW named: without it kubectl 1.17 (and we) would rename kubia-v2 to kubia-v1 at the end.
     let mut update = kubectl(&[
         "rolling-update",
         "kubia-v1",
+        "kubia-v2",
         "-f",
         &v2_file,
         "--update-period=3s",

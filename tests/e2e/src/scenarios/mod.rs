@@ -7,6 +7,7 @@ mod canary;
 mod deployment;
 mod faults;
 mod interrupted;
+pub mod kubectl_117;
 mod kubectl_forms;
 mod leases;
 mod manifests;
@@ -62,7 +63,7 @@ const fn alone(name: &'static str, why: &'static str, run: Run) -> Scenario {
 
 /// Every scenario. Those that run beside others are listed longest first (the run ends when
 /// the last one does); the ones that run alone start after them (see [`crate::schedule`]).
-pub const ALL: [Scenario; 22] = [
+pub const ALL: [Scenario; 23] = [
     Scenario {
         name: "tutorial-rolling-update",
         needs: Needs::Namespace,
@@ -81,6 +82,9 @@ pub const ALL: [Scenario; 22] = [
         Box::pin(bad_version::run_rolling(e, o))
     }),
     beside("kubectl-forms", |e, o| Box::pin(kubectl_forms::run(e, o))),
+    // kubectl 1.17.17's own rolling-update, side by side with ours (two namespaces, no
+    // Service).
+    beside("kubectl-1.17", |e, o| Box::pin(kubectl_117::run(e, o))),
     // Its Services take a pool port instead of the tutorial's 30002 (see `manifests`).
     beside("manifests-on-the-server", |e, o| {
         Box::pin(manifests::run(e, o))
