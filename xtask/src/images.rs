@@ -66,6 +66,7 @@ pub fn run(args: &Args) -> Result<Vec<Built>> {
             reference,
         });
     }
+    built.push(rollout_image(&sh, args.save.as_deref())?);
     for b in &built {
         println!(
             "{}\t{} bytes",
@@ -77,6 +78,36 @@ pub fn run(args: &Args) -> Result<Vec<Built>> {
         push(&sh, &args.repo)?;
     }
     Ok(built)
+}
+
+/// The plugin's image: the repository, tagged with the workspace version and `latest`.
+pub const ROLLOUT_REPO: &str = "kubia-lab/kubia-rollout";
+
+/// Builds the plugin's image from the host's release binaries (`cargo xtask dist`'s).
+fn rollout_image(sh: &xshell::Shell, save_dir: Option<&Path>) -> Result<Built> {
+    let bins = crate::dist::build(&crate::dist::host_triple())?;
+    let ctx = util::root().join("target/images/kubia-rollout");
+    sh.create_dir(&ctx)?;
+    for bin in ["kubia-rollout", "kubectl-rolling_update"] {
+        sh.copy_file(bins.join(bin), ctx.join(bin))?;
+    }
+    let version = crate::dist::version(sh)?;
+    let reference = format!("{ROLLOUT_REPO}:{version}");
+    let latest = format!("{ROLLOUT_REPO}:latest");
+    let dockerfile = util::root().join("images/kubia-rollout/Dockerfile");
+    let _p = util::Phase::start(format!("docker build {reference}"));
+    cmd!(
+        sh,
+        "docker build --quiet -t {reference} -t {latest} -f {dockerfile} {ctx}"
+    )
+    .quiet()
+    .ignore_stdout()
+    .run()
+    .with_context(|| format!("building {reference}"))?;
+    Ok(Built {
+        tarball: save(save_dir, &reference)?,
+        reference,
+    })
 }
 
 /// Pushes every tag of `repo` to where [`registry::push_repository`] says.

@@ -3,6 +3,7 @@
 
 mod bench;
 mod cluster;
+mod dist;
 mod docker;
 mod e2e;
 mod images;
@@ -33,6 +34,9 @@ enum Task {
     Setup(setup::Args),
     /// Build the demo images (luksa/kubia:v1…v4, :latest) with the Docker engine.
     Images(images::Args),
+    /// Release archives of the plugin (static, per target), SHA-256 sums, a krew manifest,
+    /// completion scripts and man pages, into target/dist.
+    Dist(dist::Args),
     /// Regenerate the checked-in manifests/ directory.
     Manifests,
     /// Bring a cluster up or down, or show it.
@@ -70,6 +74,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.task {
         Task::Setup(a) => setup::run(&a),
         Task::Images(a) => images::run(&a).map(drop),
+        Task::Dist(a) => dist::run(&a),
         Task::Manifests => manifests::run(),
         Task::Cluster(a) => cluster::run(&a),
         Task::Registry(a) => registry::run(&a),

@@ -74,6 +74,9 @@ fn checks(args: &Args, t: &mut Timings) -> Result<()> {
         Ok(cmd!(sh, "cargo test --workspace --locked").run()?)
     })?;
     t.run("images smoke test", images_smoke)?;
+    t.run("dist --target host --krew-test", || {
+        crate::dist::run(&crate::dist::Args::for_ci())
+    })?;
     if args.no_cluster {
         return Ok(());
     }
@@ -232,6 +235,26 @@ pub fn images_smoke() -> Result<()> {
         "the image must run as non-root, runs as {user:?}"
     );
     eprintln!("luksa/kubia:v2 answered {body:?} as user {user}");
+    rollout_image_smoke(&sh)
+}
+
+/// The plugin's image runs its binary as non-root and prints the workspace's version.
+fn rollout_image_smoke(sh: &xshell::Shell) -> Result<()> {
+    let image = format!("{}:latest", images::ROLLOUT_REPO);
+    let out = cmd!(sh, "docker run --rm {image} --version").read()?;
+    let version = crate::dist::version(sh)?;
+    ensure!(
+        out.starts_with(&format!("kubia-rollout {version} (")),
+        "`docker run {image} --version` printed {out:?}"
+    );
+    let format = "{{.Config.User}}";
+    let user = cmd!(sh, "docker inspect --format {format} {image}").read()?;
+    ensure!(
+        user == "65532:65532",
+        "{image} must run as non-root, runs as {user:?}"
+    );
+    let size = crate::docker::image_size(&image)?;
+    eprintln!("{image}: {out} as user {user}, {size} bytes");
     Ok(())
 }
 

@@ -173,12 +173,21 @@ pub struct RollingUpdateArgs {
     pub force: bool,
 }
 
+/// What `--version` prints after the program's name: the workspace's version and the commit
+/// it was built from (`git describe`, see build.rs).
+pub const VERSION: &str = concat!(
+    env!("CARGO_PKG_VERSION"),
+    " (",
+    env!("ROLLOUT_GIT_DESCRIBE"),
+    ")"
+);
+
 /// The kubectl plugin `kubectl-rolling_update`: kubectl rolling-update's arguments directly.
 #[derive(Debug, Clone, Parser)]
 #[command(
     name = "kubectl rolling-update",
     bin_name = "kubectl rolling-update",
-    version,
+    version = VERSION,
     about = "Perform a rolling update of the given ReplicationController (kubectl rolling-update, reimplemented; resumable)"
 )]
 pub struct PluginCli {
@@ -212,7 +221,7 @@ which answers 500 from its 5th request on:
 #[derive(Debug, Clone, Parser)]
 #[command(
     name = "kubia-rollout",
-    version,
+    version = VERSION,
     about = "Upgrade apps running in ReplicationControllers: rolling update, recreate, blue-green, canary. Every method is resumable.",
     after_help = BAD_VERSIONS_HELP
 )]
@@ -238,6 +247,30 @@ pub enum Command {
     Canary(CanaryArgs),
     /// Show updates in progress.
     Status(StatusArgs),
+    /// Print a shell completion script for kubia-rollout (e.g. `source <(kubia-rollout
+    /// completion bash)`). The kubectl plugin completes through kubectl itself, with
+    /// `kubectl_complete-rolling_update` on PATH.
+    Completion(CompletionArgs),
+    /// Write the man pages of kubia-rollout (one per subcommand) and kubectl-rolling_update
+    /// into DIR (used by `cargo xtask dist`).
+    #[command(hide = true)]
+    GenerateMan(GenerateManArgs),
+}
+
+/// `completion SHELL`.
+#[derive(Debug, Clone, Args)]
+pub struct CompletionArgs {
+    /// The shell.
+    #[arg(value_name = "SHELL")]
+    pub shell: clap_complete::Shell,
+}
+
+/// `generate-man DIR`.
+#[derive(Debug, Clone, Args)]
+pub struct GenerateManArgs {
+    /// Where to write the pages (created if missing).
+    #[arg(value_name = "DIR")]
+    pub dir: PathBuf,
 }
 
 /// The failure signals every method watches in the new version's pods, and what to do when

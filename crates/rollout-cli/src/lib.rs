@@ -10,7 +10,9 @@
 #![warn(missing_docs)]
 
 pub mod args;
+pub mod complete;
 pub mod duration;
+pub mod generate;
 pub mod request;
 pub mod run;
 pub mod sink;

@@ -186,6 +186,26 @@ pub fn image_change(image: &str, args: &ImageArgs) -> Result<ImageChange, Engine
     })
 }
 
+/// The engine's connection options from kubectl's connection flags.
+pub fn cluster_options(cluster: &ClusterArgs) -> rollout_engine::ClusterOptions {
+    rollout_engine::ClusterOptions {
+        kubeconfig: cluster.kubeconfig.clone(),
+        context: cluster.context.clone(),
+        namespace: cluster.namespace.clone(),
+        cluster: cluster.cluster.clone(),
+        user: cluster.user.clone(),
+        server: cluster.server.clone(),
+        token: cluster.token.clone(),
+        certificate_authority: cluster.certificate_authority.clone(),
+        insecure_skip_tls_verify: cluster.insecure_skip_tls_verify.unwrap_or(false),
+        request_timeout: cluster.request_timeout,
+        client_certificate: cluster.client_certificate.clone(),
+        client_key: cluster.client_key.clone(),
+        impersonate: cluster.impersonate.clone(),
+        impersonate_groups: cluster.impersonate_groups.clone(),
+    }
+}
+
 /// The cluster flags to repeat in suggested commands (` -n dev --context c`).
 pub fn cluster_flags(cluster: &ClusterArgs) -> String {
     let mut flags = String::new();

@@ -6,9 +6,7 @@ use std::sync::Arc;
 use rollout_engine::blue_green::{self, BlueGreen, BlueGreenRef};
 use rollout_engine::canary::{self, CanaryRef, CanaryStart};
 use rollout_engine::recreate::{self, Recreate};
-use rollout_engine::{
-    Cancel, ClusterOptions, Ctx, EngineError, Hints, Timing, output, shell_quote,
-};
+use rollout_engine::{Cancel, Ctx, EngineError, Hints, Timing, output, shell_quote};
 
 use crate::args::{
     BlueGreenAction, BlueGreenArgs, CanaryAction, CanaryArgs, ClusterArgs, Command,
@@ -136,23 +134,7 @@ async fn context(
     cancel: Cancel,
     sink: Arc<TerminalSink>,
 ) -> Result<Ctx, EngineError> {
-    let connected = rollout_engine::connect(&ClusterOptions {
-        kubeconfig: cluster.kubeconfig.clone(),
-        context: cluster.context.clone(),
-        namespace: cluster.namespace.clone(),
-        cluster: cluster.cluster.clone(),
-        user: cluster.user.clone(),
-        server: cluster.server.clone(),
-        token: cluster.token.clone(),
-        certificate_authority: cluster.certificate_authority.clone(),
-        insecure_skip_tls_verify: cluster.insecure_skip_tls_verify.unwrap_or(false),
-        request_timeout: cluster.request_timeout,
-        client_certificate: cluster.client_certificate.clone(),
-        client_key: cluster.client_key.clone(),
-        impersonate: cluster.impersonate.clone(),
-        impersonate_groups: cluster.impersonate_groups.clone(),
-    })
-    .await?;
+    let connected = rollout_engine::connect(&request::cluster_options(cluster)).await?;
     Ok(Ctx::new(
         connected,
         sink,
@@ -228,6 +210,28 @@ pub fn plugin_main() -> ExitCode {
 /// `kubia-rollout`.
 pub fn kubia_rollout_main() -> ExitCode {
     let cli = <KubiaRolloutCli as clap::Parser>::parse();
+    // The two commands that need no cluster.
+    match &cli.command {
+        Command::Completion(args) => {
+            crate::generate::completion(args.shell, &mut std::io::stdout());
+            return ExitCode::SUCCESS;
+        }
+        Command::GenerateMan(args) => {
+            return match crate::generate::man_pages(&args.dir) {
+                Ok(pages) => {
+                    for page in pages {
+                        println!("{}", page.display());
+                    }
+                    ExitCode::SUCCESS
+                }
+                Err(e) => {
+                    eprintln!("error: writing man pages into {}: {e}", args.dir.display());
+                    ExitCode::from(1)
+                }
+            };
+        }
+        _ => {}
+    }
     let invocation = Invocation::from_args(false);
     execute(cli.cluster.verbosity, |cancel, sink| async move {
         dispatch(&cli, &invocation, cancel, sink).await
@@ -273,6 +277,8 @@ async fn dispatch(
             let rc = args.rc.as_deref().map(request::strip_kind);
             rollout_engine::status::run(&ctx, rc).await.map(|_| ())
         }
+        // Handled before any runtime or cluster (kubia_rollout_main).
+        Command::Completion(_) | Command::GenerateMan(_) => Ok(()),
     }
 }
 

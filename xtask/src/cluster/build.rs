@@ -114,7 +114,7 @@ pub fn ensure_binaries() -> Result<()> {
 
 /// `go install PACKAGE@VERSION` (stripped, trimmed paths) into a scratch GOBIN, then the
 /// binary moved into `dir`: a half-built binary never sits where a cache check would find it.
-fn go_install(sh: &Shell, package: &str, binary: &str, dir: &Path) -> Result<PathBuf> {
+pub fn go_install(sh: &Shell, package: &str, binary: &str, dir: &Path) -> Result<PathBuf> {
     let _p = util::Phase::start(format!("go install {package}"));
     let tmp = dir.join(format!(".{binary}-build"));
     let _gobin = sh.push_env("GOBIN", &tmp);

@@ -1,7 +1,9 @@
 //! kubectl rolling-update's other forms, on the real cluster with live traffic: `--dry-run
 //! -o yaml`, `-f` with a new controller, `kubia-rollout status` during an update, an image
 //! that never becomes ready (and `--rollback`), and `-f` with the old controller edited in
-//! place (the name is kept), printed with `-o jsonpath`.
+//! place (the name is kept), printed with `-o jsonpath`. First, kubectl's own completion of
+//! the plugin's arguments through `kubectl_complete-rolling_update` (RC names and `--image`
+//! read from the cluster).
 
 use std::time::{Duration, Instant};
 
@@ -46,11 +48,45 @@ pub async fn run(env: &Env, o: &mut Outcome) -> Result<()> {
     ns.delete().await
 }
 
+/// `kubectl __complete rolling-update …` as the shell asks it: kubectl finds
+/// `kubectl_complete-rolling_update` on PATH and passes its answer through.
+async fn completion(env: &Env, ns: &Namespace) -> Result<()> {
+    let complete = |words: &'static [&'static str]| async move {
+        let mut args = vec!["__complete", "rolling-update"];
+        args.extend_from_slice(words);
+        let out = process::run(ns.kubectl(env, &args), Duration::from_secs(30)).await?;
+        ensure!(
+            out.code == Some(0),
+            "kubectl __complete {words:?} failed: {}",
+            out.stderr
+        );
+        anyhow::Ok(out.stdout)
+    };
+    let names = complete(&[""]).await?;
+    ensure!(
+        names == "kubia-v1\tReplicationController\n:4\n",
+        "`kubectl rolling-update <TAB>` offered {names:?}, not the namespace's one RC"
+    );
+    let image = complete(&["kubia-v1", "kubia-v2", "--image", ""]).await?;
+    ensure!(
+        image.starts_with("luksa/kubia:v1\tcurrent image (container ") && image.ends_with("\n:4\n"),
+        "`--image <TAB>` offered {image:?}, not kubia-v1's image"
+    );
+    let flags = complete(&["kubia-v1", "--update-p"]).await?;
+    ensure!(
+        flags.starts_with("--update-period\t") && flags.ends_with("\n:4\n"),
+        "`--update-p<TAB>` offered {flags:?}"
+    );
+    Ok(())
+}
+
 async fn forms(env: &Env, ns: &Namespace, o: &mut Outcome, origin: Instant) -> Result<()> {
     let kubectl = |args: &[&str]| ns.kubectl(env, args);
     let rollout = |args: &[&str]| ns.kubia_rollout(env, args);
     let rcs = ns.api::<ReplicationController>();
     let v2_file = env.manifest("kubia-v2-rc.yaml").display().to_string();
+
+    completion(env, ns).await?;
 
     // 1. --dry-run -o yaml: both controllers printed as kubectl printed them, nothing changed.
     let before = rcs.get("kubia-v1").await?.metadata.resource_version;
