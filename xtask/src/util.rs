@@ -90,6 +90,14 @@ pub fn wait_for<T>(
 
 /// Whether a program is on PATH.
 pub fn have(program: &str) -> bool {
-    std::env::var_os("PATH")
-        .is_some_and(|paths| std::env::split_paths(&paths).any(|dir| dir.join(program).is_file()))
+    which(program).is_some()
+}
+
+/// Where a program is on PATH, if it is.
+pub fn which(program: &str) -> Option<PathBuf> {
+    std::env::var_os("PATH").and_then(|paths| {
+        std::env::split_paths(&paths)
+            .map(|dir| dir.join(program))
+            .find(|p| p.is_file())
+    })
 }

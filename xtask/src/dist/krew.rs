@@ -93,12 +93,7 @@ fn ensure_krew() -> Result<(PathBuf, PathBuf)> {
 
 /// A kubectl that completes plugins (>= 1.26): the machine's, else the one the cluster uses.
 fn kubectl() -> Result<PathBuf> {
-    let on_path = std::env::var_os("PATH").and_then(|paths| {
-        std::env::split_paths(&paths)
-            .map(|d| d.join("kubectl"))
-            .find(|p| p.is_file())
-    });
-    match on_path {
+    match util::which("kubectl") {
         Some(k) => Ok(k),
         None => {
             cluster::build::ensure_binaries()?;

@@ -123,12 +123,7 @@ pub fn config(image: &NodeImage, reference: Option<&str>) -> String {
 
 /// kind on PATH, or the pinned release built into the cache.
 fn kind_binary() -> Result<PathBuf> {
-    let on_path = std::env::var_os("PATH").and_then(|p| {
-        std::env::split_paths(&p)
-            .map(|d| d.join("kind"))
-            .find(|p| p.is_file())
-    });
-    match on_path {
+    match crate::util::which("kind") {
         Some(p) => Ok(p),
         None => build::ensure_kind(),
     }
