@@ -55,17 +55,7 @@ fn look_up(lookup: &Lookup, cluster: &crate::args::ClusterArgs) -> Option<Vec<Ca
         let client = connected.client;
         let rcs: Api<ReplicationController> = Api::namespaced(client.clone(), &connected.namespace);
         let found = match lookup {
-            Lookup::RcNames => {
-                let list = tokio::time::timeout(LIMIT, rcs.list_metadata(&ListParams::default()))
-                    .await
-                    .ok()?
-                    .ok()?;
-                list.items
-                    .into_iter()
-                    .filter_map(|rc| rc.metadata.name)
-                    .map(|name| Candidate::new(name, "ReplicationController"))
-                    .collect()
-            }
+            Lookup::RcNames => names(&rcs, "ReplicationController").await?,
             Lookup::RcImage { rc, container } => {
                 let rc = tokio::time::timeout(LIMIT, rcs.get(rc)).await.ok()?.ok()?;
                 containers(&rc)
@@ -86,23 +76,29 @@ fn look_up(lookup: &Lookup, cluster: &crate::args::ClusterArgs) -> Option<Vec<Ca
                     .map(|(name, image)| Candidate::new(name, image.unwrap_or_default()))
                     .collect()
             }
-            Lookup::Namespaces => {
-                let namespaces: Api<Namespace> = Api::all(client);
-                let list =
-                    tokio::time::timeout(LIMIT, namespaces.list_metadata(&ListParams::default()))
-                        .await
-                        .ok()?
-                        .ok()?;
-                list.items
-                    .into_iter()
-                    .filter_map(|ns| ns.metadata.name)
-                    .map(|name| Candidate::new(name, "Namespace"))
-                    .collect()
-            }
+            Lookup::Namespaces => names(&Api::<Namespace>::all(client), "Namespace").await?,
             Lookup::None | Lookup::Contexts | Lookup::Files(_) => Vec::new(),
         };
         Some(found)
     })
+}
+
+/// The names of the objects `api` lists, each a candidate with `kind` as its help.
+async fn names<K>(api: &Api<K>, kind: &str) -> Option<Vec<Candidate>>
+where
+    K: kube::Resource + Clone + k8s_openapi::serde::de::DeserializeOwned + std::fmt::Debug,
+{
+    let list = tokio::time::timeout(LIMIT, api.list_metadata(&ListParams::default()))
+        .await
+        .ok()?
+        .ok()?;
+    Some(
+        list.items
+            .into_iter()
+            .filter_map(|o| o.metadata.name)
+            .map(|name| Candidate::new(name, kind))
+            .collect(),
+    )
 }
 
 /// The (name, image) of each container of the RC's pod template.
