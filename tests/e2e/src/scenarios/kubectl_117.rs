@@ -518,12 +518,20 @@ async fn bad_input(env: &Env, o: &mut Outcome, theirs: &Side<'_>, ours: &Side<'_
 /// kubectl 1.17 is still waiting at 20 s.
 async fn timeout(env: &Env, o: &mut Outcome, theirs: &Side<'_>, ours: &Side<'_>) -> Result<()> {
     for ns in [theirs.ns, ours.ns] {
+        // Only pods that stay count: a pod still terminating from an earlier step would
+        // raise the limit by one and let the new RC's first pod in once it is gone.
         let pods = ns
             .api::<Pod>()
             .list(&ListParams::default())
             .await?
             .items
-            .len();
+            .iter()
+            .filter(|p| p.metadata.deletion_timestamp.is_none())
+            .filter(|p| {
+                let phase = p.status.as_ref().and_then(|s| s.phase.as_deref());
+                !matches!(phase, Some("Succeeded" | "Failed"))
+            })
+            .count();
         let quota: k8s_openapi::api::core::v1::ResourceQuota =
             serde_json::from_value(serde_json::json!({
                 "metadata": { "name": "no-more-pods" },
