@@ -81,6 +81,26 @@ pub const BLUE_GREEN_EXTRA: &[Need] = &[
     need("list", "discovery.k8s.io", "endpointslices"),
 ];
 
+/// Blue-green's commands: [`ROLLING`] and [`BLUE_GREEN_EXTRA`], plus [`ANALYSIS`] when the
+/// new pods' answers are analysed.
+pub(crate) fn blue_green(analysis: bool) -> Vec<Need> {
+    let mut needs = [ROLLING, BLUE_GREEN_EXTRA].concat();
+    if analysis {
+        needs.extend_from_slice(ANALYSIS);
+    }
+    needs
+}
+
+/// A canary's commands: [`ROLLING`], plus [`ANALYSIS`] when the new pods' answers are
+/// analysed.
+pub(crate) fn canary(analysis: bool) -> Vec<Need> {
+    let mut needs = ROLLING.to_vec();
+    if analysis {
+        needs.extend_from_slice(ANALYSIS);
+    }
+    needs
+}
+
 /// The error-rate analysis: the pods' `/metrics` (and, for blue-green, `/`) through the
 /// API server's pod proxy.
 pub const ANALYSIS: &[Need] = &[Need {

@@ -15,7 +15,9 @@ use kube::api::PropagationPolicy;
 use rollout_plan::blue_green::{self as plan, Phase, Recorded};
 use rollout_plan::health::{OnFailure, Signal};
 
+use crate::access;
 use crate::api::{self, remove_annotations, set_annotation};
+use crate::begin::begin;
 use crate::context::Ctx;
 use crate::error::{EngineError, Result};
 use crate::health::{self, FailurePolicy};
@@ -173,12 +175,9 @@ pub async fn deploy(ctx: &Ctx, req: &BlueGreen) -> Result<()> {
             .command(&["blue-green", "cleanup", "--service", &svc]),
     );
     let orig = new_rc::orig_label_value(&old);
-    let mut needs = [crate::access::ROLLING, crate::access::BLUE_GREEN_EXTRA].concat();
-    if req.failure.thresholds.max_error_rate.is_some() {
-        needs.extend_from_slice(crate::access::ANALYSIS);
-    }
-    crate::access::check(ctx, &needs).await?;
-    crate::lease::holding(ctx, &[&req.old_name, &req.new_name], async {
+    let analysis = req.failure.thresholds.max_error_rate.is_some();
+    let needs = access::blue_green(analysis);
+    begin(ctx, &needs, &[&req.old_name, &req.new_name], async {
         let old =
             relabel::prepare_old(ctx, &old, &req.deployment_label_key, &orig, |_| false).await?;
         if service_selector(&service) != rc_selector(&old) {
@@ -384,7 +383,7 @@ pub async fn switch_back(ctx: &Ctx, r: &BlueGreenRef) -> Result<()> {
     let pre = ctx.preflight();
     let (_, state) = find_switched(&pre, r).await?;
     let leases = [state.active.as_str(), state.standby.as_str()];
-    crate::lease::holding(&pre, &leases, switch_back_held(ctx, r)).await
+    begin(ctx, &access::blue_green(false), &leases, switch_back_held(ctx, r)).await
 }
 
 /// The switch back, reading everything again under the Leases.
@@ -410,7 +409,7 @@ pub async fn cleanup(ctx: &Ctx, r: &BlueGreenRef) -> Result<()> {
     let pre = ctx.preflight();
     let (_, state) = find_switched(&pre, r).await?;
     let leases = [state.active.as_str(), state.standby.as_str()];
-    crate::lease::holding(&pre, &leases, cleanup_held(ctx, r)).await
+    begin(ctx, &access::blue_green(false), &leases, cleanup_held(ctx, r)).await
 }
 
 /// The cleanup, reading everything again under the Leases.

@@ -18,7 +18,9 @@ use rollout_plan::canary::{
 use rollout_plan::health::{OnFailure, Signal};
 use rollout_plan::{IntOrPercent, Observed};
 
+use crate::access;
 use crate::api::{self, remove_annotations, set_annotation};
+use crate::begin::begin;
 use crate::context::Ctx;
 use crate::error::{EngineError, Result};
 use crate::health::{self, FailurePolicy};
@@ -124,12 +126,9 @@ pub async fn start(ctx: &Ctx, req: &CanaryStart) -> Result<()> {
         ctx.hints
             .command(&["canary", "abort", &req.old_name, &req.new_name]),
     );
-    let mut needs = crate::access::ROLLING.to_vec();
-    if req.failure.thresholds.max_error_rate.is_some() {
-        needs.extend_from_slice(crate::access::ANALYSIS);
-    }
-    crate::access::check(ctx, &needs).await?;
-    crate::lease::holding(ctx, &[&req.old_name, &req.new_name], async {
+    let analysis = req.failure.thresholds.max_error_rate.is_some();
+    let needs = access::canary(analysis);
+    begin(ctx, &needs, &[&req.old_name, &req.new_name], async {
         let orig = new_rc::orig_label_value(&old);
         let total_text = total.to_string();
         let new_name = req.new_name.as_str();
@@ -196,7 +195,8 @@ pub async fn promote(ctx: &Ctx, r: &CanaryRef) -> Result<()> {
     let (old_name, new_name) = resolve(&pre, &r.names).await?;
     // Everything is read again under the Leases: another engine may have moved on meanwhile.
     let leases = [old_name.as_str(), new_name.as_str()];
-    crate::lease::holding(&pre, &leases, promote_held(ctx, r, &old_name, &new_name)).await
+    let promote = promote_held(ctx, r, &old_name, &new_name);
+    begin(ctx, &access::canary(false), &leases, promote).await
 }
 
 async fn promote_held(ctx: &Ctx, r: &CanaryRef, old_name: &str, new_name: &str) -> Result<()> {
@@ -233,7 +233,7 @@ pub async fn abort(ctx: &Ctx, r: &CanaryRef) -> Result<()> {
     let pre = ctx.preflight();
     let (old_name, new_name) = resolve(&pre, &r.names).await?;
     let leases = [old_name.as_str(), new_name.as_str()];
-    crate::lease::holding(&pre, &leases, abort_held(ctx, r, &old_name, &new_name)).await
+    begin(ctx, &access::canary(false), &leases, abort_held(ctx, r, &old_name, &new_name)).await
 }
 
 async fn abort_held(ctx: &Ctx, r: &CanaryRef, old_name: &str, new_name: &str) -> Result<()> {

@@ -34,6 +34,7 @@ pub mod selector_witness;
 // permissions, the per-RC lease, server-side validation.
 pub mod access;
 mod api;
+mod begin;
 mod cache;
 pub mod lease;
 pub mod observe;

@@ -11,7 +11,9 @@ use std::sync::Arc;
 
 use k8s_openapi::api::core::v1::{Pod, ReplicationController};
 
+use crate::access;
 use crate::api::{self, remove_annotations, set_annotation};
+use crate::begin::begin;
 use crate::context::Ctx;
 use crate::error::{EngineError, Result};
 use crate::health::{self, FailurePolicy};
@@ -88,8 +90,7 @@ async fn run_inner(ctx: &Ctx, req: &Recreate) -> Result<()> {
         check_image_change(&rc, &req.change)?;
         ctx.warn(new_rc::pull_policy_warning(&rc, &req.change));
     }
-    crate::access::check(&pre, crate::access::RECREATE).await?;
-    crate::lease::holding(&pre, &[name], async {
+    begin(ctx, access::RECREATE, &[name], async {
         let previous = container_image(&rc, index).to_owned();
         let ctx =
             &ctx.with_undo(

@@ -15,9 +15,12 @@ use rollout_plan::health::OnFailure;
 
 use super::request::{NewSource, Outcome, RollingUpdate, validate};
 use super::{rename, rollback};
+use crate::access;
 use crate::api::{self, clear_update_annotations, remove_annotations, set_annotation};
+use crate::begin::begin;
 use crate::context::Ctx;
 use crate::error::{EngineError, Result};
+use crate::lease;
 use crate::model::annotations::{self, SourceId};
 use crate::model::labels::{self, name_of};
 use crate::model::new_rc::{self, Derived, derive_from_file, prepared_old};
@@ -49,7 +52,8 @@ pub async fn run(ctx: &Ctx, req: &RollingUpdate) -> Result<Outcome> {
         return finish_after_old_deleted(ctx, req).await;
     };
     if annotations::get(old.metadata.annotations.as_ref(), annotations::RENAME_FROM).is_some() {
-        return rename::finish(ctx, &req.old_name).await;
+        let finish = rename::finish(ctx, &req.old_name);
+        return begin(ctx, access::ROLLING, &[req.old_name.as_str()], finish).await;
     }
     labels::check_selector_matches_template(&old)?;
     labels::check_not_owned(&old, req.force)?;
@@ -57,34 +61,28 @@ pub async fn run(ctx: &Ctx, req: &RollingUpdate) -> Result<Outcome> {
         let plan = plan(&pre, req, &old).await?;
         return Ok(dry_run(req, &old, &plan));
     }
-    crate::access::check(&pre, crate::access::ROLLING).await?;
-    let mut held = crate::lease::acquire(&pre, &[&req.old_name]).await?;
-    let result = run_holding(ctx, req, &mut held).await;
-    held.release().await;
-    result
+    let old_name = [req.old_name.as_str()];
+    begin(ctx, access::ROLLING, &old_name, run_holding(ctx, req)).await
 }
 
 /// Plans from the old RC as it is once its Lease is held (what was read before may be
 /// another engine's state in the middle of a change), takes the new RC's Lease too (so
-/// `kubia-v2 -> kubia-v3` is refused while `kubia-v1 -> kubia-v2` runs), and updates.
-async fn run_holding(
-    ctx: &Ctx,
-    req: &RollingUpdate,
-    held: &mut crate::lease::Held,
-) -> Result<Outcome> {
+/// `kubia-v2 -> kubia-v3` is refused while `kubia-v1 -> kubia-v2` runs: the new RC's name
+/// is known only now), and updates.
+async fn run_holding(ctx: &Ctx, req: &RollingUpdate) -> Result<Outcome> {
     let pre = ctx.preflight();
     let old = api::get_rc(&pre, &req.old_name).await?;
     labels::check_selector_matches_template(&old)?;
     labels::check_not_owned(&old, req.force)?;
     let plan = plan(&pre, req, &old).await?;
-    held.add(crate::lease::acquire(&pre, &[&plan.new_name]).await?);
+    let new_name = plan.new_name.clone();
     let ctx = &ctx.with_undo(ctx.hints.command(&[
         "rolling-update",
         &req.old_name,
-        &plan.new_name,
+        &new_name,
         "--rollback",
     ]));
-    execute(ctx, req, &old, plan).await
+    lease::holding(&pre, &[new_name.as_str()], execute(ctx, req, &old, plan)).await
 }
 
 /// Decides the new RC (existing or derived), its name and the limits, refusing anything
@@ -427,7 +425,8 @@ async fn finish_after_old_deleted(ctx: &Ctx, req: &RollingUpdate) -> Result<Outc
             ctx.line(format!(
                 "Continuing update with existing controller {name}."
             ));
-            return finish_new(ctx, &name).await;
+            let rcs = [req.old_name.as_str(), name.as_str()];
+            return begin(ctx, access::ROLLING, &rcs, finish_new(ctx, &name)).await;
         }
     }
     Err(EngineError::RcNotFound(req.old_name.clone()))

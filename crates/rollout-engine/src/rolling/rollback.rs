@@ -14,6 +14,8 @@ use rollout_plan::Limits;
 use super::request::{Outcome, RollingUpdate};
 use crate::api::clear_update_annotations;
 use crate::api::{self, remove_annotations, set_annotation};
+use crate::access;
+use crate::begin::begin;
 use crate::context::Ctx;
 use crate::error::{EngineError, Result};
 use crate::model::annotations::{self, RENAME_FROM, RENAME_SPEC, SourceId};
@@ -50,7 +52,8 @@ pub(crate) async fn run(ctx: &Ctx, req: &RollingUpdate) -> Result<Outcome> {
                     new: Box::new(old),
                 });
             }
-            return finish(ctx, old_name).await;
+            let rcs = [old_name];
+            return begin(ctx, access::ROLLING, &rcs, finish(ctx, old_name)).await;
         }
         if annotations::get(recorded, RENAME_FROM).is_some() {
             return Err(EngineError::invalid(format!(
@@ -77,11 +80,8 @@ pub(crate) async fn run(ctx: &Ctx, req: &RollingUpdate) -> Result<Outcome> {
             new: Box::new(old),
         });
     }
-    crate::access::check(&pre, crate::access::ROLLING).await?;
-    let held = crate::lease::acquire(&pre, &[old_name, name_of(&new)]).await?;
-    let result = apply(ctx, req, &new, original, limits).await;
-    held.release().await;
-    result
+    let rcs = [old_name, name_of(&new)];
+    begin(ctx, access::ROLLING, &rcs, apply(ctx, req, &new, original, limits)).await
 }
 
 /// The rollback itself, once everything is checked and the Lease is held.
