@@ -13,6 +13,8 @@ pub mod args;
 pub mod complete;
 pub mod duration;
 pub mod generate;
+pub mod jsonpath;
+pub mod output;
 pub mod request;
 pub mod run;
 pub mod sink;

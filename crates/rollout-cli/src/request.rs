@@ -1,16 +1,17 @@
-//! From parsed flags to engine requests, refusing bad combinations before any cluster
-//! access (kubectl's wording where it had one).
+//! From parsed flags to engine requests. Parsing only: a value that does not parse is
+//! refused here; whether the request makes sense is the engine's to decide, once (for a
+//! rolling update, [`rollout_engine::rolling::validate`] and the server-side check of a
+//! `-f` file).
 
 use std::io::Read;
 
 use k8s_openapi::api::core::v1::ReplicationController;
 use rollout_engine::validate::Validation;
-use rollout_engine::{
-    EngineError, ImageChange, NewSource, OutputFormat, PullPolicy, RollingUpdate,
-};
+use rollout_engine::{EngineError, ImageChange, NewSource, PullPolicy, RollingUpdate};
 use rollout_plan::Strategy;
 
 use crate::args::{ClusterArgs, ImageArgs, RollingUpdateArgs};
+use crate::output::OutputFormat;
 
 /// `RC`, `rc/RC` or `replicationcontroller/RC` → `RC` (kubectl accepted the typed forms).
 pub fn strip_kind(name: &str) -> &str {
@@ -46,17 +47,6 @@ pub fn dry_run(mode: Option<&str>) -> Result<bool, EngineError> {
     }
 }
 
-/// A `-f` file: the typed object and the object as written (for server-side validation).
-#[derive(Debug, Clone)]
-pub struct FileSource {
-    /// Where it came from (`stdin` or the path), for messages.
-    pub origin: String,
-    /// The object exactly as written.
-    pub raw: serde_json::Value,
-    /// How strictly the API server checks `raw`.
-    pub validation: Validation,
-}
-
 /// Parses a file's text as one ReplicationController (YAML or JSON).
 pub fn parse_rc(text: &str, origin: &str) -> Result<ReplicationController, EngineError> {
     parse_rc_raw(text, origin).map(|(rc, _)| rc)
@@ -86,9 +76,7 @@ fn parse_rc_raw(
     Ok((rc, raw))
 }
 
-fn read_file(
-    path: &str,
-) -> Result<(ReplicationController, serde_json::Value, String), EngineError> {
+fn read_file(path: &str) -> Result<(ReplicationController, serde_json::Value), EngineError> {
     let (text, origin) = if path == "-" {
         let mut text = String::new();
         std::io::stdin()
@@ -100,14 +88,13 @@ fn read_file(
             .map_err(|e| EngineError::Invalid(format!("cannot read {path}: {e}")))?;
         (text, path.to_owned())
     };
-    let (rc, raw) = parse_rc_raw(&text, &origin)?;
-    Ok((rc, raw, origin))
+    parse_rc_raw(&text, &origin)
 }
 
 /// Builds the rolling-update request and the output format.
 pub fn rolling_update(
     args: &RollingUpdateArgs,
-) -> Result<(RollingUpdate, OutputFormat, Option<FileSource>), EngineError> {
+) -> Result<(RollingUpdate, OutputFormat), EngineError> {
     let output = OutputFormat::from_flags(
         args.output.as_deref(),
         args.template.as_deref(),
@@ -115,21 +102,11 @@ pub fn rolling_update(
     )?;
     let dry_run = dry_run(args.dry_run.as_deref())?;
     let validation: Validation = args.validate.parse()?;
-    let mut file_source = None;
     let source = match (&args.image, &args.filename) {
-        (Some(_), _) | (_, Some(_)) if args.rollback => {
-            return Err(EngineError::Usage(
-                "Don't specify --filename or --image on rollback".into(),
-            ));
-        }
+        // The one combination a request cannot hold.
         (Some(_), Some(_)) => {
             return Err(EngineError::Usage(
                 "--filename and --image can not both be specified".into(),
-            ));
-        }
-        (None, None) if !args.rollback => {
-            return Err(EngineError::Usage(
-                "Must specify --filename or --image for new controller".into(),
             ));
         }
         (None, None) => None,
@@ -139,16 +116,11 @@ pub fn rolling_update(
             pull_policy: pull_policy(args.image_pull_policy.as_deref())?,
         })),
         (None, Some(path)) => {
-            let (rc, raw, origin) = read_file(path)?;
-            let path = path.clone();
-            file_source = Some(FileSource {
-                origin,
-                raw,
-                validation,
-            });
+            let (rc, raw) = read_file(path)?;
             Some(NewSource::File {
                 rc: Box::new(rc),
-                path,
+                raw,
+                path: path.clone(),
             })
         }
     };
@@ -167,9 +139,9 @@ pub fn rolling_update(
         dry_run,
         failure: args.failure.policy(None),
         force: args.force,
+        validation,
     };
-    rollout_engine::rolling::validate(&request)?;
-    Ok((request, output, file_source))
+    Ok((request, output))
 }
 
 /// RC names as given (`kubia-v1`, `rc/kubia-v1`, `replicationcontroller/kubia-v1`), bare.
@@ -260,9 +232,10 @@ mod tests {
         let mut argv = vec!["p"];
         argv.extend_from_slice(args);
         let cli = PluginCli::try_parse_from(argv).map_err(|e| e.to_string())?;
-        rolling_update(&cli.update)
-            .map(|(r, o, _)| (r, o))
-            .map_err(|e| e.to_string())
+        // What the program does before the cluster: parse, then the engine's checks.
+        let (request, output) = rolling_update(&cli.update).map_err(|e| e.to_string())?;
+        rollout_engine::rolling::validate(&request).map_err(|e| e.to_string())?;
+        Ok((request, output))
     }
 
     #[test]
@@ -279,15 +252,12 @@ mod tests {
             Some("Must specify --filename or --image for new controller")
         );
         assert!(build(&["kubia-v1", "kubia-v2", "--rollback"]).is_ok());
-        for rollback_with_source in [
-            &["kubia-v1", "kubia-v2", "--rollback", "--image=x:v2"][..],
-            &["kubia-v1", "--rollback", "-f", "rc.yaml"][..],
-        ] {
-            assert_eq!(
-                build(rollback_with_source).err().as_deref(),
-                Some("Don't specify --filename or --image on rollback")
-            );
-        }
+        assert_eq!(
+            build(&["kubia-v1", "kubia-v2", "--rollback", "--image=x:v2"])
+                .err()
+                .as_deref(),
+            Some("Don't specify --filename or --image on rollback")
+        );
         assert!(
             build(&["kubia-v1", "--image=x:v2", "--image-pull-policy=sometimes"])
                 .err()

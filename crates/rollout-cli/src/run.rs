@@ -6,12 +6,13 @@ use std::sync::Arc;
 use rollout_engine::blue_green::{self, BlueGreen, BlueGreenRef};
 use rollout_engine::canary::{self, CanaryRef, CanaryStart};
 use rollout_engine::recreate::{self, Recreate};
-use rollout_engine::{Cancel, Ctx, EngineError, Hints, Timing, output, shell_quote};
+use rollout_engine::{Cancel, Ctx, EngineError, Hints, Timing, shell_quote};
 
 use crate::args::{
     BlueGreenAction, BlueGreenArgs, CanaryAction, CanaryArgs, ClusterArgs, Command,
     KubiaRolloutCli, PluginCli, RollingUpdateArgs, WaitArgs,
 };
+use crate::output;
 use crate::request;
 use crate::sink::TerminalSink;
 
@@ -158,14 +159,8 @@ async fn rolling_update(
     cancel: Cancel,
     sink: Arc<TerminalSink>,
 ) -> Result<(), EngineError> {
-    let (req, format, file) = request::rolling_update(args)?;
+    let (req, format) = request::rolling_update(args)?;
     let ctx = context(cluster, &args.wait, invocation, cancel, sink.clone()).await?;
-    if let Some(file) = &file
-        && !req.rollback
-    {
-        rollout_engine::validate::validate_file(&ctx, &file.raw, &file.origin, file.validation)
-            .await?;
-    }
     let outcome = rollout_engine::rolling::run(&ctx, &req).await?;
     sink.print(&output::render(&outcome, &format)?);
     Ok(())

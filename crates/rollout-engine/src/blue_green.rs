@@ -383,7 +383,13 @@ pub async fn switch_back(ctx: &Ctx, r: &BlueGreenRef) -> Result<()> {
     let pre = ctx.preflight();
     let (_, state) = find_switched(&pre, r).await?;
     let leases = [state.active.as_str(), state.standby.as_str()];
-    begin(ctx, &access::blue_green(false), &leases, switch_back_held(ctx, r)).await
+    begin(
+        ctx,
+        &access::blue_green(false),
+        &leases,
+        switch_back_held(ctx, r),
+    )
+    .await
 }
 
 /// The switch back, reading everything again under the Leases.
@@ -409,7 +415,13 @@ pub async fn cleanup(ctx: &Ctx, r: &BlueGreenRef) -> Result<()> {
     let pre = ctx.preflight();
     let (_, state) = find_switched(&pre, r).await?;
     let leases = [state.active.as_str(), state.standby.as_str()];
-    begin(ctx, &access::blue_green(false), &leases, cleanup_held(ctx, r)).await
+    begin(
+        ctx,
+        &access::blue_green(false),
+        &leases,
+        cleanup_held(ctx, r),
+    )
+    .await
 }
 
 /// The cleanup, reading everything again under the Leases.

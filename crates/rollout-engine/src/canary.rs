@@ -233,7 +233,13 @@ pub async fn abort(ctx: &Ctx, r: &CanaryRef) -> Result<()> {
     let pre = ctx.preflight();
     let (old_name, new_name) = resolve(&pre, &r.names).await?;
     let leases = [old_name.as_str(), new_name.as_str()];
-    begin(ctx, &access::canary(false), &leases, abort_held(ctx, r, &old_name, &new_name)).await
+    begin(
+        ctx,
+        &access::canary(false),
+        &leases,
+        abort_held(ctx, r, &old_name, &new_name),
+    )
+    .await
 }
 
 async fn abort_held(ctx: &Ctx, r: &CanaryRef, old_name: &str, new_name: &str) -> Result<()> {

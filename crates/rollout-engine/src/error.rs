@@ -96,7 +96,7 @@ impl EngineError {
     }
 
     /// Shorthand for [`EngineError::Invalid`].
-    pub(crate) fn invalid(message: impl Into<String>) -> Self {
+    pub fn invalid(message: impl Into<String>) -> Self {
         EngineError::Invalid(message.into())
     }
 }

@@ -44,13 +44,12 @@ pub mod validate;
 mod wait;
 mod wake;
 
-// Plumbing: connection, context, cancellation, events, JSONPath.
+// Plumbing: connection, context, cancellation, events.
 pub mod cancel;
 pub mod client;
 mod context;
 pub mod error;
 pub mod events;
-pub mod jsonpath;
 pub mod names;
 
 pub use cancel::Cancel;
@@ -61,5 +60,4 @@ pub use events::{Event, EventSink, NullSink, Progress, RecordingSink};
 pub use health::FailurePolicy;
 pub use model::image::PullPolicy;
 pub use model::new_rc::ImageChange;
-pub use rolling::output::{self, OutputFormat};
 pub use rolling::{NewSource, Outcome, RollingUpdate};

@@ -13,7 +13,7 @@ use kube::api::PropagationPolicy;
 use rollout_plan::Limits;
 use rollout_plan::health::OnFailure;
 
-use super::request::{NewSource, Outcome, RollingUpdate, validate};
+use super::request::{Direction, NewSource, Outcome, RollingUpdate, validate};
 use super::{rename, rollback};
 use crate::access;
 use crate::api::{self, clear_update_annotations, remove_annotations, set_annotation};
@@ -42,10 +42,17 @@ struct Plan {
 }
 
 /// Runs the update (or its rollback, or a dry run).
+///
+/// The request is checked here, once, before anything touches the cluster: first what needs
+/// no cluster ([`validate`]), then a `-f` file by the API server (`--validate`).
 pub async fn run(ctx: &Ctx, req: &RollingUpdate) -> Result<Outcome> {
-    validate(req)?;
-    if req.rollback {
-        return rollback::run(ctx, req).await;
+    let source = match validate(req)? {
+        Direction::Rollback => return rollback::run(ctx, req).await,
+        Direction::Forward(source) => source,
+    };
+    if let NewSource::File { raw, path, .. } = source {
+        let origin = if path == "-" { "stdin" } else { path.as_str() };
+        crate::validate::validate_file(ctx, raw, origin, req.validation).await?;
     }
     let pre = ctx.preflight();
     let Some(old) = api::get_rc_opt(&pre, &req.old_name).await? else {
@@ -58,23 +65,29 @@ pub async fn run(ctx: &Ctx, req: &RollingUpdate) -> Result<Outcome> {
     labels::check_selector_matches_template(&old)?;
     labels::check_not_owned(&old, req.force)?;
     if req.dry_run {
-        let plan = plan(&pre, req, &old).await?;
+        let plan = plan(&pre, req, source, &old).await?;
         return Ok(dry_run(req, &old, &plan));
     }
     let old_name = [req.old_name.as_str()];
-    begin(ctx, access::ROLLING, &old_name, run_holding(ctx, req)).await
+    begin(
+        ctx,
+        access::ROLLING,
+        &old_name,
+        run_holding(ctx, req, source),
+    )
+    .await
 }
 
 /// Plans from the old RC as it is once its Lease is held (what was read before may be
 /// another engine's state in the middle of a change), takes the new RC's Lease too (so
 /// `kubia-v2 -> kubia-v3` is refused while `kubia-v1 -> kubia-v2` runs: the new RC's name
 /// is known only now), and updates.
-async fn run_holding(ctx: &Ctx, req: &RollingUpdate) -> Result<Outcome> {
+async fn run_holding(ctx: &Ctx, req: &RollingUpdate, source: &NewSource) -> Result<Outcome> {
     let pre = ctx.preflight();
     let old = api::get_rc(&pre, &req.old_name).await?;
     labels::check_selector_matches_template(&old)?;
     labels::check_not_owned(&old, req.force)?;
-    let plan = plan(&pre, req, &old).await?;
+    let plan = plan(&pre, req, source, &old).await?;
     let new_name = plan.new_name.clone();
     let ctx = &ctx.with_undo(ctx.hints.command(&[
         "rolling-update",
@@ -87,13 +100,18 @@ async fn run_holding(ctx: &Ctx, req: &RollingUpdate) -> Result<Outcome> {
 
 /// Decides the new RC (existing or derived), its name and the limits, refusing anything
 /// inconsistent before a single change.
-async fn plan(ctx: &Ctx, req: &RollingUpdate, old: &ReplicationController) -> Result<Plan> {
+async fn plan(
+    ctx: &Ctx,
+    req: &RollingUpdate,
+    source: &NewSource,
+    old: &ReplicationController,
+) -> Result<Plan> {
     // Without NEW the update ends under OLD's name, whatever the new RC is called meanwhile:
     // kubectl 1.17's `KeepOldName = len(args) == 1`, for `--image` and `-f` alike (so
     // `rolling-update frontend-v1 -f frontend-v2.json` ends with the file's RC renamed to
     // frontend-v1).
-    let keep_old_name = req.new_name.is_none() && req.source.is_some();
-    if let Some(NewSource::File { rc: file, .. }) = &req.source
+    let keep_old_name = req.new_name.is_none();
+    if let NewSource::File { rc: file, .. } = source
         && let Some(ns) = file.metadata.namespace.as_deref()
         && ns != ctx.namespace()
     {
@@ -102,8 +120,8 @@ async fn plan(ctx: &Ctx, req: &RollingUpdate, old: &ReplicationController) -> Re
             ctx.namespace()
         )));
     }
-    let next = match &req.source {
-        Some(NewSource::File { rc: file, .. }) => file.metadata.name.clone(),
+    let next = match source {
+        NewSource::File { rc: file, .. } => file.metadata.name.clone(),
         _ => req.new_name.clone().or_else(|| {
             annotations::get(
                 old.metadata.annotations.as_ref(),
@@ -126,8 +144,8 @@ async fn plan(ctx: &Ctx, req: &RollingUpdate, old: &ReplicationController) -> Re
             Target::Existing(Box::new(existing))
         }
         None => {
-            let mut derived = match &req.source {
-                Some(NewSource::Image(change)) => {
+            let mut derived = match source {
+                NewSource::Image(change) => {
                     let derived = new_rc::derive_from_image(
                         old,
                         change,
@@ -137,13 +155,8 @@ async fn plan(ctx: &Ctx, req: &RollingUpdate, old: &ReplicationController) -> Re
                     ctx.warn(new_rc::pull_policy_warning(old, change));
                     derived
                 }
-                Some(NewSource::File { rc: file, path }) => {
+                NewSource::File { rc: file, path, .. } => {
                     derive_from_file(old, file, path, &req.deployment_label_key)?
-                }
-                None => {
-                    return Err(EngineError::Usage(
-                        "Must specify --filename or --image for new controller".into(),
-                    ));
                 }
             };
             // kubectl 1.17's findNewName: without NEW, the old RC's next-controller-id names
@@ -151,7 +164,7 @@ async fn plan(ctx: &Ctx, req: &RollingUpdate, old: &ReplicationController) -> Re
             // real, or by a run stopped between annotating and creating); the hash label stays
             // the fresh one.
             if keep_old_name
-                && matches!(req.source, Some(NewSource::Image(_)))
+                && matches!(source, NewSource::Image(_))
                 && let Some(pointed) = &next
             {
                 derived.rc.metadata.name = Some(pointed.clone());

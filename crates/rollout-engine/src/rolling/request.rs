@@ -10,6 +10,7 @@ use crate::error::{EngineError, Result};
 use crate::health::FailurePolicy;
 use crate::model::new_rc::{self, ImageChange};
 use crate::names::{self, RC};
+use crate::validate::Validation;
 
 /// Where the new RC's definition comes from.
 #[derive(Debug, Clone, PartialEq)]
@@ -20,6 +21,9 @@ pub enum NewSource {
     File {
         /// The RC the file defines.
         rc: Box<ReplicationController>,
+        /// The file's object exactly as written, for the API server to validate (typed
+        /// deserialisation drops fields this program does not know).
+        raw: serde_json::Value,
         /// The file as the user named it (`kubia-v2.yaml`, `-` for stdin): kubectl's refusals
         /// of the file's content name it.
         path: String,
@@ -50,6 +54,17 @@ pub struct RollingUpdate {
     pub failure: FailurePolicy,
     /// Update an old RC that another controller owns.
     pub force: bool,
+    /// How strictly the API server checks a `-f` file (`--validate`).
+    pub validation: Validation,
+}
+
+/// What a valid request asks for.
+#[derive(Debug)]
+pub enum Direction<'a> {
+    /// An update to the RC `source` defines.
+    Forward(&'a NewSource),
+    /// `--rollback`.
+    Rollback,
 }
 
 /// What a rolling update ended with.
@@ -73,8 +88,9 @@ pub enum Outcome {
 }
 
 /// Checks the request itself (no cluster needed): flag combinations, names, label key,
-/// image syntax.
-pub fn validate(req: &RollingUpdate) -> Result<()> {
+/// strategy. The one place a rolling update's request is checked: [`super::run`] calls it
+/// before anything else.
+pub fn validate(req: &RollingUpdate) -> Result<Direction<'_>> {
     new_rc::check_deployment_key(&req.deployment_label_key)?;
     if req.old_name.is_empty() {
         return Err(EngineError::invalid(
@@ -85,11 +101,20 @@ pub fn validate(req: &RollingUpdate) -> Result<()> {
     if let Some(new) = &req.new_name {
         names::object(RC, new)?;
     }
-    if req.source.is_none() && !req.rollback {
-        return Err(EngineError::Usage(
-            "Must specify --filename or --image for new controller".into(),
-        ));
-    }
+    let direction = match (&req.source, req.rollback) {
+        (Some(_), true) => {
+            return Err(EngineError::Usage(
+                "Don't specify --filename or --image on rollback".into(),
+            ));
+        }
+        (None, false) => {
+            return Err(EngineError::Usage(
+                "Must specify --filename or --image for new controller".into(),
+            ));
+        }
+        (Some(source), false) => Direction::Forward(source),
+        (None, true) => Direction::Rollback,
+    };
     if let Some(NewSource::File { rc: file, .. }) = &req.source {
         let file_name = file.metadata.name.as_deref().unwrap_or("");
         names::object(RC, file_name)?;
@@ -105,5 +130,5 @@ pub fn validate(req: &RollingUpdate) -> Result<()> {
         return Err(new_rc::same_name(&req.old_name));
     }
     Limits::resolve(1, &req.strategy)?;
-    Ok(())
+    Ok(direction)
 }

@@ -12,9 +12,9 @@ use kube::api::PropagationPolicy;
 use rollout_plan::Limits;
 
 use super::request::{Outcome, RollingUpdate};
+use crate::access;
 use crate::api::clear_update_annotations;
 use crate::api::{self, remove_annotations, set_annotation};
-use crate::access;
 use crate::begin::begin;
 use crate::context::Ctx;
 use crate::error::{EngineError, Result};
@@ -81,7 +81,13 @@ pub(crate) async fn run(ctx: &Ctx, req: &RollingUpdate) -> Result<Outcome> {
         });
     }
     let rcs = [old_name, name_of(&new)];
-    begin(ctx, access::ROLLING, &rcs, apply(ctx, req, &new, original, limits)).await
+    begin(
+        ctx,
+        access::ROLLING,
+        &rcs,
+        apply(ctx, req, &new, original, limits),
+    )
+    .await
 }
 
 /// The rollback itself, once everything is checked and the Lease is held.

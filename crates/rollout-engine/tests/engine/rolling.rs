@@ -198,10 +198,7 @@ async fn a_file_naming_the_old_rc_updates_it_in_place_and_keeps_its_name() {
         c.image = Some("luksa/kubia:v2".into());
     }
     let mut req = request(None, "unused");
-    req.source = Some(NewSource::File {
-        rc: Box::new(edited),
-        path: "edited.yaml".into(),
-    });
+    req.source = Some(file_source(edited, "edited.yaml"));
     let out = run(&fake, &req).await.unwrap_or_else(|e| e.to_string());
     let lines: Vec<&str> = out.lines().collect();
     assert!(lines[0].starts_with("Created kubia-v1-"), "{out}");
@@ -240,10 +237,7 @@ async fn a_file_without_new_keeps_the_old_name_as_kubectl_did() {
         }
     }
     let mut req = request(None, "unused");
-    req.source = Some(NewSource::File {
-        rc: Box::new(file),
-        path: "kubia-v2.yaml".into(),
-    });
+    req.source = Some(file_source(file, "kubia-v2.yaml"));
     let out = run(&fake, &req).await.unwrap_or_else(|e| e.to_string());
     let lines: Vec<&str> = out.lines().collect();
     assert_eq!(lines[0], "Created kubia-v2", "{out}");
@@ -406,21 +400,23 @@ async fn percentages_generalise_the_kubectl_bounds() {
 }
 
 #[tokio::test]
-async fn outcome_render_for_name_output() {
+async fn the_outcome_is_the_surviving_rc_as_stored() {
     let fake = tutorial_cluster();
     let sink = Arc::new(RecordingSink::new());
     let ctx = fake.ctx(sink, Cancel::new());
     let outcome =
         rollout_engine::rolling::run(&ctx, &request(Some("kubia-v2"), "luksa/kubia:v2")).await;
-    let Ok(outcome @ Outcome::Done { .. }) = outcome else {
+    let Ok(Outcome::Done { rc, message }) = outcome else {
         panic!("{outcome:?}")
     };
+    // As stored by the engine's last write (the fake's controller may write status since).
+    let stored = fake.with(|s| s.rc("kubia-v2").cloned()).unwrap_or_default();
+    assert_eq!(rc.metadata.name.as_deref(), Some("kubia-v2"));
     assert_eq!(
-        output::render(&outcome, &OutputFormat::Name)
-            .ok()
-            .as_deref(),
-        Some("replicationcontroller/kubia-v2\n")
+        (rc.metadata.uid, rc.spec),
+        (stored.metadata.uid, stored.spec)
     );
+    assert_eq!(message, "rolling updated to \"kubia-v2\"");
 }
 
 #[tokio::test]

@@ -181,10 +181,7 @@ async fn a_file_in_another_namespace_is_refused_before_any_change() {
     file.metadata.name = Some("kubia-v2".into());
     file.metadata.namespace = Some("elsewhere".into());
     let mut req = request(None, "unused");
-    req.source = Some(NewSource::File {
-        rc: Box::new(file),
-        path: "file.yaml".into(),
-    });
+    req.source = Some(file_source(file, "file.yaml"));
     let err = run(&fake, &req).await.err().map(|e| e.to_string());
     assert!(
         err.as_deref().is_some_and(|e| e.starts_with(

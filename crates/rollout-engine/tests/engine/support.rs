@@ -5,12 +5,13 @@ pub(crate) use std::sync::{Arc, Mutex};
 pub(crate) use std::time::Duration;
 
 pub(crate) use crate::fake::{CancelAfter, Fake, NS};
+pub(crate) use k8s_openapi::api::core::v1::ReplicationController;
 pub(crate) use rollout_engine::blue_green::{self, BlueGreen, BlueGreenRef};
 pub(crate) use rollout_engine::canary::{self, CanaryRef, CanaryStart};
 pub(crate) use rollout_engine::recreate::{self, Recreate};
+pub(crate) use rollout_engine::validate::Validation;
 pub(crate) use rollout_engine::{
-    Cancel, EngineError, Event, ImageChange, NewSource, Outcome, OutputFormat, RecordingSink,
-    RollingUpdate, output,
+    Cancel, EngineError, Event, ImageChange, NewSource, Outcome, RecordingSink, RollingUpdate,
 };
 pub(crate) use rollout_plan::{IntOrPercent, Strategy};
 
@@ -39,6 +40,28 @@ pub(crate) fn request(new_name: Option<&str>, img: &str) -> RollingUpdate {
         dry_run: false,
         failure: Default::default(),
         force: false,
+        // The fake API server does not implement dry-run creates; e2e covers `--validate`.
+        validation: Validation::Ignore,
+    }
+}
+
+/// The outcome as the CLI prints it by default (kubectl's last line; `--dry-run`'s names).
+pub(crate) fn printed(outcome: &Outcome) -> String {
+    let name = |rc: &ReplicationController| rc.metadata.name.clone().unwrap_or_default();
+    match outcome {
+        Outcome::DryRun { old, new } => {
+            format!("Rolling from:\n{}\nTo:\n{}\n", name(old), name(new))
+        }
+        Outcome::Done { rc, message } => format!("replicationcontroller/{} {message}\n", name(rc)),
+    }
+}
+
+/// `-f PATH` defining `rc`.
+pub(crate) fn file_source(rc: ReplicationController, path: &str) -> NewSource {
+    NewSource::File {
+        raw: serde_json::to_value(&rc).unwrap_or_default(),
+        rc: Box::new(rc),
+        path: path.into(),
     }
 }
 
@@ -48,7 +71,7 @@ pub(crate) async fn run(fake: &Fake, req: &RollingUpdate) -> Result<String, Engi
     let ctx = fake.ctx(sink.clone(), Cancel::new());
     let result = rollout_engine::rolling::run(&ctx, req).await;
     let mut out: String = sink.lines().iter().map(|l| format!("{l}\n")).collect();
-    out.push_str(&output::render(&result?, &OutputFormat::Default)?);
+    out.push_str(&printed(&result?));
     Ok(out)
 }
 
@@ -162,6 +185,6 @@ pub(crate) fn ctx_polling(
 pub(crate) fn rendered(sink: &RecordingSink, result: Result<Outcome, EngineError>) -> String {
     let mut out: String = sink.lines().iter().map(|l| format!("{l}\n")).collect();
     let outcome = result.unwrap_or_else(|e| panic!("{e}"));
-    out.push_str(&output::render(&outcome, &OutputFormat::Default).unwrap_or_default());
+    out.push_str(&printed(&outcome));
     out
 }

@@ -23,7 +23,14 @@ fn request() -> RollingUpdate {
         dry_run: false,
         failure: Default::default(),
         force: false,
+        validation: Default::default(),
     }
+}
+
+fn request_with(change: impl FnOnce(&mut RollingUpdate)) -> RollingUpdate {
+    let mut r = request();
+    change(&mut r);
+    r
 }
 
 fn message(req: &RollingUpdate) -> Option<String> {
@@ -41,6 +48,10 @@ fn validation_of_the_request() {
     );
     r.rollback = true;
     assert_eq!(message(&r), None);
+    assert_eq!(
+        message(&request_with(|r| r.rollback = true)).as_deref(),
+        Some("Don't specify --filename or --image on rollback")
+    );
     let mut r = request();
     r.deployment_label_key.clear();
     assert!(message(&r).is_some_and(|m| m.contains("--deployment-label-key")));

@@ -4,9 +4,9 @@ use std::str::FromStr;
 
 use k8s_openapi::api::core::v1::ReplicationController;
 
-use super::request::Outcome;
-use crate::error::EngineError;
-use crate::model::labels::name_of;
+use rollout_engine::EngineError;
+use rollout_engine::Outcome;
+use rollout_engine::model::labels::name_of;
 
 /// `-o`: how to print the result.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -161,6 +161,7 @@ pub fn render(outcome: &Outcome, format: &OutputFormat) -> Result<String, Engine
 #[cfg(test)]
 mod tests {
     use super::*;
+    use k8s_fixtures::RcFixture;
 
     #[test]
     fn a_bad_template_is_refused_with_the_flags() {
@@ -189,7 +190,7 @@ mod tests {
             Some(OutputFormat::Name)
         );
         assert!("wide".parse::<OutputFormat>().is_err());
-        let mut rc = crate::model::new_rc::tests::tutorial_rc();
+        let mut rc = ReplicationController::test();
         rc.metadata.name = Some("kubia-v2".into());
         let done = Outcome::Done {
             rc: Box::new(rc.clone()),
@@ -213,7 +214,7 @@ mod tests {
         assert!(json.contains("\"kind\": \"ReplicationController\""));
 
         let dry = Outcome::DryRun {
-            old: Box::new(crate::model::new_rc::tests::tutorial_rc()),
+            old: Box::new(ReplicationController::test()),
             new: Box::new(rc),
         };
         assert_eq!(
