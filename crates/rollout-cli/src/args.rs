@@ -24,12 +24,18 @@ fn parse_positive_duration(text: &str) -> Result<Duration, String> {
     Ok(d)
 }
 
+/// The help heading of [`ClusterArgs`].
+pub const CONNECTION_HEADING: &str = "Connection options (kubectl's global flags)";
+
 fn parse_int_or_percent(text: &str) -> Result<IntOrPercent, String> {
     text.parse::<IntOrPercent>().map_err(|e| e.to_string())
 }
 
-/// Which cluster and namespace (kubectl's global flags, accepted as our own).
+/// Which cluster and namespace (kubectl's global flags, accepted as our own). Listed under
+/// their own heading after each command's own flags, as kubectl keeps them apart
+/// (`kubectl options`).
 #[derive(Debug, Clone, Default, Args)]
+#[command(next_help_heading = CONNECTION_HEADING)]
 pub struct ClusterArgs {
     /// Namespace to work in (default: the context's namespace, then "default").
     #[arg(short = 'n', long, global = true, value_name = "NAMESPACE")]
@@ -381,40 +387,15 @@ pub struct BlueGreenArgs {
     #[command(subcommand)]
     /// An action on an update in progress instead of a new one.
     pub action: Option<BlueGreenAction>,
-    /// The replication controller serving now.
-    #[arg(value_name = "OLD", required = true)]
-    pub old: Option<String>,
-    /// The replication controller to create.
-    #[arg(value_name = "NEW", required = true)]
-    pub new: Option<String>,
-    /// The new image.
-    #[arg(long, value_name = "IMAGE", required = true)]
-    pub image: Option<String>,
     /// The Service to switch (default: the only one selecting OLD's pods).
     #[arg(long, value_name = "SERVICE")]
     pub service: Option<String>,
     /// Delete OLD right after the switch.
     #[arg(long)]
     pub cleanup: bool,
-    /// The key of the label that tells the two controllers' pods apart.
-    #[arg(long, default_value = "deployment", value_name = "KEY")]
-    pub deployment_label_key: String,
     #[command(flatten)]
-    /// Container, pull policy, readiness.
-    pub image_args: ImageArgs,
-    #[command(flatten)]
-    /// Polling and timeout.
-    pub wait: WaitArgs,
-    #[command(flatten)]
-    /// Failure signals.
-    pub failure: FailureArgs,
-    /// Update an old RC even if another controller owns it (ownerReferences); that
-    /// controller may undo the update.
-    #[arg(long)]
-    pub force: bool,
-    #[command(flatten)]
-    /// Error-rate analysis.
-    pub analysis: AnalysisArgs,
+    /// The two controllers, the image, and what both methods share.
+    pub pair: SideBySideArgs,
 }
 
 /// What to do with a blue-green update in progress.
@@ -450,15 +431,6 @@ pub struct CanaryArgs {
     #[command(subcommand)]
     /// An action on a canary in progress instead of a new one.
     pub action: Option<CanaryAction>,
-    /// The stable replication controller.
-    #[arg(value_name = "OLD", required = true)]
-    pub old: Option<String>,
-    /// The canary replication controller to create.
-    #[arg(value_name = "NEW", required = true)]
-    pub new: Option<String>,
-    /// The canary's image.
-    #[arg(long, value_name = "IMAGE", required = true)]
-    pub image: Option<String>,
     /// Canary sizes: counts or percentages of OLD's replicas, e.g. 1,2,3 or 25%,50%.
     #[arg(long, value_delimiter = ',', default_value = "1", value_parser = parse_int_or_percent, value_name = "STEPS")]
     pub steps: Vec<IntOrPercent>,
@@ -466,6 +438,24 @@ pub struct CanaryArgs {
     /// after the first step until `canary promote`.
     #[arg(long, value_parser = parse_duration, value_name = "DURATION")]
     pub step_period: Option<Duration>,
+    #[command(flatten)]
+    /// The two controllers, the image, and what both methods share.
+    pub pair: SideBySideArgs,
+}
+
+/// What `blue-green` and `canary` share: OLD, NEW, the image, and how the new controller
+/// is made and judged.
+#[derive(Debug, Clone, Args)]
+pub struct SideBySideArgs {
+    /// The replication controller serving now.
+    #[arg(value_name = "OLD", required = true)]
+    pub old: Option<String>,
+    /// The replication controller to create beside it.
+    #[arg(value_name = "NEW", required = true)]
+    pub new: Option<String>,
+    /// The new controller's image.
+    #[arg(long, value_name = "IMAGE", required = true)]
+    pub image: Option<String>,
     /// The key of the label that tells the two controllers' pods apart.
     #[arg(long, default_value = "deployment", value_name = "KEY")]
     pub deployment_label_key: String,

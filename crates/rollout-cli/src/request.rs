@@ -6,11 +6,12 @@
 use std::io::Read;
 
 use k8s_openapi::api::core::v1::ReplicationController;
+use rollout_engine::side_by_side::SideBySide;
 use rollout_engine::validate::Validation;
 use rollout_engine::{EngineError, ImageChange, NewSource, PullPolicy, RollingUpdate};
 use rollout_plan::Strategy;
 
-use crate::args::{ClusterArgs, ImageArgs, RollingUpdateArgs};
+use crate::args::{ClusterArgs, ImageArgs, RollingUpdateArgs, SideBySideArgs};
 use crate::output::OutputFormat;
 
 /// `RC`, `rc/RC` or `replicationcontroller/RC` → `RC` (kubectl accepted the typed forms).
@@ -155,6 +156,26 @@ pub fn image_change(image: &str, args: &ImageArgs) -> Result<ImageChange, Engine
         image: rollout_engine::model::image::parse_reference(image)?,
         container: args.container.clone(),
         pull_policy: pull_policy(args.image_pull_policy.as_deref())?,
+    })
+}
+
+/// The request part blue-green and canary share.
+pub fn side_by_side(args: &SideBySideArgs) -> Result<SideBySide, EngineError> {
+    // clap requires OLD, NEW and --image unless an action is given.
+    let (Some(old), Some(new), Some(image)) = (&args.old, &args.new, &args.image) else {
+        return Err(EngineError::Usage(
+            "OLD, NEW and --image must be given".into(),
+        ));
+    };
+    Ok(SideBySide {
+        old_name: strip_kind(old).to_owned(),
+        new_name: strip_kind(new).to_owned(),
+        change: image_change(image, &args.image_args)?,
+        deployment_label_key: args.deployment_label_key.clone(),
+        min_ready_seconds: args.image_args.min_ready_seconds,
+        failure: args.failure.policy(Some(&args.analysis)),
+        metrics_port: args.analysis.metrics_port,
+        force: args.force,
     })
 }
 

@@ -21,7 +21,7 @@ const EXIT_INTERRUPTED: u8 = 130;
 
 /// How the program was invoked, for the resume/undo hints.
 pub struct Invocation {
-    /// The program as users type it (`kubectl` for the plugin, argv[0] otherwise).
+    /// The program as users type it (`kubectl` for the plugin, `argv[0]` otherwise).
     pub program: String,
     /// The full command line to rerun (quoted).
     pub command: String,
@@ -277,17 +277,6 @@ async fn dispatch(
     }
 }
 
-/// The two names of a subcommand whose positionals clap made required.
-fn pair(old: &Option<String>, new: &Option<String>) -> Result<(String, String), EngineError> {
-    match (old, new) {
-        (Some(old), Some(new)) => Ok((
-            request::strip_kind(old).to_owned(),
-            request::strip_kind(new).to_owned(),
-        )),
-        _ => Err(EngineError::Invalid("OLD and NEW must be given".into())),
-    }
-}
-
 async fn blue_green(
     args: &BlueGreenArgs,
     cluster: &ClusterArgs,
@@ -310,21 +299,12 @@ async fn blue_green(
             }
         }
         None => {
-            let (old_name, new_name) = pair(&args.old, &args.new)?;
-            let image = args.image.clone().unwrap_or_default();
             let req = BlueGreen {
-                old_name,
-                new_name,
-                change: request::image_change(&image, &args.image_args)?,
+                pair: request::side_by_side(&args.pair)?,
                 service: args.service.clone(),
-                deployment_label_key: args.deployment_label_key.clone(),
                 cleanup: args.cleanup,
-                min_ready_seconds: args.image_args.min_ready_seconds,
-                failure: args.failure.policy(Some(&args.analysis)),
-                metrics_port: args.analysis.metrics_port,
-                force: args.force,
             };
-            let ctx = context(cluster, &args.wait, invocation, cancel, sink).await?;
+            let ctx = context(cluster, &args.pair.wait, invocation, cancel, sink).await?;
             blue_green::deploy(&ctx, &req).await
         }
     }
@@ -352,21 +332,12 @@ async fn canary(
             }
         }
         None => {
-            let (old_name, new_name) = pair(&args.old, &args.new)?;
-            let image = args.image.clone().unwrap_or_default();
             let req = CanaryStart {
-                old_name,
-                new_name,
-                change: request::image_change(&image, &args.image_args)?,
+                pair: request::side_by_side(&args.pair)?,
                 steps: args.steps.clone(),
                 step_period: args.step_period,
-                deployment_label_key: args.deployment_label_key.clone(),
-                min_ready_seconds: args.image_args.min_ready_seconds,
-                failure: args.failure.policy(Some(&args.analysis)),
-                metrics_port: args.analysis.metrics_port,
-                force: args.force,
             };
-            let ctx = context(cluster, &args.wait, invocation, cancel, sink).await?;
+            let ctx = context(cluster, &args.pair.wait, invocation, cancel, sink).await?;
             canary::start(&ctx, &req).await
         }
     }

@@ -211,7 +211,7 @@ mod tests {
                 spec: 2,
                 current: 2,
                 available: 1,
-                settled: true,
+                spec_observed: true,
             },
             desired: 3,
         };

@@ -20,7 +20,7 @@ use crate::api::{self, remove_annotations, set_annotation};
 use crate::begin::begin;
 use crate::context::Ctx;
 use crate::error::{EngineError, Result};
-use crate::health::{self, FailurePolicy};
+use crate::health;
 use crate::model::annotations::{
     self, BLUE_GREEN_ACTIVE, BLUE_GREEN_OF, BLUE_GREEN_ORIGINAL_SELECTOR, BLUE_GREEN_STANDBY,
     SourceId,
@@ -29,31 +29,19 @@ use crate::model::labels::{self, name_of, rc_selector, selector_string, template
 use crate::model::new_rc::{self, ImageChange, source_id, spec_replicas};
 use crate::names::{self, RC, SERVICE};
 use crate::relabel;
-use crate::{observe, selector_witness, settle};
+use crate::selector_witness;
+use crate::side_by_side::SideBySide;
+use crate::waiting::{observe, settle};
 
 /// `blue-green OLD NEW --image=X [--service SVC] [--cleanup]`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct BlueGreen {
-    /// The RC serving now ("blue").
-    pub old_name: String,
-    /// The RC to create ("green").
-    pub new_name: String,
-    /// Its image.
-    pub change: ImageChange,
+    /// The old RC ("blue"), the new one ("green") and how it is made and judged.
+    pub pair: SideBySide,
     /// The Service to switch; found by its selector when absent.
     pub service: Option<String>,
-    /// The label that tells the two RCs' pods apart.
-    pub deployment_label_key: String,
     /// Delete the old RC right after the switch.
     pub cleanup: bool,
-    /// Seconds a pod must be Ready to count.
-    pub min_ready_seconds: u32,
-    /// Failure signals, the error-rate analysis before the switch, and `--on-failure`.
-    pub failure: FailurePolicy,
-    /// The pods' port serving `/` and `/metrics`.
-    pub metrics_port: u16,
-    /// Update an old RC that another controller owns.
-    pub force: bool,
 }
 
 /// Which blue-green update `switch-back` or `cleanup` is about.
@@ -116,16 +104,10 @@ pub fn service_selects(service: &Service, rc: &ReplicationController) -> bool {
 
 /// Deploys the new RC and switches the Service to it.
 pub async fn deploy(ctx: &Ctx, req: &BlueGreen) -> Result<()> {
-    names::objects(RC, [&req.old_name, &req.new_name])?;
+    req.pair.check()?;
     names::objects(SERVICE, &req.service)?;
-    new_rc::check_deployment_key(&req.deployment_label_key)?;
-    if req.old_name == req.new_name {
-        return Err(new_rc::same_name(&req.new_name));
-    }
     let pre = ctx.preflight();
-    let old = api::get_rc(&pre, &req.old_name).await?;
-    labels::check_selector_matches_template(&old)?;
-    labels::check_not_owned(&old, req.force)?;
+    let old = req.pair.old(&pre).await?;
     let service = find_for_deploy(&pre, req, &old).await?;
     let svc = service_name(&service).to_owned();
     let state = SwitchState::of(&service);
@@ -133,7 +115,7 @@ pub async fn deploy(ctx: &Ctx, req: &BlueGreen) -> Result<()> {
         active: &s.active,
         standby: &s.standby,
     });
-    match plan::phase(recorded, &req.old_name, &req.new_name) {
+    match plan::phase(recorded, &req.pair.old_name, &req.pair.new_name) {
         Phase::Other(other) => {
             return Err(EngineError::invalid(format!(
                 "service/{svc} is in a blue-green update between {} and {}; finish it with: {}",
@@ -146,26 +128,26 @@ pub async fn deploy(ctx: &Ctx, req: &BlueGreen) -> Result<()> {
         Phase::Switched => {
             ctx.line(format!(
                 "service/{svc} already selects the pods of {}",
-                req.new_name
+                req.pair.new_name
             ));
             return after_switch(ctx, req, &svc).await;
         }
         Phase::Fresh | Phase::BeforeSwitch => {}
     }
-    let existing = api::get_rc_opt(&pre, &req.new_name).await?;
+    let existing = api::get_rc_opt(&pre, &req.pair.new_name).await?;
     let derived = match &existing {
         Some(existing) => {
-            check_existing(existing, &old, &req.change)?;
+            check_existing(existing, &old, &req.pair.change)?;
             None
         }
         None => {
             let derived = new_rc::derive_from_image(
                 &old,
-                &req.change,
-                &req.deployment_label_key,
-                Some(&req.new_name),
+                &req.pair.change,
+                &req.pair.deployment_label_key,
+                Some(&req.pair.new_name),
             )?;
-            pre.warn(new_rc::pull_policy_warning(&old, &req.change));
+            pre.warn(new_rc::pull_policy_warning(&old, &req.pair.change));
             Some(derived)
         }
     };
@@ -175,15 +157,15 @@ pub async fn deploy(ctx: &Ctx, req: &BlueGreen) -> Result<()> {
             .command(&["blue-green", "cleanup", "--service", &svc]),
     );
     let orig = new_rc::orig_label_value(&old);
-    let analysis = req.failure.thresholds.max_error_rate.is_some();
+    let analysis = req.pair.failure.thresholds.max_error_rate.is_some();
     let needs = access::blue_green(analysis);
-    begin(ctx, &needs, &[&req.old_name, &req.new_name], async {
-        let old =
-            relabel::prepare_old(ctx, &old, &req.deployment_label_key, &orig, |_| false).await?;
+    begin(ctx, &needs, &req.pair.names(), async {
+        let old = relabel::prepare_old(ctx, &old, &req.pair.deployment_label_key, &orig, |_| false)
+            .await?;
         if service_selector(&service) != rc_selector(&old) {
             selector_witness::until_endpoints_follow(ctx, &service, &rc_selector(&old)).await?;
         }
-        pin(ctx, &svc, &old, &req.new_name).await?;
+        pin(ctx, &svc, &old, &req.pair.new_name).await?;
 
         match derived {
             Some(derived) => {
@@ -196,21 +178,21 @@ pub async fn deploy(ctx: &Ctx, req: &BlueGreen) -> Result<()> {
                     &source_id(&old).to_string(),
                 );
                 api::create_or_continue(ctx, &rc, "Continuing", |existing| {
-                    check_existing(existing, &old, &req.change)
+                    check_existing(existing, &old, &req.pair.change)
                 })
                 .await?;
             }
             None => ctx.line(format!(
                 "Continuing with existing controller {}.",
-                req.new_name
+                req.pair.new_name
             )),
         }
 
         if let Err(signal) = settle::until_available_unless_failed(
             ctx,
-            &req.new_name,
-            req.min_ready_seconds,
-            &req.failure,
+            &req.pair.new_name,
+            req.pair.min_ready_seconds,
+            &req.pair.failure,
         )
         .await?
         {
@@ -219,8 +201,8 @@ pub async fn deploy(ctx: &Ctx, req: &BlueGreen) -> Result<()> {
         if let Some(signal) = analysis_before_switch(ctx, req).await? {
             return Err(failed(ctx, req, &svc, &signal).await);
         }
-        let new = api::get_rc(ctx, &req.new_name).await?;
-        switch(ctx, &svc, &new, &req.old_name).await?;
+        let new = api::get_rc(ctx, &req.pair.new_name).await?;
+        switch(ctx, &svc, &new, &req.pair.old_name).await?;
         after_switch(ctx, req, &svc).await
     })
     .await
@@ -230,28 +212,36 @@ pub async fn deploy(ctx: &Ctx, req: &BlueGreen) -> Result<()> {
 /// each green pod `--min-requests` times itself (through the pod proxy), then judges the
 /// answers green's pods counted.
 async fn analysis_before_switch(ctx: &Ctx, req: &BlueGreen) -> Result<Option<Signal>> {
-    let t = &req.failure.thresholds;
+    let t = &req.pair.failure.thresholds;
     if t.max_error_rate.is_none() {
         return Ok(None);
     }
-    let Some(state) = observe::observe(ctx, &req.new_name, req.min_ready_seconds).await? else {
-        return Err(EngineError::RcNotFound(req.new_name.clone()));
+    let Some(state) = observe::observe(ctx, &req.pair.new_name, req.pair.min_ready_seconds).await?
+    else {
+        return Err(EngineError::RcNotFound(req.pair.new_name.clone()));
     };
     let per_pod = t.min_requests.div_ceil(state.pods.len().max(1) as u64);
     ctx.line(format!(
         "Analysing {} before the switch: {per_pod} requests to each of its {} pods",
-        req.new_name,
+        req.pair.new_name,
         state.pods.len()
     ));
-    health::exercise(ctx, &state.pods, req.metrics_port, per_pod).await?;
-    health::analyse(ctx, &req.new_name, &req.failure, req.metrics_port, None).await
+    health::exercise(ctx, &state.pods, req.pair.metrics_port, per_pod).await?;
+    health::analyse(
+        ctx,
+        &req.pair.new_name,
+        &req.pair.failure,
+        req.pair.metrics_port,
+        None,
+    )
+    .await
 }
 
 /// `--on-failure` before the switch: the Service still selects blue. Stop leaves green as
 /// it is; rollback deletes it.
 async fn failed(ctx: &Ctx, req: &BlueGreen, svc: &str, signal: &Signal) -> EngineError {
-    let (old, new) = (&req.old_name, &req.new_name);
-    match req.failure.on_failure {
+    let (old, new) = (&req.pair.old_name, &req.pair.new_name);
+    match req.pair.failure.on_failure {
         OnFailure::Stop => EngineError::BadVersion(format!(
             "{signal}; not switched: service/{svc} still selects {old}; {}; or remove {new} with: kubectl delete rc {new}",
             ctx.recovery()
@@ -280,15 +270,15 @@ async fn after_switch(ctx: &Ctx, req: &BlueGreen, svc: &str) -> Result<()> {
             ctx,
             &BlueGreenRef {
                 service: Some(svc.to_owned()),
-                names: vec![req.old_name.clone(), req.new_name.clone()],
-                min_ready_seconds: req.min_ready_seconds,
+                names: vec![req.pair.old_name.clone(), req.pair.new_name.clone()],
+                min_ready_seconds: req.pair.min_ready_seconds,
             },
         )
         .await;
     }
     ctx.line(format!(
         "{} stays scaled for an instant switch back ({}); delete it with: {}",
-        req.old_name,
+        req.pair.old_name,
         ctx.hints
             .command(&["blue-green", "switch-back", "--service", svc]),
         ctx.hints
@@ -492,7 +482,7 @@ async fn find_for_deploy(
             return Err(EngineError::invalid(format!(
                 "service/{name} (selector {}) does not select the pods of {}",
                 selector_string(&service_selector(&service)),
-                req.old_name
+                req.pair.old_name
             )));
         }
         return Ok(service);
@@ -501,8 +491,9 @@ async fn find_for_deploy(
     let switching: Vec<&Service> = services
         .iter()
         .filter(|s| {
-            SwitchState::of(s)
-                .is_some_and(|st| st.involves(&req.old_name) && st.involves(&req.new_name))
+            SwitchState::of(s).is_some_and(|st| {
+                st.involves(&req.pair.old_name) && st.involves(&req.pair.new_name)
+            })
         })
         .collect();
     if let [one] = switching.as_slice() {
@@ -516,11 +507,11 @@ async fn find_for_deploy(
         [one] => Ok((*one).clone()),
         [] => Err(EngineError::invalid(format!(
             "no service selects the pods of {}; name it with --service",
-            req.old_name
+            req.pair.old_name
         ))),
         many => Err(EngineError::invalid(format!(
             "several services select the pods of {} ({}); name one with --service",
-            req.old_name,
+            req.pair.old_name,
             many.iter()
                 .map(|s| service_name(s))
                 .collect::<Vec<_>>()

@@ -27,36 +27,23 @@ use crate::health::{self, FailurePolicy};
 use crate::model::annotations::{
     self, CANARY_NEXT, CANARY_OF, CANARY_STEPS, ORIGINAL_REPLICAS, SourceId,
 };
-use crate::model::labels::{self, name_of};
+use crate::model::labels::name_of;
 use crate::model::new_rc::{self, ImageChange, source_id, spec_replicas};
 use crate::names::{self, RC};
 use crate::relabel;
-use crate::{observe, settle};
+use crate::side_by_side::SideBySide;
+use crate::waiting::{observe, settle};
 
 /// `canary OLD NEW --image=X --steps 1,2,3 [--step-period D]`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct CanaryStart {
-    /// The stable RC.
-    pub old_name: String,
-    /// The canary RC to create.
-    pub new_name: String,
-    /// Its image.
-    pub change: ImageChange,
+    /// The stable RC, the canary RC and how the canary is made and judged.
+    pub pair: SideBySide,
     /// Canary sizes, counts or percentages of the stable RC's replicas.
     pub steps: Vec<IntOrPercent>,
     /// Go through all steps with this pause between them and finish; without it, stop after
     /// the first step until `canary promote`.
     pub step_period: Option<Duration>,
-    /// The label that tells the two RCs' pods apart.
-    pub deployment_label_key: String,
-    /// Seconds a pod must be Ready to count.
-    pub min_ready_seconds: u32,
-    /// Failure signals, the error-rate analysis at each step, and `--on-failure`.
-    pub failure: FailurePolicy,
-    /// The pods' port serving `/metrics`.
-    pub metrics_port: u16,
-    /// Update an old RC that another controller owns.
-    pub force: bool,
 }
 
 /// Which canary `promote` or `abort` is about: `[OLD] [NEW]`, either, or none if there is
@@ -73,48 +60,42 @@ pub struct CanaryRef {
 
 /// Starts the canary.
 pub async fn start(ctx: &Ctx, req: &CanaryStart) -> Result<()> {
-    names::objects(RC, [&req.old_name, &req.new_name])?;
-    new_rc::check_deployment_key(&req.deployment_label_key)?;
-    if req.old_name == req.new_name {
-        return Err(new_rc::same_name(&req.new_name));
-    }
+    req.pair.check()?;
     let pre = ctx.preflight();
-    let old = api::get_rc(&pre, &req.old_name).await?;
-    labels::check_selector_matches_template(&old)?;
-    labels::check_not_owned(&old, req.force)?;
+    let old = req.pair.old(&pre).await?;
     if let Some(other) = annotations::get(old.metadata.annotations.as_ref(), CANARY_NEXT)
-        && other != req.new_name
+        && other != req.pair.new_name
     {
         return Err(EngineError::invalid(format!(
             "{} already has a canary in progress ({other}); promote or abort it first",
-            req.old_name
+            req.pair.old_name
         )));
     }
-    let existing = api::get_rc_opt(&pre, &req.new_name).await?;
+    let existing = api::get_rc_opt(&pre, &req.pair.new_name).await?;
     let (derived, total, steps) = match &existing {
         Some(existing) => {
-            check_existing(existing, &old, &req.change)?;
+            check_existing(existing, &old, &req.pair.change)?;
             let (total, steps) = recorded_plan(&old, existing)?;
             (None, total, steps)
         }
         None => {
             let derived = new_rc::derive_from_image(
                 &old,
-                &req.change,
-                &req.deployment_label_key,
-                Some(&req.new_name),
+                &req.pair.change,
+                &req.pair.deployment_label_key,
+                Some(&req.pair.new_name),
             )?;
-            ctx.warn(new_rc::pull_policy_warning(&old, &req.change));
+            ctx.warn(new_rc::pull_policy_warning(&old, &req.pair.change));
             let total = annotations::replicas(
                 old.metadata.annotations.as_ref(),
                 ORIGINAL_REPLICAS,
-                &req.old_name,
+                &req.pair.old_name,
             )?
             .unwrap_or_else(|| spec_replicas(&old));
             if total == 0 {
                 return Err(EngineError::invalid(format!(
                     "replicationcontroller {} has 0 replicas: nothing to share with a canary",
-                    req.old_name
+                    req.pair.old_name
                 )));
             }
             let steps = resolve_steps(&req.steps, total)?;
@@ -122,17 +103,19 @@ pub async fn start(ctx: &Ctx, req: &CanaryStart) -> Result<()> {
         }
     };
 
-    let ctx = &ctx.with_undo(
-        ctx.hints
-            .command(&["canary", "abort", &req.old_name, &req.new_name]),
-    );
-    let analysis = req.failure.thresholds.max_error_rate.is_some();
+    let ctx = &ctx.with_undo(ctx.hints.command(&[
+        "canary",
+        "abort",
+        &req.pair.old_name,
+        &req.pair.new_name,
+    ]));
+    let analysis = req.pair.failure.thresholds.max_error_rate.is_some();
     let needs = access::canary(analysis);
-    begin(ctx, &needs, &[&req.old_name, &req.new_name], async {
+    begin(ctx, &needs, &req.pair.names(), async {
         let orig = new_rc::orig_label_value(&old);
         let total_text = total.to_string();
-        let new_name = req.new_name.as_str();
-        relabel::prepare_old(ctx, &old, &req.deployment_label_key, &orig, |rc| {
+        let new_name = req.pair.new_name.as_str();
+        relabel::prepare_old(ctx, &old, &req.pair.deployment_label_key, &orig, |rc| {
             let meta = &mut rc.metadata;
             let next = set_annotation(meta, CANARY_NEXT, new_name);
             let original =
@@ -156,7 +139,7 @@ pub async fn start(ctx: &Ctx, req: &CanaryStart) -> Result<()> {
                     &annotations::format_counts(&steps),
                 );
                 api::create_or_continue(ctx, &rc, "Continuing canary", |existing| {
-                    check_existing(existing, &old, &req.change)
+                    check_existing(existing, &old, &req.pair.change)
                 })
                 .await?;
             }
@@ -167,12 +150,12 @@ pub async fn start(ctx: &Ctx, req: &CanaryStart) -> Result<()> {
 
         let all = targets(&steps, total);
         let pair = Pair {
-            old: &req.old_name,
+            old: &req.pair.old_name,
             new: new_name,
             total,
-            min_ready_seconds: req.min_ready_seconds,
-            failure: Some(&req.failure),
-            metrics_port: req.metrics_port,
+            min_ready_seconds: req.pair.min_ready_seconds,
+            failure: Some(&req.pair.failure),
+            metrics_port: req.pair.metrics_port,
         };
         match req.step_period {
             Some(period) => {

@@ -15,8 +15,8 @@ use rollout_plan::health::{NewPod, OnFailure, Signal, Thresholds, Traffic, asses
 use crate::context::Ctx;
 use crate::error::{EngineError, Result};
 use crate::model::side::{self, is_terminating};
-use crate::wait::{self, Look, Pending};
-use crate::wake::Wake;
+use crate::waiting::wait::{self, Look, Pending};
+use crate::waiting::wake::Wake;
 
 /// The counter read from each pod's `/metrics`: requests by status `code`.
 pub const REQUESTS_METRIC: &str = "kubia_http_requests_total";
@@ -138,7 +138,7 @@ pub(crate) async fn analyse(
     let limit = window.unwrap_or(t.progress_deadline);
     // The window, not `--timeout`, bounds this wait: every look counts as progress.
     wait::until(ctx, async |_: &mut Wake| {
-        let Some(state) = crate::observe::observe(ctx, name, 0).await? else {
+        let Some(state) = crate::waiting::observe::observe(ctx, name, 0).await? else {
             return Err(EngineError::RcNotFound(name.to_owned()));
         };
         let answers = match t.max_error_rate {

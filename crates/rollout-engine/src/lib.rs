@@ -24,25 +24,22 @@ pub mod canary;
 pub mod recreate;
 mod relabel;
 pub mod rolling;
+pub mod side_by_side;
 pub mod status;
 
 // The signals the methods stop or roll back on.
 pub mod health;
 pub mod selector_witness;
 
-// The primitives: API calls, observation, the one wait loop and its watches, retries,
+// The primitives: API calls, how every method starts, observing and waiting, retries,
 // permissions, the per-RC lease, server-side validation.
 pub mod access;
 mod api;
 mod begin;
-mod cache;
 pub mod lease;
-pub mod observe;
 mod retry;
-mod settle;
 pub mod validate;
-mod wait;
-mod wake;
+pub mod waiting;
 
 // Plumbing: connection, context, cancellation, events.
 pub mod cancel;

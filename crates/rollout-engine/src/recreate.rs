@@ -22,8 +22,8 @@ use crate::model::image;
 use crate::model::labels::{self, pod_name};
 use crate::model::new_rc::{self, ImageChange, check_image_change, container_image, containers};
 use crate::model::side::{self, RcState};
-use crate::observe;
-use crate::settle;
+use crate::waiting::observe;
+use crate::waiting::settle;
 use rollout_plan::health::{OnFailure, Signal, assess};
 use rollout_plan::recreate::{self as plan, RecreateObserved, RecreateStep};
 

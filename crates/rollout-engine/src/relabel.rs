@@ -16,8 +16,8 @@ use crate::error::{EngineError, Result};
 use crate::model::labels::{self, rc_selector, template_labels};
 use crate::model::new_rc::set_template_label;
 use crate::model::side::{is_orphan, is_owned_by};
-use crate::wait::{self, Look};
-use crate::wake::Wake;
+use crate::waiting::wait::{self, Look};
+use crate::waiting::wake::Wake;
 use futures::TryStreamExt;
 
 /// Applies `annotate` to the old RC (`old`, as read moments ago: written back with its

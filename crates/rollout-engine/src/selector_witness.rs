@@ -22,8 +22,8 @@ use crate::context::Ctx;
 use crate::error::{EngineError, Result};
 use crate::model::labels::{pod_name, selector_string};
 use crate::retry::call;
-use crate::wait::{self, Look};
-use crate::wake::Wake;
+use crate::waiting::wait::{self, Look};
+use crate::waiting::wake::Wake;
 
 /// Label on the witness naming the Service it stands in for.
 pub const WITNESS_OF: &str = "kubia-rollout/selector-witness-of";

@@ -376,11 +376,11 @@ mod tests {
 
     fn any_side() -> impl Strategy<Value = crate::Side> {
         (0u32..8, 0u32..8, 0u32..8, any::<bool>()).prop_map(
-            |(spec, current, available, settled)| crate::Side {
+            |(spec, current, available, spec_observed)| crate::Side {
                 spec,
                 current,
                 available: available.min(current),
-                settled,
+                spec_observed,
             },
         )
     }
@@ -432,15 +432,15 @@ mod tests {
                 prop_assert!(o.old.available + o.new.available >= total, "{:?}", o);
                 prop_assert!(o.old.spec + o.new.spec <= total + (target - previous), "{:?}", o);
                 match next_step(total, target, &o) {
-                    CanaryStep::ScaleCanary { to, .. } => { o.new.spec = to; o.new.settled = false; }
-                    CanaryStep::ScaleStable { to, .. } => { o.old.spec = to; o.old.settled = false; }
+                    CanaryStep::ScaleCanary { to, .. } => { o.new.spec = to; o.new.spec_observed = false; }
+                    CanaryStep::ScaleStable { to, .. } => { o.old.spec = to; o.old.spec_observed = false; }
                     CanaryStep::Reached => { reached = true; break; }
                     CanaryStep::WaitCanary | CanaryStep::WaitStable => {}
                 }
                 // The RC controller: creates or deletes pods; new pods become available when
                 // `ready` says so, deleted ones stop counting at once.
                 for side in [&mut o.old, &mut o.new] {
-                    side.settled = true;
+                    side.spec_observed = true;
                     side.current = side.spec;
                     side.available = side.available.min(side.spec);
                 }

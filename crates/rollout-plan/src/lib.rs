@@ -21,8 +21,8 @@ pub mod health;
 mod limits;
 mod messages;
 mod observed;
-mod planner;
 pub mod recreate;
+mod rolling;
 mod step;
 
 pub use error::PlanError;
@@ -30,5 +30,5 @@ pub use int_or_percent::{IntOrPercent, InvalidIntOrPercent, Rounding};
 pub use limits::{Limits, Strategy};
 pub use messages::{describe_start, scaling_down, scaling_up};
 pub use observed::{Observed, Role, Side};
-pub use planner::next_step;
+pub use rolling::next_step;
 pub use step::{Step, WaitReason};

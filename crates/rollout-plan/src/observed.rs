@@ -17,7 +17,7 @@ pub struct Side {
     pub available: u32,
     /// `status.observedGeneration >= metadata.generation`: the controller has seen the latest
     /// spec, so `current` refers to it.
-    pub settled: bool,
+    pub spec_observed: bool,
 }
 
 impl Side {
@@ -28,7 +28,7 @@ impl Side {
             spec: replicas,
             current: replicas,
             available: replicas,
-            settled: true,
+            spec_observed: true,
         }
     }
 
@@ -37,7 +37,7 @@ impl Side {
     /// `status.replicas == spec.replicas` after every scale (here the pods are counted, which
     /// is the same condition seen one controller sync earlier).
     pub const fn is_settled(&self) -> bool {
-        self.settled && self.current == self.spec
+        self.spec_observed && self.current == self.spec
     }
 
     /// Requested pods that are not available (kubectl's `newUnavailable` for the new RC).

@@ -135,7 +135,7 @@ pub fn pod_problem(pod: &Pod, min_ready_seconds: u32, now: i64) -> String {
 /// the same pods, but its status reaches us a second sync later (the sync that deletes a
 /// pod reports the count it listed before deleting). kubectl waited for the status; the
 /// pods themselves tell the same thing one round trip earlier, which at 1000 one-pod steps
-/// is most of the difference to the Deployment controller's pace. `settled` still needs the
+/// is most of the difference to the Deployment controller's pace. `spec_observed` needs the
 /// controller to have observed the latest spec, so a count is never judged against a spec
 /// the controller has not acted on.
 pub fn side_of(
@@ -155,7 +155,7 @@ pub fn side_of(
         spec: spec_replicas(rc),
         current: u32::try_from(pods.len()).unwrap_or(u32::MAX),
         available: u32::try_from(available).unwrap_or(u32::MAX),
-        settled: status.is_some() && observed >= generation,
+        spec_observed: status.is_some() && observed >= generation,
     }
 }
 
@@ -261,14 +261,14 @@ pub(crate) mod tests {
                 spec: 3,
                 current: 2,
                 available: 1,
-                settled: true
+                spec_observed: true
             }
         );
         assert!(!side.is_settled());
         rc.metadata.generation = Some(3);
-        assert!(!side_of(&rc, &pods, 0, 100).settled);
+        assert!(!side_of(&rc, &pods, 0, 100).spec_observed);
         rc.status = None;
-        assert!(!side_of(&rc, &pods, 0, 100).settled);
+        assert!(!side_of(&rc, &pods, 0, 100).spec_observed);
     }
 
     #[test]

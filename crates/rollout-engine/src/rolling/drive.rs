@@ -18,8 +18,8 @@ use crate::error::Result;
 use crate::events::{Event, Progress};
 use crate::health::{self, FailurePolicy};
 use crate::model::side::{self, RcState};
-use crate::wait::{self, Look, humanize};
-use crate::wake::{self, Wake};
+use crate::waiting::wait::{self, Look, humanize};
+use crate::waiting::wake::{self, Wake};
 
 /// One rolling update's parameters, with roles already assigned (a rollback swaps them).
 #[derive(Debug, Clone)]

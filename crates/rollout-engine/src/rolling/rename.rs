@@ -103,7 +103,7 @@ pub(crate) async fn finish(ctx: &Ctx, old_name: &str) -> Result<Outcome> {
     ctx.line(format!("Renaming {new_name} to {old_name}"));
     if !new_name.is_empty() && new_name != old_name {
         api::delete_rc(ctx, &new_name, PropagationPolicy::Orphan).await?;
-        crate::wait::until_rc_gone(ctx, &new_name).await?;
+        crate::waiting::wait::until_rc_gone(ctx, &new_name).await?;
     }
     let rc = api::update_rc(ctx, old_name, |rc| {
         if annotations::get(rc.metadata.annotations.as_ref(), RENAME_FROM).is_none() {

@@ -9,6 +9,7 @@ pub(crate) use k8s_openapi::api::core::v1::ReplicationController;
 pub(crate) use rollout_engine::blue_green::{self, BlueGreen, BlueGreenRef};
 pub(crate) use rollout_engine::canary::{self, CanaryRef, CanaryStart};
 pub(crate) use rollout_engine::recreate::{self, Recreate};
+pub(crate) use rollout_engine::side_by_side::SideBySide;
 pub(crate) use rollout_engine::validate::Validation;
 pub(crate) use rollout_engine::{
     Cancel, EngineError, Event, ImageChange, NewSource, Outcome, RecordingSink, RollingUpdate,
@@ -138,27 +139,27 @@ pub(crate) fn ctx(fake: &Fake) -> (rollout_engine::Ctx, Arc<RecordingSink>) {
 /// A canary of kubia-v1 -> kubia-v2 pausing at `steps`.
 pub(crate) fn v1_to_v2_canary(steps: Vec<IntOrPercent>) -> CanaryStart {
     CanaryStart {
-        old_name: "kubia-v1".into(),
-        new_name: "kubia-v2".into(),
-        change: image("luksa/kubia:v2"),
+        pair: v1_beside_v2(),
         steps,
         step_period: None,
-        deployment_label_key: "deployment".into(),
-        min_ready_seconds: 0,
-        failure: Default::default(),
-        force: false,
-        metrics_port: 8080,
     }
 }
 
 pub(crate) fn v1_to_v2_blue_green() -> BlueGreen {
     BlueGreen {
+        pair: v1_beside_v2(),
+        service: Some("kubia".into()),
+        cleanup: false,
+    }
+}
+
+/// kubia-v2 (image luksa/kubia:v2) beside the tutorial's kubia-v1.
+pub(crate) fn v1_beside_v2() -> SideBySide {
+    SideBySide {
         old_name: "kubia-v1".into(),
         new_name: "kubia-v2".into(),
         change: image("luksa/kubia:v2"),
-        service: Some("kubia".into()),
         deployment_label_key: "deployment".into(),
-        cleanup: false,
         min_ready_seconds: 0,
         failure: Default::default(),
         force: false,

@@ -57,8 +57,11 @@ async fn watch_events_wake_recreate_and_blue_green_waits() {
     fake.with(|s| assert_eq!(s.pod_images(), vec!["luksa/kubia:v2".to_owned(); 3]));
     // Blue-green's wait for the new pods, with the same 1 h poll interval.
     let bg = BlueGreen {
-        new_name: "kubia-v3".into(),
-        change: image("luksa/kubia:v3"),
+        pair: SideBySide {
+            new_name: "kubia-v3".into(),
+            change: image("luksa/kubia:v3"),
+            ..v1_beside_v2()
+        },
         ..v1_to_v2_blue_green()
     };
     let result = tokio::time::timeout(Duration::from_secs(10), blue_green::deploy(&ctx, &bg))

@@ -130,7 +130,7 @@ impl Rc {
             spec: self.spec,
             current: self.status_replicas,
             available: self.available(),
-            settled: self.observed_generation >= self.generation,
+            spec_observed: self.observed_generation >= self.generation,
         }
     }
 

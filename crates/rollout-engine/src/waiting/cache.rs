@@ -10,7 +10,7 @@
 //! - the stores are used only while their watches are live (listed, and not broken since);
 //! - our own writes must be visible: the cached RC's `metadata.generation` is at least the
 //!   generation our last write to it returned;
-//! - the controller must have observed the RC's generation (the planner's `settled`, as for
+//! - the controller must have observed the RC's generation (the planner's `spec_observed`, as for
 //!   a fresh view), and the pods are counted from the pod store (`side::side_of`): a pod the
 //!   controller created or deleted for that generation but whose event has not arrived yet
 //!   leaves the count off the spec, so the planner waits for the next event instead of
@@ -76,7 +76,7 @@ pub(crate) fn view(
         View::Usable(state)
     } else {
         let mut state = state;
-        state.side.settled = false;
+        state.side.spec_observed = false;
         View::Settling(state)
     }
 }
@@ -349,11 +349,14 @@ mod tests {
         pods.into_iter().map(Arc::new).collect()
     }
 
-    fn settled(v: &View) -> Option<bool> {
+    fn spec_observed(v: &View) -> Option<bool> {
         match v {
-            View::Usable(s) => Some(s.side.settled),
+            View::Usable(s) => Some(s.side.spec_observed),
             View::Settling(s) => {
-                assert!(!s.side.settled, "a settling view is never settled");
+                assert!(
+                    !s.side.spec_observed,
+                    "a settling view never has its spec observed"
+                );
                 Some(false)
             }
             View::Unusable => None,
@@ -369,7 +372,7 @@ mod tests {
         ];
         let v = view(Some(&rc(2, 3, Some((2, 3)))), arcs(pods), Some(3), 0, 100);
         assert!(matches!(&v, View::Usable(s) if s.side.available == 1 && s.pods.len() == 2));
-        assert_eq!(settled(&v), Some(true));
+        assert_eq!(spec_observed(&v), Some(true));
     }
 
     #[test]

@@ -17,7 +17,7 @@ use crate::api;
 use crate::context::Ctx;
 use crate::error::{EngineError, Result};
 use crate::events::Event;
-use crate::wake::Wake;
+use crate::waiting::wake::Wake;
 
 /// What one look at the cluster found.
 pub(crate) enum Look<T> {

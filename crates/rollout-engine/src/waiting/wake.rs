@@ -28,13 +28,13 @@ use k8s_openapi::api::core::v1::{Pod, ReplicationController};
 use kube::ResourceExt;
 use tokio::sync::watch;
 
-use crate::cache::{Cached, PodWatch, RcCache, View, watch_pods, watch_rcs};
 use crate::context::Ctx;
 use crate::error::Result;
 use crate::model::labels::{matches, name_of, rc_selector};
 use crate::model::new_rc::spec_replicas;
 use crate::model::side::{RcState, is_active, is_owned_by, now_seconds};
-use crate::observe;
+use crate::waiting::cache::{Cached, PodWatch, RcCache, View, watch_pods, watch_rcs};
+use crate::waiting::observe;
 
 /// After a change, how long to let related changes arrive before observing (a pod deleted
 /// by the RC controller and the RC's status update come within a millisecond or two of each

@@ -92,12 +92,12 @@ mod tests {
         unavailable: 0,
     };
 
-    fn side(spec: u32, current: u32, available: u32, settled: bool) -> Side {
+    fn side(spec: u32, current: u32, available: u32, spec_observed: bool) -> Side {
         Side {
             spec,
             current,
             available,
-            settled,
+            spec_observed,
         }
     }
 
@@ -187,7 +187,7 @@ mod tests {
                 spec,
                 current,
                 available,
-                settled,
+                spec_observed,
             },
         )
     }
@@ -198,7 +198,7 @@ mod tests {
                 spec,
                 current,
                 available,
-                settled,
+                spec_observed,
             },
         )
     }

@@ -10,8 +10,8 @@ use crate::context::Ctx;
 use crate::error::{EngineError, Result};
 use crate::health::{self, FailurePolicy};
 use crate::model::side::{self, RcState};
-use crate::wait::{self, Look, Pending, humanize};
-use crate::wake::{self, Wake};
+use crate::waiting::wait::{self, Look, Pending, humanize};
+use crate::waiting::wake::{self, Wake};
 
 /// Observes RC `name` until `done` holds for its state. Progress (which restarts the timeout)
 /// is any change of the RC's counts. `goal` describes what we wait for, for messages.
