@@ -2,13 +2,25 @@
 //! primitives → methods) only hold if dependencies point one way.
 //!
 //! Each source file is a node (`a/b.rs` and `a/b/mod.rs` are `a::b`); an edge is any path
-//! through `crate::` or `super::` that names another module, in code or in a doc link (a
-//! doc link is a dependency for the reader). The crate root is left out: it only declares
-//! modules and re-exports. So is test code (`tests.rs` files and what follows
+//! that names another module, in code or in a doc link (a doc link is a dependency for the
+//! reader): through `crate::`, `super::` or `self::`, through a name a `use` gave a module
+//! (`use crate::cluster;` makes `cluster::kind::up()` a path to `cluster::kind`), or through a
+//! child module's name (`kind::up()` in `cluster`). Strings name no module and are skipped.
+//! A `use` that only names a module is no edge by itself: the paths through the name are, so
+//! `cluster::build::f()` ties its module to `cluster::build`, not to all of `cluster`.
+//!
+//! Declaring a child (`mod kind;`) or re-exporting from it (`pub use kind::up;`) is not an
+//! edge: the child is part of its parent, and a parent that only exposes it does not depend
+//! on it in the layered sense; for the same reason the crate root, which only declares
+//! modules and re-exports, is left out. So is test code (`tests.rs` files and what follows
 //! `#[cfg(test)]`), which may look anywhere.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
+
+mod lexer;
+
+use lexer::{Item, Written};
 
 /// A crate's module graph: module path (`model::side`) → the modules it names.
 pub(super) type Graph = BTreeMap<String, BTreeSet<String>>;
@@ -39,29 +51,31 @@ pub(super) fn graph(files: &[(String, String)]) -> Graph {
     let modules: BTreeSet<&str> = files.iter().map(|(m, _)| m.as_str()).collect();
     let mut graph = Graph::new();
     for (module, text) in files {
-        let code = text.split("#[cfg(test)]").next().unwrap_or_default();
-        let here: Vec<&str> = module.split("::").collect();
+        let here = Scope {
+            module: module.split("::").collect(),
+            modules: &modules,
+            aliases: BTreeMap::new(),
+            importing: BTreeSet::new(),
+        };
+        let written = lexer::written(lexer::non_test_code(text).as_str());
+        let here = here.with_aliases(&written);
+        let inside = format!("{module}::");
         let edges = graph.entry(module.clone()).or_default();
-        for path in paths(code) {
-            let (base, rest) = match path.first().map(String::as_str) {
-                Some("crate") => (Vec::new(), &path[1..]),
-                Some("super") => {
-                    let ups = path.iter().take_while(|s| *s == "super").count();
-                    let keep = here.len().saturating_sub(ups);
-                    (here[..keep].to_vec(), &path[ups..])
-                }
-                _ => continue,
+        for (i, w) in written.iter().enumerate() {
+            // `use crate::cluster;` depends on nothing yet; `cluster::build::f()` then
+            // depends on `cluster::build`, not on what `cluster` itself holds.
+            if w.item == Item::Use && here.importing.contains(&i) {
+                continue;
+            }
+            let Some(target) = here
+                .resolve(&w.segments)
+                .and_then(|p| here.longest_module(&p))
+            else {
+                continue;
             };
-            let mut full: Vec<&str> = base;
-            full.extend(rest.iter().map(String::as_str));
-            // The longest prefix that is a module of this crate.
-            let target = (1..=full.len())
-                .rev()
-                .map(|n| full[..n].join("::"))
-                .find(|m| modules.contains(m.as_str()));
-            if let Some(target) = target
-                && target != *module
-            {
+            // A parent re-exporting its child's items does not depend on the child.
+            let child_reexport = w.item == Item::PubUse && target.starts_with(&inside);
+            if target != *module && !child_reexport {
                 edges.insert(target);
             }
         }
@@ -69,78 +83,87 @@ pub(super) fn graph(files: &[(String, String)]) -> Graph {
     graph
 }
 
-/// Every `crate::…`/`super::…` path in `code`, groups (`crate::{a, b::{c, d}}`) expanded.
-fn paths(code: &str) -> Vec<Vec<String>> {
-    let mut out = Vec::new();
-    let bytes = code.as_bytes();
-    for start in ["crate::", "super::"] {
-        let mut from = 0;
-        while let Some(i) = code[from..].find(start).map(|i| i + from) {
-            from = i + start.len();
-            let boundary =
-                i == 0 || !(bytes[i - 1].is_ascii_alphanumeric() || bytes[i - 1] == b'_');
-            let continued = i >= 2 && &code[i - 2..i] == "::";
-            if !boundary || continued {
-                continue;
-            }
-            let head = start.trim_end_matches("::").to_owned();
-            let mut head = vec![head];
-            let mut rest = &code[from..];
-            // `super::super::x`
-            while let Some(r) = rest.strip_prefix("super::") {
-                head.push("super".to_owned());
-                rest = r;
-            }
-            tree(rest, head, &mut out);
-        }
-    }
-    out
+/// What a path written in one module can start with.
+struct Scope<'a> {
+    /// The module's path, split.
+    module: Vec<&'a str>,
+    /// Every module of the crate.
+    modules: &'a BTreeSet<&'a str>,
+    /// Names a `use` gave a module in this file → that module's path.
+    aliases: BTreeMap<String, Vec<String>>,
+    /// The `use` leaves (indices into the file's paths) that gave those names.
+    importing: BTreeSet<usize>,
 }
 
-/// Parses a use tree at the start of `text` below `prefix`, pushing each full path.
-fn tree(text: &str, prefix: Vec<String>, out: &mut Vec<Vec<String>>) -> usize {
-    let text_trimmed = text.trim_start();
-    let skipped = text.len() - text_trimmed.len();
-    if let Some(inner) = text_trimmed.strip_prefix('{') {
-        let mut pos = 0;
+impl Scope<'_> {
+    /// Adds the module aliases of the file's `use` items. A `use` may start from another
+    /// alias (`use crate::cluster; use cluster::kind;`), so it repeats until nothing new.
+    fn with_aliases(mut self, written: &[Written]) -> Self {
         loop {
-            let rest = &inner[pos..];
-            let t = rest.trim_start();
-            pos += rest.len() - t.len();
-            if t.starts_with('}') || t.is_empty() {
-                return skipped + 1 + pos + 1;
+            let before = self.aliases.len();
+            for (i, w) in written.iter().enumerate() {
+                if w.item == Item::Code {
+                    continue;
+                }
+                let name = w.rename.as_ref().or(w.segments.last());
+                let Some(name) = name.filter(|n| *n != "_" && !self.aliases.contains_key(*n))
+                else {
+                    continue;
+                };
+                if let Some(full) = self.resolve(&w.segments)
+                    && self.modules.contains(full.join("::").as_str())
+                {
+                    self.aliases.insert(name.clone(), full);
+                    self.importing.insert(i);
+                }
             }
-            pos += tree(&inner[pos..], prefix.clone(), out);
-            let t = inner[pos..].trim_start();
-            pos = inner.len() - t.len();
-            if let Some(after) = t.strip_prefix(',') {
-                pos = inner.len() - after.len();
+            if self.aliases.len() == before {
+                return self;
             }
         }
     }
-    let ident: String = text_trimmed
-        .chars()
-        .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
-        .collect();
-    if ident.is_empty() {
-        out.push(prefix);
-        return skipped;
+
+    /// The crate-absolute path `segments` names, if it starts at a module of this crate.
+    fn resolve(&self, segments: &[String]) -> Option<Vec<String>> {
+        let (first, rest) = segments.split_first()?;
+        let owned = |parts: &[&str]| parts.iter().map(|s| (*s).to_owned()).collect::<Vec<_>>();
+        let mut full = match first.as_str() {
+            "crate" | "$crate" => Vec::new(),
+            "super" => {
+                let ups = segments.iter().take_while(|s| *s == "super").count();
+                let keep = self.module.len().saturating_sub(ups);
+                let mut full = owned(&self.module[..keep]);
+                full.extend(segments[ups..].iter().cloned());
+                return Some(full);
+            }
+            name => {
+                if let Some(target) = self.aliases.get(name) {
+                    target.clone()
+                } else {
+                    let mut child = owned(&self.module);
+                    child.push(name.to_owned());
+                    if !self.modules.contains(child.join("::").as_str()) {
+                        return None;
+                    }
+                    child
+                }
+            }
+        };
+        full.extend(rest.iter().cloned());
+        Some(full)
     }
-    let mut path = prefix;
-    let after = &text_trimmed[ident.len()..];
-    if ident != "self" {
-        path.push(ident.clone());
-    }
-    match after.strip_prefix("::") {
-        Some(more) => skipped + ident.len() + 2 + tree(more, path, out),
-        None => {
-            out.push(path);
-            skipped + ident.len()
-        }
+
+    /// The longest prefix of `full` that is a module of this crate.
+    fn longest_module(&self, full: &[String]) -> Option<String> {
+        (1..=full.len())
+            .rev()
+            .map(|n| full[..n].join("::"))
+            .find(|m| self.modules.contains(m.as_str()))
     }
 }
-
-/// The cycles of `graph`, each as `a → b → … → a`, one per strongly connected component.
+/// The cycles of `graph` as real loops `a → b → … → a`: per strongly connected component,
+/// each pair of modules naming each other, then shortest loops until every module of it
+/// is on a listed loop.
 pub(super) fn cycles(graph: &Graph) -> Vec<String> {
     // Tarjan's algorithm, iterative enough for a crate's few dozen modules.
     struct State<'g> {
@@ -201,14 +224,67 @@ pub(super) fn cycles(graph: &Graph) -> Vec<String> {
             visit(&mut s, v);
         }
     }
-    s.found
-        .iter()
-        .map(|c| {
-            let mut names: Vec<&str> = c.clone();
-            names.push(c[0]);
-            names.join(" → ")
-        })
-        .collect()
+    // Each component as real loops, edge by edge, each line a loop the reader can cut:
+    // every pair of modules that name each other, then the shortest loops through the
+    // modules no line passes yet.
+    let mut out = Vec::new();
+    let names = |a: &str, b: &str| graph.get(a).is_some_and(|e| e.contains(b));
+    for component in &s.found {
+        let members: BTreeSet<&str> = component.iter().copied().collect();
+        let mut covered = BTreeSet::new();
+        for (i, &a) in component.iter().enumerate() {
+            for &b in &component[i + 1..] {
+                if names(a, b) && names(b, a) {
+                    covered.extend([a, b]);
+                    out.push(format!("{a} → {b} → {a}"));
+                }
+            }
+        }
+        let mut longer: Vec<Vec<&str>> = component
+            .iter()
+            .filter(|m| !covered.contains(*m))
+            .map(|m| shortest_loop(graph, &members, m))
+            .collect();
+        longer.sort_by_key(|path| path.len());
+        for path in longer {
+            if path.iter().any(|m| !covered.contains(m)) {
+                covered.extend(path.iter().copied());
+                out.push(path.join(" → "));
+            }
+        }
+    }
+    out
+}
+
+/// A shortest loop from `start` back to itself through `members` only, as the modules it
+/// passes (`start` first and last): a loop that exists, edge by edge, for the reader to cut.
+fn shortest_loop<'g>(
+    graph: &'g Graph,
+    members: &BTreeSet<&'g str>,
+    start: &'g str,
+) -> Vec<&'g str> {
+    let mut came_from: BTreeMap<&str, &str> = BTreeMap::new();
+    let mut queue = std::collections::VecDeque::from([start]);
+    while let Some(v) = queue.pop_front() {
+        let next = graph.get(v).into_iter().flatten().map(String::as_str);
+        for w in next.filter(|w| members.contains(w)) {
+            if w == start {
+                let mut path = vec![start, v];
+                let mut at = v;
+                while let Some(&before) = came_from.get(at) {
+                    path.push(before);
+                    at = before;
+                }
+                path.reverse();
+                return path;
+            }
+            if w != start && !came_from.contains_key(w) {
+                came_from.insert(w, v);
+                queue.push_back(w);
+            }
+        }
+    }
+    vec![start]
 }
 
 #[cfg(test)]
@@ -219,6 +295,10 @@ mod tests {
         list.iter()
             .map(|(m, t)| ((*m).to_owned(), (*t).to_owned()))
             .collect()
+    }
+
+    fn edges(g: &Graph, m: &str) -> Vec<String> {
+        g[m].iter().cloned().collect()
     }
 
     #[test]
@@ -239,7 +319,7 @@ mod tests {
     #[test]
     fn groups_super_and_doc_links_are_edges() {
         let g = graph(&files(&[
-            ("a", "use crate::{b, c::{self, X}};\n"),
+            ("a", "use crate::{b, c::{self, X}};\nfn f() { b::g() }\n"),
             ("b", "//! See [`crate::c::d::f`].\n"),
             ("c", ""),
             ("c::d", "use super::super::a::Y;\nfn f() { super::X }\n"),
@@ -248,27 +328,87 @@ mod tests {
                 "fn f() {}\n#[cfg(test)]\nmod tests { use crate::a; }\n",
             ),
         ]));
-        let edges = |m: &str| g[m].iter().cloned().collect::<Vec<_>>();
-        assert_eq!(edges("a"), ["b", "c"]);
-        assert_eq!(edges("b"), ["c::d"]);
-        assert_eq!(edges("c::d"), ["a", "c"]);
-        assert!(edges("e").is_empty());
+        assert_eq!(edges(&g, "a"), ["b", "c"]);
+        assert_eq!(edges(&g, "b"), ["c::d"]);
+        assert_eq!(edges(&g, "c::d"), ["a", "c"]);
+        assert!(edges(&g, "e").is_empty());
+    }
+
+    #[test]
+    fn a_module_imported_by_name_is_followed_through_that_name() {
+        let g = graph(&files(&[
+            (
+                "registry",
+                "use crate::{cluster, util::{self as u}};\nuse crate::cluster::local as l;\n\
+                 use cluster::kind;\nuse crate::util::Phase;\n\
+                 fn up() { kind::node_running(); l::http_get(); u::x(); Phase::start(); }\n\
+                 /// [`cluster::host::ip`]\nfn f() { anyhow::bail!(\"cluster::pki::x\") }\n",
+            ),
+            ("cluster", ""),
+            ("cluster::host", ""),
+            ("cluster::kind", "fn f() { crate::registry::up() }\n"),
+            ("cluster::local", ""),
+            ("cluster::pki", ""),
+            ("util", ""),
+        ]));
+        assert_eq!(
+            edges(&g, "registry"),
+            ["cluster::host", "cluster::kind", "cluster::local", "util"]
+        );
+        assert_eq!(cycles(&g), ["cluster::kind → registry → cluster::kind"]);
+        // Naming a module in a `use` and not using it is no edge.
+        let g = graph(&files(&[
+            ("a", "use crate::{b, c};\nfn f() { c::d::g() }\n"),
+            ("b", ""),
+            ("c", ""),
+            ("c::d", ""),
+        ]));
+        assert_eq!(edges(&g, "a"), ["c::d"]);
+    }
+
+    #[test]
+    fn a_child_module_is_followed_by_its_name_but_declaring_or_re_exporting_is_no_edge() {
+        let g = graph(&files(&[
+            (
+                "cluster",
+                "pub mod kind;\nmod local;\nmod pki;\npub use local::down;\n\
+                 pub(crate) use self::pki::Ca;\n/// [`self::host::Ip`]\nfn up() { kind::up() }\n",
+            ),
+            ("cluster::host", ""),
+            (
+                "cluster::kind",
+                "fn up() { local::up(); super::kubectl() }\n",
+            ),
+            ("cluster::local", ""),
+            ("cluster::pki", ""),
+            ("local", ""),
+        ]));
+        assert_eq!(edges(&g, "cluster"), ["cluster::host", "cluster::kind"]);
+        // `local::up()` in `cluster::kind` names no child of it: no edge.
+        assert_eq!(edges(&g, "cluster::kind"), ["cluster"]);
+        assert_eq!(cycles(&g), ["cluster → cluster::kind → cluster"]);
     }
 
     #[test]
     fn a_loop_is_reported_and_a_chain_is_not() {
         let chain = graph(&files(&[
-            ("observe", "use crate::api;"),
-            ("api", "use crate::retry;"),
+            ("observe", "use crate::api::Api;"),
+            ("api", "use crate::retry::Retry;"),
             ("retry", ""),
         ]));
         assert!(cycles(&chain).is_empty());
         let looped = graph(&files(&[
-            ("observe", "use crate::api;"),
+            ("observe", "use crate::api::Api;"),
             ("api", "use crate::wake::Wake;"),
             ("wake", "use crate::observe::RcState;"),
             ("retry", ""),
         ]));
-        assert_eq!(cycles(&looped), ["api → observe → wake → api"]);
+        assert_eq!(cycles(&looped), ["api → wake → observe → api"]);
+        let two = graph(&files(&[
+            ("a", "use crate::b::B;"),
+            ("b", "use crate::{a::A, c::C};"),
+            ("c", "use crate::b::B;"),
+        ]));
+        assert_eq!(cycles(&two), ["a → b → a", "b → c → b"]);
     }
 }
