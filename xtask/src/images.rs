@@ -34,6 +34,18 @@ pub struct Args {
     pub push: bool,
 }
 
+impl Args {
+    /// `--push` into the local registry (which `push` starts if needed).
+    pub fn pushes_to_local_registry(&self) -> bool {
+        self.push && pushes_locally(&self.repo)
+    }
+}
+
+/// Whether [`registry::push_repository`] puts `repo` into the local registry.
+fn pushes_locally(repo: &str) -> bool {
+    registry::push_repository(repo).starts_with(registry::ADDRESS)
+}
+
 /// A built image and, with `--save`, its tarball.
 pub struct Built {
     pub reference: String,
@@ -113,7 +125,7 @@ fn rollout_image(sh: &xshell::Shell, save_dir: Option<&Path>) -> Result<Built> {
 /// Pushes every tag of `repo` to where [`registry::push_repository`] says.
 fn push(sh: &xshell::Shell, repo: &str) -> Result<()> {
     let target = registry::push_repository(repo);
-    if target.starts_with(registry::ADDRESS) {
+    if pushes_locally(repo) {
         registry::up()?;
     }
     let _p = util::Phase::start(format!("docker push {target}:{{v1,v2,v3,v4,latest}}"));

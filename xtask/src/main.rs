@@ -73,11 +73,26 @@ fn run(cli: Cli) -> anyhow::Result<()> {
     util::chdir_to_root()?;
     match cli.task {
         Task::Setup(a) => setup::run(&a),
-        Task::Images(a) => images::run(&a).map(drop),
+        Task::Images(a) => {
+            images::run(&a)?;
+            // The registry may have been started just now under running clusters; the
+            // registry module knows no cluster, so the cluster side connects them here.
+            if a.pushes_to_local_registry() {
+                cluster::connect_registry()?;
+            }
+            Ok(())
+        }
         Task::Dist(a) => dist::run(&a),
         Task::Manifests => manifests::run(),
         Task::Cluster(a) => cluster::run(&a),
-        Task::Registry(a) => registry::run(&a),
+        Task::Registry(a) => {
+            registry::run(&a)?;
+            // Running clusters learn about the registry from the cluster side (see above).
+            if a.is_up() {
+                cluster::connect_registry()?;
+            }
+            Ok(())
+        }
         Task::KindNodeImage => cluster::kind::node_image::ensure().map(|r| println!("{r}")),
         Task::E2e(a) => e2e::run(&a),
         Task::Bench(a) => bench::run(&a),

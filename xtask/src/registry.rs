@@ -8,6 +8,11 @@
 //! registry is published to tools the KEP-1755 way (ConfigMap `local-registry-hosting` in
 //! `kube-public`). A kind node cannot reach the host's loopback: there a `socat` forwarder
 //! on the kind network's gateway carries the node's pulls to 127.0.0.1:5000.
+//!
+//! This module knows no cluster: the clusters build on it (their containerd config, the
+//! ConfigMap, the forwarder), so connecting a running cluster to the registry is the
+//! cluster side's job (`cluster::connect_registry`, which `main` calls after `registry up`
+//! and `images --push`).
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -15,7 +20,7 @@ use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
 
-use crate::{cluster, util};
+use crate::util;
 
 /// Where the registry listens (loopback only).
 pub const ADDRESS: &str = "127.0.0.1:5000";
@@ -35,6 +40,13 @@ enum Action {
     Down,
     /// Say whether it runs.
     Status,
+}
+
+impl Args {
+    /// `registry up`: after it, `main` connects the clusters that run.
+    pub fn is_up(&self) -> bool {
+        matches!(self.action, Action::Up)
+    }
 }
 
 pub fn run(args: &Args) -> Result<()> {
@@ -81,22 +93,15 @@ pub fn running() -> bool {
     pid_of("registry").is_some()
 }
 
-/// Starts the registry unless it runs; waits until `/v2/` answers.
+/// Starts the registry unless it runs; waits until `/v2/` answers. Clusters already
+/// running are not told: see the module's doc.
 pub fn up() -> Result<()> {
     if running() {
         eprintln!("Local registry already running on {ADDRESS}.");
+        Ok(())
     } else {
-        start()?;
+        start()
     }
-    // A kind cluster already running learns about it now (the local cluster's containerd
-    // always has the mirror configured; it only needs the ConfigMap).
-    if cluster::kind::node_running() {
-        cluster::kind::connect_registry(&cluster::kind::running_kubeconfig()?)?;
-    }
-    if cluster::local::healthy() {
-        publish(&cluster::local::kubeconfig(), ADDRESS)?;
-    }
-    Ok(())
 }
 
 fn start() -> Result<()> {
@@ -163,7 +168,7 @@ fn spawn(name: &str, cmd: &mut Command) -> Result<()> {
 
 /// `GET /v2/` answers 200.
 fn answers() -> bool {
-    cluster::local::http_get_path(PORT, "/v2/").is_ok()
+    util::http_get_path(PORT, "/v2/").is_ok()
 }
 
 /// Where `images --push` pushes `repo`: as named when it names a registry host
@@ -213,12 +218,13 @@ pub fn write_hosts_toml(config_path: &Path, address: &str) -> Result<()> {
     Ok(())
 }
 
-/// Publishes the registry in the cluster (KEP-1755's `local-registry-hosting`).
-pub fn publish(kubeconfig: &Path, from_runtime: &str) -> Result<()> {
-    let manifest = format!(
+/// The manifest that publishes the registry in a cluster (KEP-1755's
+/// `local-registry-hosting`), its nodes reaching it at `from_runtime`; the cluster side
+/// applies it.
+pub fn hosting_manifest(from_runtime: &str) -> String {
+    format!(
         "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: local-registry-hosting\n  namespace: kube-public\ndata:\n  localRegistryHosting.v1: |\n    host: \"{ADDRESS}\"\n    hostFromContainerRuntime: \"{from_runtime}\"\n    help: \"cargo xtask registry up; cargo xtask images --push\"\n"
-    );
-    cluster::kubectl_stdin(kubeconfig, &["apply", "-f", "-"], &manifest).map(drop)
+    )
 }
 
 /// For kind: forwards `gateway:5000` (the kind network's address on this host, which the

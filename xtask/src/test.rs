@@ -218,7 +218,7 @@ pub fn images_smoke() -> Result<()> {
         "the container to answer",
         Duration::from_secs(30),
         Duration::from_millis(200),
-        || Ok(local::http_get(port).ok()),
+        || Ok(util::http_get(port).ok()),
     );
     let format = "{{.Config.User}}";
     let user = cmd!(sh, "docker inspect --format {format} {id}")
@@ -392,7 +392,7 @@ fn smoke_checks() -> Result<()> {
         "the pod to answer on 127.0.0.1:30002",
         Duration::from_secs(120),
         Duration::from_millis(500),
-        || Ok(local::http_get(30002).ok()),
+        || Ok(util::http_get(30002).ok()),
     )?;
     ensure!(
         body == "This is v1 running in pod kubia-smoke\n",

@@ -3,7 +3,7 @@
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use anyhow::{Context, Result};
+use anyhow::{Context, Result, bail};
 
 /// The workspace root (xtask's parent directory).
 pub fn root() -> PathBuf {
@@ -100,4 +100,27 @@ pub fn which(program: &str) -> Option<PathBuf> {
             .map(|dir| dir.join(program))
             .find(|p| p.is_file())
     })
+}
+
+/// `GET /` on 127.0.0.1:port with a fresh connection; the body of a 200 answer.
+pub fn http_get(port: u16) -> Result<String> {
+    http_get_path(port, "/")
+}
+
+/// `GET path` on 127.0.0.1:port with a fresh connection; the body of a 200 answer.
+pub fn http_get_path(port: u16, path: &str) -> Result<String> {
+    use std::io::{Read, Write};
+    let addr = std::net::SocketAddr::from(([127, 0, 0, 1], port));
+    let mut s = std::net::TcpStream::connect_timeout(&addr, Duration::from_secs(2))?;
+    s.set_read_timeout(Some(Duration::from_secs(2)))?;
+    s.write_all(
+        format!("GET {path} HTTP/1.1\r\nHost: kubia\r\nConnection: close\r\n\r\n").as_bytes(),
+    )?;
+    let mut buf = String::new();
+    s.read_to_string(&mut buf)?;
+    let (head, body) = buf.split_once("\r\n\r\n").context("no HTTP answer")?;
+    if !head.starts_with("HTTP/1.1 200") {
+        bail!("answer: {}", head.lines().next().unwrap_or_default());
+    }
+    Ok(body.to_owned())
 }

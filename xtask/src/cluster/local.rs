@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Result, bail};
 
 use super::{Created, build, host, pki};
 use crate::{images, util};
@@ -183,11 +183,7 @@ pub fn up() -> Result<Created> {
         serving_check()?;
     }
     if crate::registry::running() {
-        crate::registry::publish(&kubeconfig(), crate::registry::ADDRESS)?;
-        eprintln!(
-            "docker.io images resolve through the local registry on {}",
-            crate::registry::ADDRESS
-        );
+        connect_registry()?;
     }
     eprintln!(
         "Local cluster ready in {:.0}s. KUBECONFIG={}",
@@ -404,29 +400,6 @@ fn serving_check() -> Result<()> {
     super::serving_check(&kubeconfig(), "kubia-lab-check", CHECK_NODE_PORT)
 }
 
-/// `GET /` on 127.0.0.1:port with a fresh connection; the body of a 200 answer.
-pub fn http_get(port: u16) -> Result<String> {
-    http_get_path(port, "/")
-}
-
-/// `GET path` on 127.0.0.1:port with a fresh connection; the body of a 200 answer.
-pub fn http_get_path(port: u16, path: &str) -> Result<String> {
-    use std::io::{Read, Write};
-    let addr = std::net::SocketAddr::from(([127, 0, 0, 1], port));
-    let mut s = std::net::TcpStream::connect_timeout(&addr, Duration::from_secs(2))?;
-    s.set_read_timeout(Some(Duration::from_secs(2)))?;
-    s.write_all(
-        format!("GET {path} HTTP/1.1\r\nHost: kubia\r\nConnection: close\r\n\r\n").as_bytes(),
-    )?;
-    let mut buf = String::new();
-    s.read_to_string(&mut buf)?;
-    let (head, body) = buf.split_once("\r\n\r\n").context("no HTTP answer")?;
-    if !head.starts_with("HTTP/1.1 200") {
-        bail!("answer: {}", head.lines().next().unwrap_or_default());
-    }
-    Ok(body.to_owned())
-}
-
 /// PIDs of the processes `up` started (for checking that `down` stopped them).
 pub fn recorded_pids() -> Vec<(String, u32)> {
     COMPONENTS
@@ -474,6 +447,17 @@ pub fn leftovers(pids: &[(String, u32)]) -> Vec<String> {
         left.push(format!("containerd shim {shim} still runs"));
     }
     left
+}
+
+/// Publishes the local registry in the cluster; its containerd always has the registry
+/// as docker.io's mirror (written at `up`), so the ConfigMap is all it lacks.
+pub fn connect_registry() -> Result<()> {
+    crate::cluster::publish_registry(&kubeconfig(), crate::registry::ADDRESS)?;
+    eprintln!(
+        "docker.io images resolve through the local registry on {}",
+        crate::registry::ADDRESS
+    );
+    Ok(())
 }
 
 /// What runs, and whether the cluster answers.

@@ -151,6 +151,28 @@ pub fn kubectl_stdin(kubeconfig: &Path, args: &[&str], input: &str) -> Result<St
     local::run_checked("kubectl", cmd, args, input)
 }
 
+/// Connects the clusters that run to the local registry: kind's node gets the forwarder
+/// and the `hosts.toml` files, and both clusters the KEP-1755 ConfigMap. A cluster brought
+/// up later connects itself; this is for the registry started under a running one
+/// (`registry up`, `images --push`, which `main` follows with it: the registry module
+/// knows no cluster, since the clusters build on it).
+pub fn connect_registry() -> Result<()> {
+    if kind::node_running() {
+        kind::connect_registry(&kind::running_kubeconfig()?)?;
+    }
+    if local::healthy() {
+        local::connect_registry()?;
+    }
+    Ok(())
+}
+
+/// Publishes the local registry in the cluster of `kubeconfig` (KEP-1755's
+/// `local-registry-hosting`), its nodes reaching it at `from_runtime`.
+pub fn publish_registry(kubeconfig: &Path, from_runtime: &str) -> Result<()> {
+    let manifest = crate::registry::hosting_manifest(from_runtime);
+    kubectl_stdin(kubeconfig, &["apply", "-f", "-"], &manifest).map(drop)
+}
+
 /// Waits until namespace `ns` has its default service account: pods are refused before.
 pub fn wait_default_service_account(kubeconfig: &Path, ns: &str) -> Result<()> {
     util::wait_for(
@@ -212,7 +234,7 @@ spec:
         Duration::from_secs(120),
         Duration::from_millis(500),
         || {
-            let body = local::http_get(node_port)?;
+            let body = util::http_get(node_port)?;
             Ok((body == "This is v1 running in pod check\n").then_some(()))
         },
     );

@@ -456,7 +456,7 @@ pub fn connect_registry(kubeconfig: &std::path::Path) -> Result<()> {
                 .with_context(|| format!("writing {dir}/hosts.toml into {node}"))?;
         }
     }
-    crate::registry::publish(kubeconfig, &mirror)?;
+    crate::cluster::publish_registry(kubeconfig, &mirror)?;
     eprintln!("docker.io images resolve through the local registry (node: {mirror})");
     Ok(())
 }
