@@ -20,6 +20,7 @@ use std::path::Path;
 
 mod lexer;
 
+pub(super) use lexer::without_literals;
 use lexer::{Item, Written};
 
 /// A crate's module graph: module path (`model::side`) → the modules it names.

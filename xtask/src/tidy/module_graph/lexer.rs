@@ -31,6 +31,12 @@ pub(super) fn non_test_code(text: &str) -> String {
     code.get(..end).unwrap_or(&code).to_owned()
 }
 
+/// `text` with the contents of string and char literals blanked: what the code names,
+/// comments (doc links, doc tests) included.
+pub(in crate::tidy) fn without_literals(text: &str) -> String {
+    blank(text, false)
+}
+
 fn is_ident(b: u8) -> bool {
     b.is_ascii_alphanumeric() || b == b'_'
 }
