@@ -165,14 +165,26 @@ pub(super) fn written(code: &str) -> Vec<Written> {
         let item = item_before(&code[..i]);
         let mut leaves = Vec::new();
         let used = tree(&code[i..], Vec::new(), &mut leaves);
-        out.extend(leaves.into_iter().map(|(segments, rename)| Written {
-            segments,
-            rename,
-            item,
-        }));
+        // `pub(in crate::a)` says who may see an item: it depends on nothing.
+        if !is_visibility(&code[..i]) {
+            out.extend(leaves.into_iter().map(|(segments, rename)| Written {
+                segments,
+                rename,
+                item,
+            }));
+        }
         i += used.max(len);
     }
     out
+}
+
+/// Whether the path starting after `before` is the one of `pub(in …)`.
+fn is_visibility(before: &str) -> bool {
+    before
+        .trim_end()
+        .strip_suffix("in")
+        .and_then(|b| b.trim_end().strip_suffix('('))
+        .is_some_and(|b| b.trim_end().ends_with("pub"))
 }
 
 /// Whether the path starting after `before` is the tree of a `use` item, and a `pub` one.
@@ -318,5 +330,10 @@ mod tests {
                 .all(|p| p.2 == Item::Code)
         );
         assert_eq!(paths("::ext::C; x::y::z").len(), 1);
+        assert!(
+            paths("pub(in crate::tidy) fn f() {}\npub( in super::x ) use a::B;\n")
+                .iter()
+                .all(|p| p.0 == "a::B")
+        );
     }
 }
