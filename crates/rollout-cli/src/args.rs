@@ -4,20 +4,18 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
-use rollout_engine::FailurePolicy;
+use rollout_engine::{ClusterOptions, FailurePolicy};
 use rollout_plan::health::{OnFailure, Thresholds};
 use rollout_plan::{IntOrPercent, Strategy};
 
-use crate::duration;
-
 fn parse_duration(text: &str) -> Result<Duration, String> {
-    duration::parse(text)
+    go_duration::parse(text)
 }
 
 /// A duration that must be above zero (a zero poll interval would spin on the API server; a
 /// zero timeout or deadline would give up before the first observation).
 fn parse_positive_duration(text: &str) -> Result<Duration, String> {
-    let d = duration::parse(text)?;
+    let d = go_duration::parse(text)?;
     if d.is_zero() {
         return Err(format!("{text:?} must be greater than 0"));
     }
@@ -37,61 +35,13 @@ fn parse_int_or_percent(text: &str) -> Result<IntOrPercent, String> {
 #[derive(Debug, Clone, Default, Args)]
 #[command(next_help_heading = CONNECTION_HEADING)]
 pub struct ClusterArgs {
-    /// Namespace to work in (default: the context's namespace, then "default").
-    #[arg(short = 'n', long, global = true, value_name = "NAMESPACE")]
-    pub namespace: Option<String>,
-    /// Path to the kubeconfig file (default: $KUBECONFIG, then ~/.kube/config).
-    #[arg(long, global = true, value_name = "FILE")]
-    pub kubeconfig: Option<PathBuf>,
-    /// The kubeconfig context to use.
-    #[arg(long, global = true, value_name = "CONTEXT")]
-    pub context: Option<String>,
-    /// The kubeconfig cluster to use (instead of the context's).
-    #[arg(long, global = true, value_name = "CLUSTER")]
-    pub cluster: Option<String>,
-    /// The kubeconfig user to use (instead of the context's).
-    #[arg(long, global = true, value_name = "USER")]
-    pub user: Option<String>,
-    /// The address and port of the Kubernetes API server.
-    #[arg(short = 's', long, global = true, value_name = "URL")]
-    pub server: Option<String>,
-    /// Bearer token for authentication to the API server.
-    #[arg(long, global = true, value_name = "TOKEN")]
-    pub token: Option<String>,
-    /// Path to a cert file for the certificate authority.
-    #[arg(long, global = true, value_name = "FILE")]
-    pub certificate_authority: Option<PathBuf>,
-    /// Path to a client certificate file for TLS.
-    #[arg(long, global = true, value_name = "FILE")]
-    pub client_certificate: Option<PathBuf>,
-    /// Path to a client key file for TLS.
-    #[arg(long, global = true, value_name = "FILE")]
-    pub client_key: Option<PathBuf>,
-    /// Username to impersonate for the operation.
-    #[arg(long = "as", global = true, value_name = "USER")]
-    pub impersonate: Option<String>,
-    /// Group to impersonate for the operation (repeat for several).
-    #[arg(long = "as-group", global = true, value_name = "GROUP")]
-    pub impersonate_groups: Vec<String>,
-    /// If true, the server's certificate will not be checked for validity (insecure).
-    #[arg(long, global = true, num_args = 0..=1, default_missing_value = "true", value_name = "BOOL")]
-    pub insecure_skip_tls_verify: Option<bool>,
-    /// The length of time to wait before giving up on a single server request (e.g. 1s,
-    /// 2m, 3h; a bare number is seconds, as in kubectl; 0 means no limit).
-    #[arg(long, global = true, value_parser = parse_request_timeout, value_name = "DURATION")]
-    pub request_timeout: Option<Duration>,
+    #[command(flatten)]
+    /// Where to find the cluster (the engine's options, declared there once).
+    pub options: ClusterOptions,
     /// Log level verbosity, as kubectl's -v: 0 quiet, 1-3 info, 4-5 debug, 6 and up also the
     /// HTTP requests (trace).
     #[arg(short = 'v', long = "v", global = true, value_name = "LEVEL")]
     pub verbosity: Option<u8>,
-}
-
-/// kubectl's `--request-timeout`: a duration, or a bare integer meaning seconds.
-fn parse_request_timeout(text: &str) -> Result<Duration, String> {
-    match text.trim().parse::<u64>() {
-        Ok(seconds) => Ok(Duration::from_secs(seconds)),
-        Err(_) => duration::parse(text),
-    }
 }
 
 /// Polling and patience.

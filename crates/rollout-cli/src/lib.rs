@@ -11,7 +11,6 @@
 
 pub mod args;
 pub mod complete;
-pub mod duration;
 pub mod generate;
 pub mod jsonpath;
 pub mod output;

@@ -179,51 +179,32 @@ pub fn side_by_side(args: &SideBySideArgs) -> Result<SideBySide, EngineError> {
     })
 }
 
-/// The engine's connection options from kubectl's connection flags.
-pub fn cluster_options(cluster: &ClusterArgs) -> rollout_engine::ClusterOptions {
-    rollout_engine::ClusterOptions {
-        kubeconfig: cluster.kubeconfig.clone(),
-        context: cluster.context.clone(),
-        namespace: cluster.namespace.clone(),
-        cluster: cluster.cluster.clone(),
-        user: cluster.user.clone(),
-        server: cluster.server.clone(),
-        token: cluster.token.clone(),
-        certificate_authority: cluster.certificate_authority.clone(),
-        insecure_skip_tls_verify: cluster.insecure_skip_tls_verify.unwrap_or(false),
-        request_timeout: cluster.request_timeout,
-        client_certificate: cluster.client_certificate.clone(),
-        client_key: cluster.client_key.clone(),
-        impersonate: cluster.impersonate.clone(),
-        impersonate_groups: cluster.impersonate_groups.clone(),
-    }
-}
-
 /// The cluster flags to repeat in suggested commands (` -n dev --context c`).
 pub fn cluster_flags(cluster: &ClusterArgs) -> String {
     let mut flags = String::new();
-    if let Some(ns) = &cluster.namespace {
+    if let Some(ns) = &cluster.options.namespace {
         flags.push_str(&format!(" -n {}", rollout_engine::shell_quote(ns)));
     }
-    if let Some(context) = &cluster.context {
+    if let Some(context) = &cluster.options.context {
         flags.push_str(&format!(
             " --context {}",
             rollout_engine::shell_quote(context)
         ));
     }
-    if let Some(path) = &cluster.kubeconfig {
+    if let Some(path) = &cluster.options.kubeconfig {
         flags.push_str(&format!(
             " --kubeconfig {}",
             rollout_engine::shell_quote(&path.to_string_lossy())
         ));
     }
     for (flag, value) in [
-        ("--cluster", cluster.cluster.clone()),
-        ("--user", cluster.user.clone()),
-        ("--server", cluster.server.clone()),
+        ("--cluster", cluster.options.cluster.clone()),
+        ("--user", cluster.options.user.clone()),
+        ("--server", cluster.options.server.clone()),
         (
             "--certificate-authority",
             cluster
+                .options
                 .certificate_authority
                 .as_ref()
                 .map(|p| p.to_string_lossy().into_owned()),
@@ -233,10 +214,10 @@ pub fn cluster_flags(cluster: &ClusterArgs) -> String {
             flags.push_str(&format!(" {flag} {}", rollout_engine::shell_quote(&v)));
         }
     }
-    if cluster.insecure_skip_tls_verify == Some(true) {
+    if cluster.options.insecure_skip_tls_verify {
         flags.push_str(" --insecure-skip-tls-verify");
     }
-    if cluster.token.is_some() {
+    if cluster.options.token.is_some() {
         // Never print the secret itself.
         flags.push_str(" --token <TOKEN>");
     }
@@ -248,6 +229,7 @@ mod tests {
     use super::*;
     use crate::args::PluginCli;
     use clap::Parser;
+    use rollout_engine::ClusterOptions;
 
     fn build(args: &[&str]) -> Result<(RollingUpdate, OutputFormat), String> {
         let mut argv = vec!["p"];
@@ -353,19 +335,22 @@ mod tests {
             "-v=6",
         ]);
         let Ok(cli) = cli else { panic!("{cli:?}") };
-        let c = cli.cluster;
+        let verbosity = cli.cluster.verbosity;
+        let c = cli.cluster.options;
         assert_eq!(
             (c.cluster.as_deref(), c.user.as_deref(), c.server.as_deref()),
             (Some("c"), Some("u"), Some("https://h:6443"))
         );
         assert_eq!(c.token.as_deref(), Some("t"));
-        assert_eq!(c.insecure_skip_tls_verify, Some(true));
+        assert!(c.insecure_skip_tls_verify);
         assert_eq!(c.request_timeout, Some(std::time::Duration::from_secs(30)));
-        assert_eq!(c.verbosity, Some(6));
+        assert_eq!(verbosity, Some(6));
         let two_minutes =
             PluginCli::try_parse_from(["p", "a", "--image=x:v2", "--request-timeout=2m"]);
         assert_eq!(
-            two_minutes.ok().and_then(|c| c.cluster.request_timeout),
+            two_minutes
+                .ok()
+                .and_then(|c| c.cluster.options.request_timeout),
             Some(std::time::Duration::from_secs(120))
         );
         let unknown = PluginCli::try_parse_from(["p", "a", "--image=x:v2", "--bogus"]);
@@ -380,8 +365,11 @@ mod tests {
         assert_eq!(strip_kind("rc/a"), "a");
         assert_eq!(strip_kind("a"), "a");
         let cluster = ClusterArgs {
-            namespace: Some("dev".into()),
-            kubeconfig: Some("/tmp/k config".into()),
+            options: ClusterOptions {
+                namespace: Some("dev".into()),
+                kubeconfig: Some("/tmp/k config".into()),
+                ..ClusterOptions::default()
+            },
             ..ClusterArgs::default()
         };
         assert_eq!(
@@ -389,9 +377,12 @@ mod tests {
             " -n dev --kubeconfig '/tmp/k config'"
         );
         let flags = ClusterArgs {
-            server: Some("https://h:6443".into()),
-            token: Some("s3cret".into()),
-            insecure_skip_tls_verify: Some(true),
+            options: ClusterOptions {
+                server: Some("https://h:6443".into()),
+                token: Some("s3cret".into()),
+                insecure_skip_tls_verify: true,
+                ..ClusterOptions::default()
+            },
             ..ClusterArgs::default()
         };
         let shown = cluster_flags(&flags);

@@ -135,7 +135,7 @@ async fn context(
     cancel: Cancel,
     sink: Arc<TerminalSink>,
 ) -> Result<Ctx, EngineError> {
-    let connected = rollout_engine::connect(&request::cluster_options(cluster)).await?;
+    let connected = rollout_engine::connect(&cluster.options).await?;
     Ok(Ctx::new(
         connected,
         sink,

@@ -16,44 +16,165 @@ use kube::{Client, Config};
 use tower::retry::RetryLayer;
 use tower::{BoxError, ServiceBuilder};
 
-use crate::error::{EngineError, Result};
+use crate::error::{EngineError, Result, one_line};
 
 mod kubeconfig;
 
 use kubeconfig::{read_kubeconfig, with_schemes};
 
 /// Where to find the cluster; all optional, as with kubectl.
+///
+/// With the `clap` feature these are also kubectl's global connection flags (one
+/// declaration for the engine and every front end); the `help` texts are what users read.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[cfg_attr(feature = "clap", derive(clap::Args))]
 pub struct ClusterOptions {
     /// A kubeconfig file (`--kubeconfig`); default `$KUBECONFIG`, then `~/.kube/config`, then
     /// the in-cluster service account.
+    #[cfg_attr(
+        feature = "clap",
+        arg(
+            long,
+            global = true,
+            value_name = "FILE",
+            help = "Path to the kubeconfig file (default: $KUBECONFIG, then ~/.kube/config)"
+        )
+    )]
     pub kubeconfig: Option<PathBuf>,
     /// A context name (`--context`); default the kubeconfig's current context.
+    #[cfg_attr(
+        feature = "clap",
+        arg(
+            long,
+            global = true,
+            value_name = "CONTEXT",
+            help = "The kubeconfig context to use"
+        )
+    )]
     pub context: Option<String>,
     /// The namespace (`-n`); default the context's namespace, then `default`.
+    #[cfg_attr(
+        feature = "clap",
+        arg(
+            short = 'n',
+            long,
+            global = true,
+            value_name = "NAMESPACE",
+            help = "Namespace to work in (default: the context's namespace, then \"default\")"
+        )
+    )]
     pub namespace: Option<String>,
     /// kubectl's `--cluster`: the kubeconfig cluster to use instead of the context's.
+    #[cfg_attr(
+        feature = "clap",
+        arg(
+            long,
+            global = true,
+            value_name = "CLUSTER",
+            help = "The kubeconfig cluster to use (instead of the context's)"
+        )
+    )]
     pub cluster: Option<String>,
     /// kubectl's `--user`: the kubeconfig user to use instead of the context's.
+    #[cfg_attr(
+        feature = "clap",
+        arg(
+            long,
+            global = true,
+            value_name = "USER",
+            help = "The kubeconfig user to use (instead of the context's)"
+        )
+    )]
     pub user: Option<String>,
     /// kubectl's `--server`: the API server's URL, overriding the kubeconfig's.
+    #[cfg_attr(
+        feature = "clap",
+        arg(
+            short = 's',
+            long,
+            global = true,
+            value_name = "URL",
+            help = "The address and port of the Kubernetes API server"
+        )
+    )]
     pub server: Option<String>,
     /// kubectl's `--token`: a bearer token, overriding the kubeconfig user's credentials.
+    #[cfg_attr(
+        feature = "clap",
+        arg(
+            long,
+            global = true,
+            value_name = "TOKEN",
+            help = "Bearer token for authentication to the API server"
+        )
+    )]
     pub token: Option<String>,
     /// kubectl's `--certificate-authority`: a CA bundle file for the server's certificate.
+    #[cfg_attr(
+        feature = "clap",
+        arg(
+            long,
+            global = true,
+            value_name = "FILE",
+            help = "Path to a cert file for the certificate authority"
+        )
+    )]
     pub certificate_authority: Option<PathBuf>,
-    /// kubectl's `--insecure-skip-tls-verify`.
-    pub insecure_skip_tls_verify: bool,
-    /// kubectl's `--request-timeout`: the limit for one request; `Some(ZERO)` means none.
-    pub request_timeout: Option<Duration>,
     /// kubectl's `--client-certificate`: a client certificate file for TLS.
+    #[cfg_attr(
+        feature = "clap",
+        arg(
+            long,
+            global = true,
+            value_name = "FILE",
+            help = "Path to a client certificate file for TLS"
+        )
+    )]
     pub client_certificate: Option<PathBuf>,
     /// kubectl's `--client-key`: the client certificate's key file.
+    #[cfg_attr(
+        feature = "clap",
+        arg(
+            long,
+            global = true,
+            value_name = "FILE",
+            help = "Path to a client key file for TLS"
+        )
+    )]
     pub client_key: Option<PathBuf>,
     /// kubectl's `--as`: the user to impersonate.
+    #[cfg_attr(
+        feature = "clap",
+        arg(
+            long = "as",
+            global = true,
+            value_name = "USER",
+            help = "Username to impersonate for the operation"
+        )
+    )]
     pub impersonate: Option<String>,
     /// kubectl's `--as-group` (repeatable): the groups to impersonate.
+    #[cfg_attr(
+        feature = "clap",
+        arg(
+            long = "as-group",
+            global = true,
+            value_name = "GROUP",
+            help = "Group to impersonate for the operation (repeat for several)"
+        )
+    )]
     pub impersonate_groups: Vec<String>,
+    /// kubectl's `--insecure-skip-tls-verify`.
+    #[cfg_attr(feature = "clap", arg(long, global = true, num_args = 0..=1,
+        default_value_t = false, default_missing_value = "true",
+        action = clap::ArgAction::Set, hide_default_value = true, value_name = "BOOL",
+        help = "If true, the server's certificate will not be checked for validity (insecure)"))]
+    pub insecure_skip_tls_verify: bool,
+    /// kubectl's `--request-timeout`: the limit for one request; `Some(ZERO)` means none.
+    #[cfg_attr(feature = "clap", arg(long, global = true,
+        value_parser = go_duration::parse_request_timeout, value_name = "DURATION",
+        help = "The length of time to wait before giving up on a single server request (e.g. 1s, 2m, 3h; a bare number is seconds, as in kubectl; 0 means no limit)"))]
+    pub request_timeout: Option<Duration>,
 }
 
 impl ClusterOptions {
@@ -336,54 +457,9 @@ fn build(config: &Config, read_timeout: Option<Duration>) -> kube::Result<Client
     Ok(Client::new(service, config.default_namespace.clone()))
 }
 
-/// An error and its causes on one line (`a: b: c`), without repeating a cause that the
-/// outer message already contains.
-pub(crate) fn one_line(error: &dyn std::error::Error) -> String {
-    let mut text = error.to_string();
-    let mut source = error.source();
-    while let Some(cause) = source {
-        let cause_text = cause.to_string();
-        if !text.contains(&cause_text) {
-            text.push_str(": ");
-            text.push_str(&cause_text);
-        }
-        source = cause.source();
-    }
-    text.replace('\n', " ")
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[derive(Debug)]
-    struct Outer(Inner);
-    #[derive(Debug)]
-    struct Inner;
-    impl std::fmt::Display for Outer {
-        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-            f.write_str("client error (Connect)")
-        }
-    }
-    impl std::fmt::Display for Inner {
-        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-            f.write_str("Connection refused\n(os error 111)")
-        }
-    }
-    impl std::error::Error for Outer {
-        fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
-            Some(&self.0)
-        }
-    }
-    impl std::error::Error for Inner {}
-
-    #[test]
-    fn one_line_joins_causes() {
-        assert_eq!(
-            one_line(&Outer(Inner)),
-            "client error (Connect): Connection refused (os error 111)"
-        );
-    }
 
     fn kubeconfig() -> Kubeconfig {
         let yaml = "apiVersion: v1\nkind: Config\ncurrent-context: lab\nclusters:\n- name: lab\n  cluster: {server: 'https://127.0.0.1:6443', certificate-authority-data: 'eA=='}\n- name: other\n  cluster: {server: 'https://10.0.0.9:6443'}\nusers:\n- name: admin\n  user: {token: 'old'}\ncontexts:\n- name: lab\n  context: {cluster: lab, user: admin, namespace: dev}\n";

@@ -104,9 +104,54 @@ impl EngineError {
 /// Result alias of the crate.
 pub type Result<T, E = EngineError> = std::result::Result<T, E>;
 
+/// An error and its causes on one line (`a: b: c`), without repeating a cause that the
+/// outer message already contains.
+pub fn one_line(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        let cause_text = cause.to_string();
+        if !text.contains(&cause_text) {
+            text.push_str(": ");
+            text.push_str(&cause_text);
+        }
+        source = cause.source();
+    }
+    text.replace('\n', " ")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[derive(Debug)]
+    struct Outer(Inner);
+    #[derive(Debug)]
+    struct Inner;
+    impl std::fmt::Display for Outer {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str("client error (Connect)")
+        }
+    }
+    impl std::fmt::Display for Inner {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str("Connection refused\n(os error 111)")
+        }
+    }
+    impl std::error::Error for Outer {
+        fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+            Some(&self.0)
+        }
+    }
+    impl std::error::Error for Inner {}
+
+    #[test]
+    fn one_line_joins_causes() {
+        assert_eq!(
+            one_line(&Outer(Inner)),
+            "client error (Connect): Connection refused (os error 111)"
+        );
+    }
 
     #[test]
     fn messages_are_single_lines_in_kubectl_wording() {

@@ -389,12 +389,12 @@ fn start_renewing(
                         task_ctx.emit(Event::Warning(format!(
                             "lease {task_name} not renewed for {}s ({}); no changes until it is",
                             silent.as_secs(),
-                            crate::client::one_line(&e)
+                            crate::error::one_line(&e)
                         )));
                     } else if !failing {
                         task_ctx.emit(Event::Warning(format!(
                             "renewing lease {task_name} failed ({}); trying again every {}s",
-                            crate::client::one_line(&e),
+                            crate::error::one_line(&e),
                             RETRY_EVERY.as_secs()
                         )));
                     }

@@ -15,8 +15,8 @@ use backon::{BackoffBuilder, ExponentialBuilder};
 use kube::core::Status;
 use tokio::time::Instant;
 
-use crate::client::one_line;
 use crate::context::Ctx;
+use crate::error::one_line;
 use crate::error::{EngineError, Result};
 use crate::events::Event;
 

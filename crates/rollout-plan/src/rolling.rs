@@ -183,7 +183,7 @@ mod tests {
 
     fn any_side() -> impl Strategy<Value = Side> {
         (any::<u32>(), any::<u32>(), any::<u32>(), any::<bool>()).prop_map(
-            |(spec, current, available, settled)| Side {
+            |(spec, current, available, spec_observed)| Side {
                 spec,
                 current,
                 available,
@@ -194,7 +194,7 @@ mod tests {
 
     fn small_side() -> impl Strategy<Value = Side> {
         (0u32..20, 0u32..20, 0u32..20, any::<bool>()).prop_map(
-            |(spec, current, available, settled)| Side {
+            |(spec, current, available, spec_observed)| Side {
                 spec,
                 current,
                 available,

@@ -14,35 +14,16 @@ use kube::{Api, Client};
 /// NodePort and name ([`Env::for_scenario`]).
 #[derive(Clone)]
 pub struct Env {
+    /// What the run was started with, the same for every scenario.
+    pub settings: Settings,
     /// Client for the cluster under test.
     pub client: Client,
-    /// The cluster's kubeconfig; each scenario's namespace gets a copy of it.
-    pub kubeconfig: PathBuf,
-    /// Directory holding `kubectl-rolling_update` and `kubia-rollout`.
-    pub bin_dir: PathBuf,
-    /// The kubectl binary to drive.
-    pub kubectl: PathBuf,
     /// This scenario's Service NodePort as seen from this machine (the tutorial's 30002, or
     /// one of the pool's: see [`crate::schedule`]).
     pub node_port: SocketAddr,
     /// The scenario this environment is for (empty for the run's own); its namespaces are
     /// labelled with it, so that its cleanup removes only them.
     pub scenario: String,
-    /// Where the report, the timelines and the per-namespace kubeconfigs go.
-    pub report_dir: PathBuf,
-    /// The repository root (for `manifests/`).
-    pub root: PathBuf,
-    /// Which cluster this is (`local`, `kind` or `current`): some scenarios assert things
-    /// only one provider's host shows.
-    pub provider: String,
-    /// `--update-period` for the tutorial's command; None runs it verbatim (kubectl's 1m).
-    pub tutorial_update_period: Option<String>,
-    /// Repository of the demo images (`luksa/kubia`, or where a remote cluster pulls them).
-    pub image_repo: String,
-    /// Stops and starts the cluster's components (see [`Env::stop_component`]).
-    pub cluster_hooks: Option<PathBuf>,
-    /// kubectl 1.17.17, whose own `rolling-update` our plugin is compared with.
-    pub kubectl_117: Option<PathBuf>,
     /// Where `manifests/` is read from: the checked-in files, or copies naming `image_repo`
     /// and this scenario's NodePort.
     manifests: PathBuf,
@@ -55,6 +36,7 @@ pub struct Env {
 pub const TUTORIAL_REPO: &str = "luksa/kubia";
 
 /// What `Env::new` is built from (the `e2e` binary's flags).
+#[derive(Clone, Debug)]
 pub struct Settings {
     /// Kubeconfig of the cluster under test.
     pub kubeconfig: PathBuf,
@@ -82,39 +64,23 @@ pub struct Settings {
 impl Env {
     /// Connects to the cluster and prepares `manifests/` for the image repository.
     pub async fn new(settings: Settings) -> Result<Self> {
-        let Settings {
-            kubeconfig,
-            bin_dir,
-            kubectl,
-            report_dir,
-            root,
-            provider,
-            tutorial_update_period,
-            image_repo,
-            cluster_hooks,
-            kubectl_117,
-        } = settings;
-        let kc = kube::config::Kubeconfig::read_from(&kubeconfig)
-            .with_context(|| format!("reading {}", kubeconfig.display()))?;
+        let kc = kube::config::Kubeconfig::read_from(&settings.kubeconfig)
+            .with_context(|| format!("reading {}", settings.kubeconfig.display()))?;
         let config = kube::Config::from_custom_kubeconfig(kc, &Default::default()).await?;
         let client = Client::try_from(config)?;
         let node_port = crate::schedule::TUTORIAL_NODE_PORT;
-        let manifests = manifests_for(&root, &report_dir, &image_repo, node_port)?;
+        let manifests = manifests_for(
+            &settings.root,
+            &settings.report_dir,
+            &settings.image_repo,
+            node_port,
+        )?;
         Ok(Self {
+            settings,
             client,
-            kubeconfig,
-            bin_dir,
-            kubectl,
             node_port: SocketAddr::from(([127, 0, 0, 1], node_port)),
             scenario: String::new(),
             gate: crate::schedule::Gate::new(Instant::now()),
-            report_dir,
-            root,
-            provider,
-            tutorial_update_period,
-            image_repo,
-            cluster_hooks,
-            kubectl_117,
             manifests,
         })
     }
@@ -132,7 +98,12 @@ impl Env {
         Ok(Env {
             node_port: SocketAddr::from(([127, 0, 0, 1], port)),
             scenario: name.to_owned(),
-            manifests: manifests_for(&self.root, &self.report_dir, &self.image_repo, port)?,
+            manifests: manifests_for(
+                &self.settings.root,
+                &self.settings.report_dir,
+                &self.settings.image_repo,
+                port,
+            )?,
             gate: self.gate.for_scenario(),
             ..self.clone()
         })
@@ -150,7 +121,7 @@ impl Env {
 
     /// The demo image with this tag (`v2` → `luksa/kubia:v2`).
     pub fn image(&self, tag: &str) -> String {
-        format!("{}:{tag}", self.image_repo)
+        format!("{}:{tag}", self.settings.image_repo)
     }
 
     /// `--image=` for the demo image with this tag.
@@ -193,10 +164,10 @@ impl Env {
             }
             tokio::time::sleep(Duration::from_millis(200)).await;
         }
-        let kubeconfig = self.report_dir.join(format!("kubeconfig-{name}"));
-        std::fs::create_dir_all(&self.report_dir)?;
-        std::fs::copy(&self.kubeconfig, &kubeconfig)?;
-        let status = tokio::process::Command::new(&self.kubectl)
+        let kubeconfig = self.settings.report_dir.join(format!("kubeconfig-{name}"));
+        std::fs::create_dir_all(&self.settings.report_dir)?;
+        std::fs::copy(&self.settings.kubeconfig, &kubeconfig)?;
+        let status = tokio::process::Command::new(&self.settings.kubectl)
             .arg(format!("--kubeconfig={}", kubeconfig.display()))
             .args([
                 "config",
@@ -259,16 +230,21 @@ impl Namespace {
     /// `kubia-rollout ARGS` against this namespace (PATH and KUBECONFIG set).
     pub fn kubia_rollout(&self, env: &Env, args: &[&str]) -> tokio::process::Command {
         crate::process::command(
-            &env.bin_dir.join("kubia-rollout"),
+            &env.settings.bin_dir.join("kubia-rollout"),
             args,
-            &env.bin_dir,
+            &env.settings.bin_dir,
             &self.kubeconfig,
         )
     }
 
     /// `kubectl ARGS` (so `kubectl rolling-update` finds our plugin) against this namespace.
     pub fn kubectl(&self, env: &Env, args: &[&str]) -> tokio::process::Command {
-        crate::process::command(&env.kubectl, args, &env.bin_dir, &self.kubeconfig)
+        crate::process::command(
+            &env.settings.kubectl,
+            args,
+            &env.settings.bin_dir,
+            &self.kubeconfig,
+        )
     }
 
     /// Pods matching a label selector that are Ready and not terminating.

@@ -53,8 +53,8 @@ fn flags_anywhere_and_dry_run_forms() {
         "c",
     ]);
     let Ok(cli) = cli else { panic!("{cli:?}") };
-    assert_eq!(cli.cluster.namespace.as_deref(), Some("dev"));
-    assert_eq!(cli.cluster.context.as_deref(), Some("c"));
+    assert_eq!(cli.cluster.options.namespace.as_deref(), Some("dev"));
+    assert_eq!(cli.cluster.options.context.as_deref(), Some("c"));
     let Command::RollingUpdate(u) = cli.command else {
         panic!("subcommand")
     };

@@ -9,7 +9,6 @@ use kube::Api;
 use kube::api::ListParams;
 
 use super::{Candidate, Lookup, Query, directive, render};
-use crate::request;
 
 /// The longest a completion waits for the API server.
 const LIMIT: Duration = Duration::from_secs(5);
@@ -46,7 +45,7 @@ fn look_up(lookup: &Lookup, cluster: &crate::args::ClusterArgs) -> Option<Vec<Ca
         .build()
         .ok()?;
     runtime.block_on(async {
-        let mut options = request::cluster_options(cluster);
+        let mut options = cluster.options.clone();
         options.request_timeout.get_or_insert(LIMIT);
         let connected = tokio::time::timeout(LIMIT, rollout_engine::connect(&options))
             .await
@@ -118,7 +117,7 @@ fn containers(rc: &ReplicationController) -> Vec<(String, Option<String>)> {
 
 /// The contexts of the kubeconfig `--kubeconfig` or `$KUBECONFIG` names (or the default one).
 fn contexts(cluster: &crate::args::ClusterArgs) -> Option<Vec<Candidate>> {
-    let config = match &cluster.kubeconfig {
+    let config = match &cluster.options.kubeconfig {
         Some(path) => kube::config::Kubeconfig::read_from(path).ok()?,
         None => kube::config::Kubeconfig::read().ok()?,
     };

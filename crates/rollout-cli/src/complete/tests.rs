@@ -26,8 +26,8 @@ fn the_first_word_is_an_rc_name() {
     // After the cluster flags too, which are not positionals.
     let q = plugin("-n dev --context=lab", "");
     assert_eq!(q.lookup, Lookup::RcNames);
-    assert_eq!(q.cluster.namespace.as_deref(), Some("dev"));
-    assert_eq!(q.cluster.context.as_deref(), Some("lab"));
+    assert_eq!(q.cluster.options.namespace.as_deref(), Some("dev"));
+    assert_eq!(q.cluster.options.context.as_deref(), Some("lab"));
 }
 
 #[test]

@@ -3,7 +3,7 @@
 
 use kube::config::Kubeconfig;
 
-use super::one_line;
+use crate::error::one_line;
 use crate::error::{EngineError, Result};
 
 /// The kubeconfig kubectl would use: `path`, else `$KUBECONFIG` (its files merged), else

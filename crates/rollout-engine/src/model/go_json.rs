@@ -41,44 +41,11 @@
 use k8s_openapi::api::core::v1::ReplicationController;
 use serde_json::{Map, Value};
 
+mod shape;
 #[rustfmt::skip]
 mod types;
 
-/// The Go type of a struct field, as `encoding/json` sees it.
-#[derive(Debug)]
-enum Ty {
-    /// A Go string, or a named string type.
-    String,
-    /// Any Go integer type.
-    Int,
-    /// A Go bool.
-    Bool,
-    /// `metav1.Time`: RFC 3339 in UTC to the second; `null` when zero.
-    Time,
-    /// `resource.Quantity`: a string; `"0"` when zero.
-    Quantity,
-    /// `intstr.IntOrString`: a number or a string; `0` when zero.
-    IntOrString,
-    /// `metav1.FieldsV1`: raw JSON; `null` when zero.
-    RawJson,
-    /// `*T`: `null` when nil, else `T`.
-    Ptr(&'static Ty),
-    /// `[]T`: `null` when nil.
-    Slice(&'static Ty),
-    /// `map[string]T`: `null` when nil, keys sorted.
-    Map(&'static Ty),
-    /// A struct: its fields in Go order.
-    Struct(&'static [Field]),
-}
-
-/// A Go struct field: its JSON name, tag options and type.
-#[derive(Debug)]
-struct Field {
-    name: &'static str,
-    omitempty: bool,
-    omitzero: bool,
-    ty: &'static Ty,
-}
+use shape::{Field, Ty};
 
 /// `rc` as kubectl's codec encoded it, trailing newline included.
 pub fn replication_controller(rc: &ReplicationController) -> Vec<u8> {

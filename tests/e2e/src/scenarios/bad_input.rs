@@ -8,7 +8,7 @@ use anyhow::{Result, ensure};
 use k8s_openapi::api::core::v1::{Pod, ReplicationController, Service};
 use kube::api::ListParams;
 
-use super::setup_v1;
+use super::steps::setup_v1;
 use crate::objects::{Mode, create_all};
 use crate::{Env, Namespace, Outcome, process};
 
@@ -98,14 +98,14 @@ subjects:
     ns.api::<k8s_openapi::api::core::v1::ReplicationController>()
         .create(&Default::default(), &owned)
         .await?;
-    let same_name = env.report_dir.join("bad-input-same-name.yaml");
+    let same_name = env.settings.report_dir.join("bad-input-same-name.yaml");
     std::fs::write(
         &same_name,
         "apiVersion: v1\nkind: ReplicationController\nmetadata: {name: kubia-v1}\nspec:\n  replicas: 3\n  selector: {app: kubia}\n  template:\n    metadata: {labels: {app: kubia}}\n    spec:\n      containers: [{name: nodejs, image: \"luksa/kubia:v2\"}]\n",
     )?;
     // A file with a misspelled field (kept by --validate, dropped by typed decoding), one in
     // another namespace, and one whose selector does not differ from kubia-v1's.
-    let typo = env.report_dir.join("bad-input-typo.yaml");
+    let typo = env.settings.report_dir.join("bad-input-typo.yaml");
     std::fs::write(
         &typo,
         format!(
@@ -113,7 +113,7 @@ subjects:
             env.image("v2")
         ),
     )?;
-    let elsewhere = env.report_dir.join("bad-input-namespace.yaml");
+    let elsewhere = env.settings.report_dir.join("bad-input-namespace.yaml");
     std::fs::write(
         &elsewhere,
         format!(
@@ -121,7 +121,7 @@ subjects:
             env.image("v2")
         ),
     )?;
-    let same_selector = env.report_dir.join("bad-input-same-selector.yaml");
+    let same_selector = env.settings.report_dir.join("bad-input-same-selector.yaml");
     std::fs::write(
         &same_selector,
         format!(
@@ -130,7 +130,7 @@ subjects:
         ),
     )?;
     // The scenario's kubeconfig, with its cluster's server moved to a closed port.
-    let unreachable = env.report_dir.join("kubeconfig-unreachable");
+    let unreachable = env.settings.report_dir.join("kubeconfig-unreachable");
     std::fs::copy(&ns.kubeconfig, &unreachable)?;
     let kc = kube::config::Kubeconfig::read_from(&unreachable)?;
     let context = kc.current_context.clone().unwrap_or_default();
@@ -143,14 +143,14 @@ subjects:
         .unwrap_or_default();
     let set = process::run(
         process::command(
-            &env.kubectl,
+            &env.settings.kubectl,
             &[
                 "config",
                 "set-cluster",
                 &cluster,
                 "--server=https://127.0.0.1:1",
             ],
-            &env.bin_dir,
+            &env.settings.bin_dir,
             &unreachable,
         ),
         Duration::from_secs(30),
@@ -164,13 +164,13 @@ subjects:
         let mut a = vec!["rolling-update"];
         a.extend_from_slice(args);
         (
-            env.kubectl.clone(),
+            env.settings.kubectl.clone(),
             a.into_iter().map(String::from).collect::<Vec<_>>(),
         )
     };
     let rollout = |args: &[&str]| {
         (
-            env.bin_dir.join("kubia-rollout"),
+            env.settings.bin_dir.join("kubia-rollout"),
             args.iter().map(|s| s.to_string()).collect::<Vec<_>>(),
         )
     };
@@ -467,7 +467,7 @@ subjects:
         let cmd = process::command(
             &program,
             &args,
-            &env.bin_dir,
+            &env.settings.bin_dir,
             kubeconfig.unwrap_or(&ns.kubeconfig),
         );
         let out = process::run(cmd, Duration::from_secs(120)).await?;

@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result, ensure};
 use k8s_openapi::api::core::v1::{Pod, Service};
 
-use super::{probe, versions, wait_serving};
+use super::steps::{probe, versions, wait_serving};
 use crate::monitor::{Monitor, check_bounds};
 use crate::process::{self, Output};
 use crate::{Env, Namespace, Outcome};
@@ -41,7 +41,7 @@ async fn setup_v2(
     let ns = env.namespace(name, &[]).await?;
     let yaml = kubia_manifests::tutorial(&kubia_manifests::Params {
         replicas: 3,
-        image_repo: env.image_repo.clone(),
+        image_repo: env.settings.image_repo.clone(),
         tag: Some("v2".into()),
         readiness_probe: readiness,
         node_port: env.node_port_number(),
@@ -321,12 +321,12 @@ pub async fn run(env: &Env, o: &mut Outcome) -> Result<()> {
     let snaps = monitor.stop_into(o).await;
     o.add_samples(&samples);
     // Blue-green and the typo: no request may fail and none may reach v3 or v9.
-    let after_canary = super::between(
+    let after_canary = super::steps::between(
         &samples,
         canary_to + Duration::from_secs(5),
         origin.elapsed(),
     );
-    super::assert_no_failures(&after_canary)?;
+    super::steps::assert_no_failures(&after_canary)?;
     let reached: Vec<&str> = versions(&after_canary)
         .into_iter()
         .filter(|v| *v != "v2")
@@ -335,10 +335,11 @@ pub async fn run(env: &Env, o: &mut Outcome) -> Result<()> {
         reached.is_empty(),
         "answers from {reached:?} reached the Service after the canary"
     );
-    let canary_failed = super::between(&samples, canary_from, canary_to + Duration::from_secs(5))
-        .iter()
-        .filter(|s| !s.ok())
-        .count();
+    let canary_failed =
+        super::steps::between(&samples, canary_from, canary_to + Duration::from_secs(5))
+            .iter()
+            .filter(|s| !s.ok())
+            .count();
     ensure!(
         canary_failed <= CANARY_FAILURE_BOUND,
         "{canary_failed} requests failed during the canary, more than {CANARY_FAILURE_BOUND}"

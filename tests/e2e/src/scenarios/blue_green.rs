@@ -7,7 +7,7 @@ use anyhow::{Context, Result, bail, ensure};
 use k8s_openapi::api::core::v1::{Pod, ReplicationController, Service};
 use traffic_probe::Sample;
 
-use super::{assert_no_failures, probe, setup_v1};
+use super::steps::{assert_no_failures, probe, setup_v1};
 use crate::monitor::{Monitor, check_bounds};
 use crate::{Env, Outcome, process};
 
@@ -156,7 +156,7 @@ pub async fn run(env: &Env, o: &mut Outcome) -> Result<()> {
 /// Runs of the same version, ignoring short interleavings at the boundaries.
 fn segments(samples: &[Sample]) -> Vec<(String, usize)> {
     let mut out: Vec<(String, usize)> = Vec::new();
-    for v in super::versions(samples) {
+    for v in super::steps::versions(samples) {
         match out.last_mut() {
             Some((last, n)) if last == v => *n += 1,
             _ => out.push((v.to_owned(), 1)),

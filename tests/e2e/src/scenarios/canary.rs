@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result, ensure};
 use k8s_openapi::api::core::v1::{Pod, ReplicationController};
 
-use super::{assert_no_failures, between, probe, setup_v1, versions};
+use super::steps::{assert_no_failures, between, probe, setup_v1, versions};
 use crate::monitor::{Monitor, check_bounds};
 use crate::{Env, Outcome, process};
 

@@ -9,7 +9,7 @@ use k8s_openapi::api::core::v1::Pod;
 use kube::Api;
 use kube::runtime::{WatchStreamExt, watcher};
 
-use super::{assert_no_failures, assert_transition, probe, versions, wait_serving};
+use super::steps::{assert_no_failures, assert_transition, probe, versions, wait_serving};
 use crate::monitor::{Monitor, Snapshot, check_bounds};
 use crate::objects::{Mode, create_all};
 use crate::{Env, Outcome, process};

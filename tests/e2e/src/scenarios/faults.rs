@@ -15,7 +15,7 @@ use anyhow::{Context, Result, bail, ensure};
 use k8s_openapi::api::core::v1::{Pod, ReplicationController};
 use kube::api::{DeleteParams, ListParams};
 
-use super::{
+use super::steps::{
     assert_no_failures, assert_transition, is_scaling_step, probe, setup_v1_with, wait_converged,
 };
 use crate::monitor::{Monitor, is_ready, version};
@@ -23,94 +23,16 @@ use crate::{Env, Namespace, Outcome, process};
 
 mod bounds;
 mod data_plane;
+mod fault;
 
 use bounds::bounds_around;
-
-/// One fault, injected once the update reached a given step.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Fault {
-    /// kube-apiserver stopped for ~8 s, then started again.
-    ApiServerRestart,
-    /// etcd stopped for ~6 s, then started again.
-    EtcdRestart,
-    /// Every packet from the engine to the API server dropped for ~20 s.
-    ApiUnreachable,
-    /// The kubelet stopped and started again while a new pod starts.
-    KubeletRestart,
-    /// A ready pod of the new RC deleted by hand.
-    NewPodDeleted,
-    /// A ready pod of the old RC deleted by hand.
-    OldPodDeleted,
-    /// kube-controller-manager stopped for ~10 s: nothing creates or deletes pods.
-    ControllerManagerStopped,
-}
-
-impl Fault {
-    fn slug(self) -> &'static str {
-        match self {
-            Fault::ApiServerRestart => "apiserver",
-            Fault::EtcdRestart => "etcd",
-            Fault::ApiUnreachable => "unreachable",
-            Fault::KubeletRestart => "kubelet",
-            Fault::NewPodDeleted => "new-pod",
-            Fault::OldPodDeleted => "old-pod",
-            Fault::ControllerManagerStopped => "kcm",
-        }
-    }
-
-    /// The component this fault stops and starts, if any, and for how long it stays down:
-    /// long enough that the engine's step in flight (a pod starting with a 1 s period) would
-    /// have ended meanwhile, so the outage is seen; any longer is only waiting, while the
-    /// whole cluster is this scenario's (see `schedule`).
-    fn component(self) -> Option<(&'static str, Duration)> {
-        match self {
-            Fault::ApiServerRestart => Some(("kube-apiserver", Duration::from_secs(8))),
-            Fault::EtcdRestart => Some(("etcd", Duration::from_secs(6))),
-            Fault::KubeletRestart => Some(("kubelet", Duration::from_secs(3))),
-            Fault::ControllerManagerStopped => {
-                Some(("kube-controller-manager", Duration::from_secs(10)))
-            }
-            _ => None,
-        }
-    }
-
-    /// After which scaling step line the fault is injected.
-    fn after_step(self) -> usize {
-        match self {
-            // `Scaling kubia-v2 up to 1`: the first new pod is starting.
-            //
-            // etcd goes down here, not after a scale-down: a pod the RC controller deleted just
-            // before the outage keeps its endpoint (the EndpointSlice update cannot be stored
-            // while etcd is down) and exits after its grace period, so kube-proxy sends
-            // requests to a closed port. That is Kubernetes losing writes, whatever client
-            // drives the update (seen here: 18 of 936 requests refused); the engine's part,
-            // waiting and resuming without a wrong step, is what this scenario checks.
-            //
-            // kube-controller-manager stops here too, for the same reason: stopped just after
-            // `Scaling kubia-v1 down to 2`, the RC controller may already have deleted a pod
-            // while the EndpointSlice controller (the same process) had not yet removed it, and
-            // the Service sends requests to that pod until the controllers are back (seen in
-            // CI: 32 of 572 requests timed out, sent up to 15.4 s after the deletion). After
-            // `Scaling kubia-v2 up to 1` the only action in flight is a pod's creation, which
-            // takes no endpoint away; the next step still needs the controllers (the RC
-            // controller must observe the scale-down before the engine goes on).
-            Fault::KubeletRestart
-            | Fault::OldPodDeleted
-            | Fault::EtcdRestart
-            | Fault::ControllerManagerStopped => 1,
-            // `Scaling kubia-v2 up to 2`: a new pod is ready (or about to be).
-            Fault::NewPodDeleted => 3,
-            // `Scaling kubia-v1 down to 2`: an old pod is going.
-            _ => 2,
-        }
-    }
-}
+pub use fault::Fault;
 
 /// Why `name` cannot run on this cluster, if it cannot.
 pub fn not_applicable(name: &str, env: &Env) -> Option<String> {
     let fault = by_name(name)?;
     let needs_hooks = fault.component().is_some() || fault == Fault::ApiUnreachable;
-    (needs_hooks && env.cluster_hooks.is_none()).then(|| {
+    (needs_hooks && env.settings.cluster_hooks.is_none()).then(|| {
         "it stops the cluster's own processes (or firewalls the API server's port on this \
          host), which only the local provider runs and offers hooks for (`--cluster-hooks`); \
          kind's control plane runs as static pods inside its node containers"
@@ -156,7 +78,7 @@ pub async fn run(env: &Env, o: &mut Outcome, fault: Fault) -> Result<()> {
         // Whatever ran before may have left the NodePort's rules behind for a moment.
         ns.wait_ready("app=kubia", 3, Duration::from_secs(120))
             .await?;
-        super::wait_serving(env, "v1", Duration::from_secs(60)).await?;
+        super::steps::wait_serving(env, "v1", Duration::from_secs(60)).await?;
     }
     let origin = Instant::now();
     let monitor = Monitor::start(ns.api::<Pod>(), "app=kubia", origin);
@@ -231,7 +153,7 @@ async fn update_through(
         .then(|| second_address_kubeconfig(ns))
         .transpose()?;
     let cmd = match &cut_off {
-        Some(kc) => process::command(&env.kubectl, &args, &env.bin_dir, kc),
+        Some(kc) => process::command(&env.settings.kubectl, &args, &env.settings.bin_dir, kc),
         None => ns.kubectl(env, &args),
     };
     let mut engine = process::spawn(cmd)?;
@@ -420,7 +342,7 @@ async fn inject(
     }
     match fault {
         Fault::ApiUnreachable => {
-            let rule = DropRule::insert(SECOND_API_ADDRESS, api_port(&env.kubeconfig)?)?;
+            let rule = DropRule::insert(SECOND_API_ADDRESS, api_port(&env.settings.kubeconfig)?)?;
             let down_from = origin.elapsed();
             tokio::time::sleep(Duration::from_secs(20)).await;
             drop(rule);
@@ -481,12 +403,12 @@ async fn ready_pod_of(ns: &Namespace, rc: &str) -> Result<String> {
 
 /// `HOOKS cluster ACTION COMPONENT --provider local`.
 async fn hook(env: &Env, action: &str, component: &str) -> Result<()> {
-    let Some(hooks) = &env.cluster_hooks else {
+    let Some(hooks) = &env.settings.cluster_hooks else {
         bail!("no --cluster-hooks");
     };
     let out = tokio::process::Command::new(hooks)
         .args(["cluster", action, component, "--provider", "local"])
-        .current_dir(&env.root)
+        .current_dir(&env.settings.root)
         .output()
         .await
         .with_context(|| format!("running {}", hooks.display()))?;

@@ -43,7 +43,12 @@ impl Side<'_> {
     fn command(&self, args: &[&str]) -> tokio::process::Command {
         let mut all = vec!["rolling-update"];
         all.extend_from_slice(args);
-        process::command(&self.program, &all, &self.env.bin_dir, &self.ns.kubeconfig)
+        process::command(
+            &self.program,
+            &all,
+            &self.env.settings.bin_dir,
+            &self.ns.kubeconfig,
+        )
     }
     async fn run(&self, args: &[&str]) -> Result<Output> {
         process::run(self.command(args), STEP)
@@ -98,11 +103,11 @@ const OURS: &str = "ours";
 
 /// The scenario `kubectl-1.17`.
 pub async fn run(env: &Env, o: &mut Outcome) -> Result<()> {
-    let Some(kubectl_117) = env.kubectl_117.clone() else {
+    let Some(kubectl_117) = env.settings.kubectl_117.clone() else {
         bail!("no kubectl 1.17 (pass --kubectl-117; `cargo xtask e2e` builds it)");
     };
     let (t, u) = tokio::try_join!(setup(env, "e2e-k117-theirs"), setup(env, "e2e-k117-ours"))?;
-    let plugin = env.kubectl.clone();
+    let plugin = env.settings.kubectl.clone();
     let theirs = |ns| Side {
         who: THEIRS,
         ns,
@@ -137,7 +142,10 @@ async fn setup(env: &Env, name: &str) -> Result<Namespace> {
         .split("\n---\n")
         .find(|doc| doc.contains("kind: ReplicationController"))
         .context("no RC in kubia-v1.yaml")?;
-    let file = env.report_dir.join(format!("{name}-kubia-v1.yaml"));
+    let file = env
+        .settings
+        .report_dir
+        .join(format!("{name}-kubia-v1.yaml"));
     std::fs::write(&file, rc)?;
     process::run(
         ns.kubectl(env, &["apply", "-f", &file.display().to_string()]),
@@ -260,7 +268,7 @@ struct Files {
 }
 
 fn write_files(env: &Env) -> Result<Files> {
-    let dir = env.report_dir.join("kubectl-1.17");
+    let dir = env.settings.report_dir.join("kubectl-1.17");
     std::fs::create_dir_all(&dir)?;
     let rc = |selector: &str| {
         format!(

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result, bail, ensure};
 use k8s_openapi::api::core::v1::ReplicationController;
 
-use super::{assert_no_failures, probe, wait_serving};
+use super::steps::{assert_no_failures, probe, wait_serving};
 use crate::objects::{Mode, create_all};
 use crate::{Env, Namespace, Outcome, process};
 
@@ -214,7 +214,7 @@ async fn forms(env: &Env, ns: &Namespace, o: &mut Outcome, origin: Instant) -> R
         .and_then(|s| s.containers.first_mut())
         .context("kubia-v2 has no container")?;
     container.image = Some(env.image("v4"));
-    let edited_file = env.report_dir.join("kubia-v2-edited.yaml");
+    let edited_file = env.settings.report_dir.join("kubia-v2-edited.yaml");
     std::fs::write(&edited_file, serde_yaml::to_string(&edited)?)?;
     o.marks.push(("-f (same name)".into(), origin.elapsed()));
     let out = process::run(

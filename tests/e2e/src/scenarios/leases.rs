@@ -20,7 +20,7 @@ use k8s_openapi::api::coordination::v1::Lease;
 use k8s_openapi::api::core::v1::{Pod, ReplicationController};
 use kube::api::ListParams;
 
-use super::{assert_no_failures, probe, setup_v1};
+use super::steps::{assert_no_failures, probe, setup_v1};
 use crate::monitor::{Monitor, check_bounds};
 use crate::{Env, Namespace, Outcome, process};
 

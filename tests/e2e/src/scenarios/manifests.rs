@@ -116,9 +116,10 @@ fn shown(dir: &Path, f: &Path) -> String {
 /// now naming this scenario's port; returns how many there are.
 fn only_the_node_port_changed(env: &Env, dir: &Path, f: &Path) -> Result<usize> {
     let rel = f.strip_prefix(dir).unwrap_or(f);
-    let original = crate::env::read(&env.root.join("manifests").join(rel))?;
+    let original = crate::env::read(&env.settings.root.join("manifests").join(rel))?;
     let copy = crate::env::read(f)?;
-    let expected = crate::env::rewrite_manifest(&original, &env.image_repo, env.node_port.port());
+    let expected =
+        crate::env::rewrite_manifest(&original, &env.settings.image_repo, env.node_port.port());
     ensure!(
         copy == expected,
         "{}: the copy is not the checked-in file with only its NodePort and image repository changed",

@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result, ensure};
 use k8s_openapi::api::core::v1::Pod;
 
-use super::{probe, setup_v1, versions};
+use super::steps::{probe, setup_v1, versions};
 use crate::monitor::{Monitor, Snapshot, check_bounds};
 use crate::{Env, Outcome, process};
 
@@ -35,7 +35,7 @@ pub async fn run(env: &Env, o: &mut Outcome) -> Result<()> {
     o.marks.push(("done".into(), end));
     ns.wait_ready("app=kubia", 3, Duration::from_secs(60))
         .await?;
-    super::wait_serving(env, "v2", Duration::from_secs(30)).await?;
+    super::steps::wait_serving(env, "v2", Duration::from_secs(30)).await?;
     tokio::time::sleep(Duration::from_secs(3)).await;
     stop.stop();
     let samples = running.await.context("probe")?;

@@ -16,7 +16,7 @@ use k8s_openapi::api::core::v1::ReplicationController;
 use kube::api::{Patch, PatchParams};
 use tokio::net::TcpSocket;
 
-use super::{setup_v1, wait_serving};
+use super::steps::{setup_v1, wait_serving};
 use crate::{Env, Outcome};
 
 /// How long the demonstration may wait for each state of the Service.

@@ -5,7 +5,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result, bail, ensure};
 use k8s_openapi::api::core::v1::{Pod, ReplicationController};
 
-use super::{assert_no_failures, assert_transition, probe, wait_serving};
+use super::steps::{assert_no_failures, assert_transition, probe, wait_serving};
 use crate::monitor::{Monitor, check_bounds};
 use crate::objects::{Mode, create_all};
 use crate::{Env, Outcome};
@@ -39,7 +39,7 @@ pub async fn run(env: &Env, o: &mut Outcome) -> Result<()> {
         "kubia-v2".to_owned(),
         env.image_arg("v2"),
     ];
-    match &env.tutorial_update_period {
+    match &env.settings.tutorial_update_period {
         Some(p) => {
             args.push(format!("--update-period={p}"));
             o.note(format!(
@@ -50,7 +50,7 @@ pub async fn run(env: &Env, o: &mut Outcome) -> Result<()> {
     }
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
     let cmd = ns.kubectl(env, &args);
-    let out = super::run_marking_steps(cmd, o, origin, Duration::from_secs(600)).await?;
+    let out = super::steps::run_marking_steps(cmd, o, origin, Duration::from_secs(600)).await?;
     let update_end = origin.elapsed();
     o.marks.push(("done".into(), update_end));
     tokio::time::sleep(Duration::from_secs(3)).await;

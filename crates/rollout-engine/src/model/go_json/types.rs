@@ -8,7 +8,7 @@
 //! (cd tools/kubectl-1.17 && go run ./cmd/fieldorder) > crates/rollout-engine/src/model/go_json/types.rs
 //! ```
 
-use super::{Field, Ty};
+use super::shape::{Field, Ty};
 
 /// The root: `k8s.io/api/core/v1.ReplicationController`.
 pub(super) static ROOT: &[Field] = REPLICATION_CONTROLLER;

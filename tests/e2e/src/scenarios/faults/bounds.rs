@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use anyhow::{Result, ensure};
 
-use super::Fault;
+use super::fault::Fault;
 use crate::monitor::{Snapshot, check_bounds};
 
 /// Checks the bounds; around a hand deletion, one ready pod fewer is allowed until the

@@ -4,7 +4,18 @@
 //! works with kubectl and back. Negative durations, which Go parses, mean nothing for these
 //! flags and are refused.
 
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+
 use std::time::Duration;
+
+/// kubectl's `--request-timeout`: a duration, or a bare integer meaning seconds.
+pub fn parse_request_timeout(text: &str) -> Result<Duration, String> {
+    match text.trim().parse::<u64>() {
+        Ok(seconds) => Ok(Duration::from_secs(seconds)),
+        Err(_) => parse(text),
+    }
+}
 
 /// Parses a duration flag value.
 pub fn parse(text: &str) -> Result<Duration, String> {
