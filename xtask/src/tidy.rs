@@ -6,6 +6,7 @@
 use std::path::{Path, PathBuf};
 
 mod module_graph;
+mod module_map;
 
 /// Longest source file, in lines; generated code (Go's `Code generated … DO NOT EDIT.`
 /// header) is exempt.
