@@ -9,60 +9,18 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
-use sha2::Digest;
 use xshell::{Shell, cmd};
 
 use crate::util;
 
+mod archive;
 pub mod krew;
+mod target;
 mod zig;
 
-/// A target the archives can be built for, and its krew platform labels.
-pub struct Target {
-    pub triple: &'static str,
-    pub os: &'static str,
-    pub arch: &'static str,
-}
-
-/// Every target `dist` knows. The Apple ones link against the macOS SDK (see
-/// [`MACOS_SDK_MISSING`]).
-pub const TARGETS: [Target; 4] = [
-    Target {
-        triple: "x86_64-unknown-linux-musl",
-        os: "linux",
-        arch: "amd64",
-    },
-    Target {
-        triple: "aarch64-unknown-linux-musl",
-        os: "linux",
-        arch: "arm64",
-    },
-    Target {
-        triple: "x86_64-apple-darwin",
-        os: "darwin",
-        arch: "amd64",
-    },
-    Target {
-        triple: "aarch64-apple-darwin",
-        os: "darwin",
-        arch: "arm64",
-    },
-];
-
-/// Why the macOS archives are not built here (seen: every crate compiles for both Apple
-/// targets; the link fails).
-pub const MACOS_SDK_MISSING: &str = "the macOS archives need Apple's SDK to link: kube's \
-rustls-tls (rustls-native-certs, rustls-platform-verifier) links the Security and \
-CoreFoundation frameworks, whose stubs only the macOS SDK carries, and no registry this \
-machine reaches serves it (zig ships libSystem, not the frameworks). Set SDKROOT to a \
-MacOSX.sdk to build them";
-
-/// The binaries of `rollout-cli` in every archive.
-pub const BINARIES: [&str; 3] = [
-    "kubectl-rolling_update",
-    "kubectl_complete-rolling_update",
-    "kubia-rollout",
-];
+use archive::{BINARIES, file_name, sha256_hex};
+pub use target::host_triple;
+use target::{MACOS_SDK_MISSING, TARGETS, Target};
 
 /// The krew manifest's `uri` prefix when `--base-url` is not given: a reserved name that
 /// cannot resolve, so a manifest nobody pointed anywhere cannot download anything.
@@ -123,11 +81,6 @@ pub fn run(args: &Args) -> Result<()> {
         krew::test(&dist.manifest, archive, &dist.version)?;
     }
     Ok(())
-}
-
-/// This machine's Linux musl target (`x86_64-unknown-linux-musl` here).
-pub fn host_triple() -> String {
-    format!("{}-unknown-linux-musl", std::env::consts::ARCH)
 }
 
 fn targets(asked: &[String]) -> Result<Vec<&'static Target>> {
@@ -310,19 +263,6 @@ fn stage_files(sh: &Shell, bins: &Path, share: &Path, stage: &Path) -> Result<()
     let (from, to) = (share.join("completions"), share.join("man"));
     cmd!(sh, "cp -r {from} {to} {stage}").quiet().run()?;
     Ok(())
-}
-
-pub fn sha256_hex(bytes: &[u8]) -> String {
-    sha2::Sha256::digest(bytes)
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
-}
-
-pub fn file_name(path: &Path) -> String {
-    path.file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default()
 }
 
 /// Per archive: its size, the binaries' size, and what was run to check it.

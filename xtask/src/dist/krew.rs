@@ -8,7 +8,8 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result, bail, ensure};
 use xshell::cmd;
 
-use super::{Target, file_name, sha256_hex};
+use super::archive::{BINARIES, file_name, sha256_hex};
+use super::target::Target;
 use crate::{cluster, util};
 
 /// krew, pinned (the newest the Go module proxy serves here).
@@ -37,7 +38,7 @@ pub fn manifest(version: &str, base_url: &str, archives: &[(&Target, PathBuf)]) 
             "selector": {"matchLabels": {"os": target.os, "arch": target.arch}},
             "uri": format!("{base}/v{version}/{name}"),
             "sha256": sha256_hex(&std::fs::read(archive)?),
-            "bin": super::BINARIES[0],
+            "bin": BINARIES[0],
             "files": [{"from": "*", "to": "."}],
         }));
     }
