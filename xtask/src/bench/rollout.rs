@@ -21,7 +21,12 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail, ensure};
 
+mod args;
+mod measured;
 mod report;
+
+pub use args::Args;
+use measured::{Bounds, Run, Sides, Start};
 
 use super::audit::{self, DEPLOYMENT_CONTROLLERS, RC_CONTROLLER, Requests};
 use super::fake_nodes::{self, FakeNodes};
@@ -31,104 +36,6 @@ use crate::util;
 /// The user names of the two clients (see `cluster::pki::CLIENTS`).
 const ENGINE_USER: &str = "kubia-bench:engine";
 const KUBECTL_USER: &str = "kubia-bench:kubectl";
-
-#[derive(clap::Args)]
-pub struct Args {
-    /// Runs of each side and bounds (medians are reported).
-    #[arg(long, default_value_t = 3)]
-    runs: u32,
-    /// Replicas of the updated workload.
-    #[arg(long, default_value_t = 3)]
-    replicas: u32,
-    /// Put the pods on this many kwok fake nodes instead of the real node (for hundreds of
-    /// replicas).
-    #[arg(long, value_name = "M")]
-    fake_nodes: Option<u32>,
-    /// Leave the cluster running afterwards.
-    #[arg(long)]
-    keep: bool,
-    /// Skip the engine's first update of an unlabelled RC (reported, not compared).
-    #[arg(long)]
-    no_first_update: bool,
-    /// Only these bounds, as MAXSURGE/MAXUNAVAILABLE (`1/0`; with `--fake-nodes` also
-    /// `25%/25%`); default all of them.
-    #[arg(long, value_name = "SURGE/UNAVAILABLE")]
-    only_bounds: Option<String>,
-    /// Time the debug build of the plugin (the one `cargo xtask e2e` builds) instead of the
-    /// release build users get: the numbers are then not the engine's, only a check that
-    /// the benchmark still runs (CI's no-rot run; the release build alone takes minutes).
-    #[arg(long)]
-    debug_build: bool,
-}
-
-impl Args {
-    /// What CI runs so that the benchmark cannot rot: every part of the full run at scale
-    /// (kwok fake nodes, faster controllers, both bounds, the audit counting) at 100
-    /// replicas on 10 fake nodes with the debug build, one run of each side and bounds,
-    /// timings reported, never asserted. The full run is `--replicas 1000 --fake-nodes 100`.
-    pub fn ci_at_scale() -> Args {
-        Args {
-            runs: 1,
-            replicas: 100,
-            fake_nodes: Some(10),
-            keep: false,
-            // Informational only, and the same code path as the compared runs.
-            no_first_update: true,
-            only_bounds: None,
-            debug_build: true,
-        }
-    }
-}
-
-/// maxSurge and maxUnavailable, as both sides spell them.
-#[derive(Clone, Copy)]
-struct Bounds {
-    surge: &'static str,
-    unavailable: &'static str,
-    /// The targets for this size and bounds: time and requests, engine / Deployment.
-    targets: (f64, f64),
-    /// Also time the engine's first update of an RC without the deployment label (see
-    /// [`Start`]); skipped where one run takes minutes.
-    first_update: bool,
-}
-
-impl Bounds {
-    /// The bounds as `--only-bounds` spells them: `MAXSURGE/MAXUNAVAILABLE`.
-    fn spelled(&self) -> String {
-        format!("{}/{}", self.surge, self.unavailable)
-    }
-}
-
-/// The old RC the engine side starts from.
-///
-/// The comparison starts both sides in their steady state: a Deployment's ReplicaSets carry
-/// `pod-template-hash` from creation, and an RC a rolling update created carries the
-/// `deployment` key in its selector and pods (`Labelled`). An RC made by `kubectl create`
-/// without that key (`Unlabelled`, the tutorial's `kubia-v1`) is relabelled once on its
-/// first update, pod by pod in kubectl's order (one PATCH per pod); that run is reported
-/// beside the comparison.
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum Start {
-    Labelled,
-    Unlabelled,
-}
-
-/// What the runs of one bounds measured, per side.
-#[derive(Default)]
-struct Sides {
-    engine: Vec<Run>,
-    deployment: Vec<Run>,
-    /// The engine from an [`Start::Unlabelled`] RC.
-    first_update: Vec<Run>,
-}
-
-/// What one side of one run measured.
-struct Run {
-    took: Duration,
-    requests: Requests,
-    /// Peak resident memory of the engine process (engine side only).
-    peak_kib: Option<u64>,
-}
 
 pub fn run(args: &Args) -> Result<()> {
     ensure!(args.runs > 0, "--runs must be at least 1");

@@ -1,6 +1,7 @@
 //! The benchmark's report: every run, then the medians against the targets, as Markdown.
 
-use super::{Args, Bounds, Run, Sides};
+use super::args::Args;
+use super::measured::{Bounds, Run, Sides};
 use crate::cluster::local;
 
 fn median(mut v: Vec<f64>) -> f64 {
