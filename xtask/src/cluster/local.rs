@@ -12,7 +12,8 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Result, bail};
 
-use super::{Created, build, host, pki};
+use super::created::Created;
+use super::{build, checks, host, pki};
 use crate::{images, util};
 
 mod components;
@@ -29,7 +30,6 @@ use network::{Networks, host_ips};
 pub use ownership::MARKER;
 use processes::{alive, running, shim_processes, spawn, stop};
 pub use teardown::down;
-pub(in crate::cluster) use tools::run_checked;
 use tools::{ctr, path};
 pub use tools::{import_image, kubectl, kubectl_stdin};
 
@@ -392,12 +392,12 @@ fn start_all() -> Result<()> {
 
 /// Waits until namespace `ns` has its default service account: pods are refused before.
 pub fn wait_default_service_account(ns: &str) -> Result<()> {
-    super::wait_default_service_account(&kubeconfig(), ns)
+    checks::wait_default_service_account(&kubeconfig(), ns)
 }
 
 /// A pod from the locally built image behind a NodePort answers on 127.0.0.1.
 fn serving_check() -> Result<()> {
-    super::serving_check(&kubeconfig(), "kubia-lab-check", CHECK_NODE_PORT)
+    checks::serving_check(&kubeconfig(), "kubia-lab-check", CHECK_NODE_PORT)
 }
 
 /// PIDs of the processes `up` started (for checking that `down` stopped them).
@@ -452,7 +452,7 @@ pub fn leftovers(pids: &[(String, u32)]) -> Vec<String> {
 /// Publishes the local registry in the cluster; its containerd always has the registry
 /// as docker.io's mirror (written at `up`), so the ConfigMap is all it lacks.
 pub fn connect_registry() -> Result<()> {
-    crate::cluster::publish_registry(&kubeconfig(), crate::registry::ADDRESS)?;
+    super::registry_hosting::publish_registry(&kubeconfig(), crate::registry::ADDRESS)?;
     eprintln!(
         "docker.io images resolve through the local registry on {}",
         crate::registry::ADDRESS

@@ -22,7 +22,11 @@ use std::time::Instant;
 
 use anyhow::{Context, Result, bail, ensure};
 
-use crate::cluster::{Created, build};
+use crate::cluster::build;
+use crate::cluster::checks::{serving_check, wait_default_service_account};
+use crate::cluster::created::Created;
+use crate::cluster::kubectl::kubectl;
+use crate::cluster::registry_hosting::publish_registry;
 use crate::{images, util};
 
 pub const CLUSTER_NAME: &str = "kubia-lab";
@@ -297,13 +301,13 @@ pub fn up() -> Result<Created> {
     if image == NodeImage::Ours {
         pod_network(&kc)?;
     }
-    crate::cluster::wait_default_service_account(&kc, "default")?;
+    wait_default_service_account(&kc, "default")?;
     if crate::registry::running() {
         connect_registry(&kc)?;
     }
     if created == Created::New {
         let _p = util::Phase::start("check: a pod serves through a NodePort");
-        crate::cluster::serving_check(&kc, "kubia-kind-check", 30002)?;
+        serving_check(&kc, "kubia-kind-check", 30002)?;
     }
     eprintln!(
         "kind cluster {CLUSTER_NAME} ready in {:.0}s. KUBECONFIG={}",
@@ -318,7 +322,7 @@ pub fn up() -> Result<Created> {
 /// pod CIDRs to their addresses. Idempotent; run again after a restart of the node
 /// containers (their routes do not survive it).
 fn pod_network(kubeconfig: &std::path::Path) -> Result<()> {
-    let nodes = crate::cluster::kubectl(
+    let nodes = kubectl(
         kubeconfig,
         &[
             "get",
@@ -399,7 +403,7 @@ pub fn resume(nodes: &[String]) -> Result<()> {
     let kc = running_kubeconfig()?;
     let deadline = Instant::now() + std::time::Duration::from_secs(180);
     loop {
-        if crate::cluster::kubectl(&kc, &["get", "--raw=/readyz"]).is_ok() {
+        if kubectl(&kc, &["get", "--raw=/readyz"]).is_ok() {
             return Ok(());
         }
         ensure!(
@@ -456,7 +460,7 @@ pub fn connect_registry(kubeconfig: &std::path::Path) -> Result<()> {
                 .with_context(|| format!("writing {dir}/hosts.toml into {node}"))?;
         }
     }
-    crate::cluster::publish_registry(kubeconfig, &mirror)?;
+    publish_registry(kubeconfig, &mirror)?;
     eprintln!("docker.io images resolve through the local registry (node: {mirror})");
     Ok(())
 }
@@ -496,7 +500,7 @@ pub fn status() -> Result<()> {
         if node_running() { "running" } else { "stopped" }
     );
     let kc = kubeconfig()?;
-    let out = crate::cluster::kubectl(&kc, &["get", "nodes", "-o", "wide"])?;
+    let out = kubectl(&kc, &["get", "nodes", "-o", "wide"])?;
     print!("{out}");
     Ok(())
 }

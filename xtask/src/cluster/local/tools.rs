@@ -1,13 +1,14 @@
 //! The command-line tools the local provider drives (kubectl, ctr, crictl), each pointed at
-//! this cluster's kubeconfig or containerd socket, and one runner that quotes a failing
-//! tool's stderr.
+//! this cluster's kubeconfig or containerd socket, run through `cluster::command`, which
+//! quotes a failing tool's stderr.
 
 use std::path::Path;
-use std::process::{Command, Stdio};
+use std::process::Command;
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Context, Result};
 
 use super::{build, containerd_socket, kubeconfig};
+use crate::cluster::command::run_checked;
 
 pub(super) fn path(p: &Path) -> String {
     p.display().to_string()
@@ -18,7 +19,7 @@ pub fn kubectl(args: &[&str]) -> Result<String> {
 }
 
 pub fn kubectl_stdin(args: &[&str], input: &str) -> Result<String> {
-    crate::cluster::kubectl_stdin(&kubeconfig(), args, input)
+    crate::cluster::kubectl::kubectl_stdin(&kubeconfig(), args, input)
 }
 
 pub(super) fn ctr(args: &[&str]) -> Result<String> {
@@ -39,36 +40,6 @@ pub(super) fn crictl(args: &[&str]) -> Result<String> {
         "30s",
     ]);
     run_checked("crictl", cmd, args, "")
-}
-
-/// Runs `cmd args` with `input` on stdin; its stdout, or an error naming the command and
-/// quoting its stderr.
-pub(in crate::cluster) fn run_checked(
-    name: &str,
-    mut cmd: Command,
-    args: &[&str],
-    input: &str,
-) -> Result<String> {
-    use std::io::Write;
-    let mut child = cmd
-        .args(args)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .with_context(|| format!("running {name}"))?;
-    if let Some(mut stdin) = child.stdin.take() {
-        stdin.write_all(input.as_bytes())?;
-    }
-    let out = child.wait_with_output()?;
-    if !out.status.success() {
-        bail!(
-            "{name} {}: {}",
-            args.join(" "),
-            String::from_utf8_lossy(&out.stderr).trim()
-        );
-    }
-    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
 }
 
 /// Imports a `docker save` tarball into containerd's `k8s.io` namespace (the CRI's).
