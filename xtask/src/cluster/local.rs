@@ -6,7 +6,7 @@
 //! so that `down` stops exactly those (by recorded PID, never by name) and can undo what
 //! they changed on the host.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
@@ -20,7 +20,9 @@ mod components;
 mod config;
 mod network;
 mod ownership;
+mod paths;
 mod processes;
+mod settings;
 mod teardown;
 mod tools;
 
@@ -28,7 +30,10 @@ pub use components::{restart_with, restore, start_component, stop_component};
 use config::write_configs;
 use network::{Networks, host_ips};
 pub use ownership::MARKER;
-use processes::{alive, running, shim_processes, spawn, stop};
+pub use paths::{audit_log, client_kubeconfig, kubeconfig, state_dir};
+use processes::{alive, running, shim_processes, spawn};
+use settings::{API_PORT, COMPONENTS, ETCD_PEER_PORT, ETCD_PORT};
+pub use settings::{BENCH_BURST, BENCH_QPS, BRIDGE, NODE_NAME};
 pub use teardown::down;
 use tools::{ctr, path};
 pub use tools::{import_image, kubectl, kubectl_stdin};
@@ -37,62 +42,8 @@ pub use tools::{import_image, kubectl, kubectl_stdin};
 /// the engine off the API server points the engine here and drops only this address.
 /// (`tests/e2e/src/scenarios/faults.rs` names it too.)
 const SECOND_API_ADDRESS: std::net::Ipv4Addr = std::net::Ipv4Addr::new(127, 0, 0, 66);
-pub const NODE_NAME: &str = "kubia-node";
-/// Client QPS and burst of kube-controller-manager and kube-scheduler while
-/// `cargo xtask bench rollout --fake-nodes` runs (their defaults, 20/30 and 50/100, throttle
-/// the controllers at 1000 pods).
-pub const BENCH_QPS: u32 = 500;
-pub const BENCH_BURST: u32 = 1000;
-pub const BRIDGE: &str = "kubia0";
-const ETCD_PORT: u16 = 23790;
-const ETCD_PEER_PORT: u16 = 23800;
-const API_PORT: u16 = 6443;
-const CNI_BIN_DIR: &str = "/usr/lib/cni";
 /// NodePort of the readiness check run by `up` (not 30002: that one is the tutorial's).
 const CHECK_NODE_PORT: u16 = 30999;
-
-/// Components in start order; `down` stops them in reverse.
-const COMPONENTS: [&str; 7] = [
-    "containerd",
-    "etcd",
-    "kube-apiserver",
-    "kube-controller-manager",
-    "kube-scheduler",
-    "kubelet",
-    "kube-proxy",
-];
-
-pub fn state_dir() -> PathBuf {
-    std::env::var_os("KUBIA_STATE_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from("/var/lib/kubia-lab"))
-}
-
-pub fn kubeconfig() -> PathBuf {
-    state_dir().join("kubeconfig")
-}
-
-/// The kubeconfig of client identity `file` (see [`pki::CLIENTS`]).
-pub fn client_kubeconfig(file: &str) -> PathBuf {
-    state_dir().join("kubeconfigs").join(format!("{file}.conf"))
-}
-
-fn pid_file(name: &str) -> PathBuf {
-    state_dir().join("pids").join(format!("{name}.pid"))
-}
-
-fn log_file(name: &str) -> PathBuf {
-    state_dir().join("logs").join(format!("{name}.log"))
-}
-
-/// The API server's audit log (JSON lines, one per request stage).
-pub fn audit_log() -> PathBuf {
-    state_dir().join("logs/audit.log")
-}
-
-fn containerd_socket() -> PathBuf {
-    state_dir().join("containerd/containerd.sock")
-}
 
 /// Installs (Debian packages) and builds (Kubernetes, etcd, crictl) what the cluster needs.
 pub fn ensure_installed() -> Result<()> {

@@ -9,21 +9,11 @@ use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
 
-use super::{COMPONENTS, alive, kubectl, spawn, state_dir, stop};
+use super::paths::state_dir;
+use super::processes::{alive, command_file, spawn, stop};
+use super::settings::COMPONENTS;
+use super::tools::kubectl;
 use crate::util;
-
-/// Where `spawn` records a component's program and arguments (NUL-separated).
-pub(super) fn command_file(name: &str) -> PathBuf {
-    state_dir().join("pids").join(format!("{name}.cmd"))
-}
-
-/// Records what `spawn` ran, for `start_component`.
-pub(super) fn record(name: &str, program: &std::path::Path, args: &[String]) -> Result<()> {
-    let mut parts = vec![program.display().to_string()];
-    parts.extend(args.iter().cloned());
-    std::fs::write(command_file(name), parts.join("\0"))
-        .with_context(|| format!("recording the command line of {name}"))
-}
 
 fn known(name: &str) -> Result<()> {
     if !COMPONENTS.contains(&name) {

@@ -6,8 +6,11 @@ use std::path::Path;
 use anyhow::Result;
 
 use super::network::Networks;
+use super::paths::{client_kubeconfig, containerd_socket, kubeconfig};
+use super::settings::{API_PORT, BENCH_BURST, BENCH_QPS, BRIDGE, CNI_BIN_DIR, NODE_NAME};
 use super::tools::path;
-use super::*;
+use crate::cluster::pki;
+use crate::images;
 
 pub(super) fn write_configs(dir: &Path, nets: &Networks) -> Result<()> {
     let pod_cidr = nets.pods;

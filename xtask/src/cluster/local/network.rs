@@ -14,6 +14,8 @@ use std::str::FromStr;
 
 use anyhow::{Context, Result, bail};
 
+use super::settings::BRIDGE;
+
 /// Default pod range (one node: a /24 is 254 pods).
 pub const DEFAULT_POD_CIDR: &str = "10.233.64.0/24";
 /// Default Service range.
@@ -153,7 +155,7 @@ impl Networks {
 /// host's LAN.
 pub(super) fn host_ips() -> Vec<IpAddr> {
     let out = Command::new("ip").args(["-o", "addr", "show"]).output();
-    out.map(|o| addresses_except(&String::from_utf8_lossy(&o.stdout), super::BRIDGE))
+    out.map(|o| addresses_except(&String::from_utf8_lossy(&o.stdout), BRIDGE))
         .unwrap_or_default()
 }
 
@@ -235,7 +237,7 @@ mod tests {
                    2: eth0    inet6 fe80::1/64 scope link \\       valid_lft forever\n\
                    2: eth0    inet6 2001:db8::7/64 scope global \\       valid_lft forever\n\
                    5: kubia0    inet 10.233.64.1/24 brd 10.233.64.255 scope global kubia0\n";
-        let ips = addresses_except(out, super::super::BRIDGE);
+        let ips = addresses_except(out, BRIDGE);
         assert_eq!(
             ips,
             ["192.168.1.20", "2001:db8::7"]

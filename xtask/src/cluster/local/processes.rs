@@ -2,13 +2,14 @@
 //! command line, recognised again only by that PID running that program (never by name),
 //! stopped with TERM then KILL; and containerd's shims, which outlive containerd.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
 
-use super::{build, components, containerd_socket, log_file, pid_file, state_dir};
+use super::paths::{containerd_socket, log_file, pid_file, state_dir};
+use crate::cluster::build;
 
 /// Running containerd shims that serve our containerd (their command line names our socket).
 pub(super) fn shim_processes() -> Vec<u32> {
@@ -53,7 +54,7 @@ pub(super) fn spawn(name: &str, program: &Path, args: &[String]) -> Result<()> {
         .spawn()
         .with_context(|| format!("starting {}", program.display()))?;
     std::fs::write(pid_file(name), child.id().to_string())?;
-    components::record(name, program, args)?;
+    record(name, program, args)?;
     // Give crashes at start-up a moment to show. Our own child's exit status is the
     // authority here, not /proc: a CI run once saw `alive` miss an API server that went on
     // serving for seconds.
@@ -67,6 +68,19 @@ pub(super) fn spawn(name: &str, program: &Path, args: &[String]) -> Result<()> {
     // Not waited for: it outlives us, and `alive` finds it again by its PID file.
     drop(child);
     Ok(())
+}
+
+/// Where `spawn` records a component's program and arguments (NUL-separated).
+pub(super) fn command_file(name: &str) -> PathBuf {
+    state_dir().join("pids").join(format!("{name}.cmd"))
+}
+
+/// Records what `spawn` ran, for `start_component`.
+fn record(name: &str, program: &Path, args: &[String]) -> Result<()> {
+    let mut parts = vec![program.display().to_string()];
+    parts.extend(args.iter().cloned());
+    std::fs::write(command_file(name), parts.join("\0"))
+        .with_context(|| format!("recording the command line of {name}"))
 }
 
 pub(super) fn path_with_bins() -> String {

@@ -6,9 +6,13 @@ use std::process::{Command, Stdio};
 
 use anyhow::{Result, bail};
 
+use super::network::Networks;
+use super::ownership;
+use super::paths::state_dir;
 use super::processes::{alive, kill_leftover_shims, stop};
+use super::settings::BRIDGE;
 use super::tools::crictl;
-use super::{BRIDGE, Networks, build, host, ownership, state_dir};
+use crate::cluster::{build, host};
 use crate::util;
 
 /// Stops every process `up` started, removes what they left on the host, then the state.

@@ -7,7 +7,8 @@ use std::process::Command;
 
 use anyhow::{Context, Result};
 
-use super::{build, containerd_socket, kubeconfig};
+use super::paths::{containerd_socket, kubeconfig};
+use crate::cluster::build;
 use crate::cluster::command::run_checked;
 
 pub(super) fn path(p: &Path) -> String {
