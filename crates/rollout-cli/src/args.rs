@@ -316,6 +316,14 @@ pub struct RecreateArgs {
     #[arg(long, value_name = "IMAGE")]
     pub image: String,
     #[command(flatten)]
+    /// Container, pull policy, readiness, waiting, failure signals, --force.
+    pub update: UpdateArgs,
+}
+
+/// What recreate, blue-green and canary take besides their names and image.
+#[derive(Debug, Clone, Args)]
+pub struct UpdateArgs {
+    #[command(flatten)]
     /// Container, pull policy, readiness.
     pub image_args: ImageArgs,
     #[command(flatten)]
@@ -410,18 +418,8 @@ pub struct SideBySideArgs {
     #[arg(long, default_value = "deployment", value_name = "KEY")]
     pub deployment_label_key: String,
     #[command(flatten)]
-    /// Container, pull policy, readiness.
-    pub image_args: ImageArgs,
-    #[command(flatten)]
-    /// Polling and timeout.
-    pub wait: WaitArgs,
-    #[command(flatten)]
-    /// Failure signals.
-    pub failure: FailureArgs,
-    /// Update an old RC even if another controller owns it (ownerReferences); that
-    /// controller may undo the update.
-    #[arg(long)]
-    pub force: bool,
+    /// Container, pull policy, readiness, waiting, failure signals, --force.
+    pub update: UpdateArgs,
     #[command(flatten)]
     /// Error-rate analysis.
     pub analysis: AnalysisArgs,

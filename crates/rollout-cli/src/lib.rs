@@ -12,6 +12,7 @@
 pub mod args;
 pub mod complete;
 pub mod generate;
+pub mod job;
 pub mod jsonpath;
 pub mod output;
 pub mod request;

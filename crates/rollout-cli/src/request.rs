@@ -170,12 +170,12 @@ pub fn side_by_side(args: &SideBySideArgs) -> Result<SideBySide, EngineError> {
     Ok(SideBySide {
         old_name: strip_kind(old).to_owned(),
         new_name: strip_kind(new).to_owned(),
-        change: image_change(image, &args.image_args)?,
+        change: image_change(image, &args.update.image_args)?,
         deployment_label_key: args.deployment_label_key.clone(),
-        min_ready_seconds: args.image_args.min_ready_seconds,
-        failure: args.failure.policy(Some(&args.analysis)),
+        min_ready_seconds: args.update.image_args.min_ready_seconds,
+        failure: args.update.failure.policy(Some(&args.analysis)),
         metrics_port: args.analysis.metrics_port,
-        force: args.force,
+        force: args.update.force,
     })
 }
 

@@ -3,15 +3,11 @@
 use std::process::ExitCode;
 use std::sync::Arc;
 
-use rollout_engine::blue_green::{self, BlueGreen, BlueGreenRef};
-use rollout_engine::canary::{self, CanaryRef, CanaryStart};
-use rollout_engine::recreate::{self, Recreate};
 use rollout_engine::{Cancel, Ctx, EngineError, Hints, Timing, shell_quote};
+use rollout_engine::{blue_green, canary, recreate};
 
-use crate::args::{
-    BlueGreenAction, BlueGreenArgs, CanaryAction, CanaryArgs, ClusterArgs, Command,
-    KubiaRolloutCli, PluginCli, RollingUpdateArgs, WaitArgs,
-};
+use crate::args::{ClusterArgs, Command, KubiaRolloutCli, PluginCli, RollingUpdateArgs, WaitArgs};
+use crate::job::{self, Job};
 use crate::output;
 use crate::request;
 use crate::sink::TerminalSink;
@@ -240,106 +236,25 @@ async fn dispatch(
     sink: Arc<TerminalSink>,
 ) -> Result<(), EngineError> {
     let cluster = &cli.cluster;
-    match &cli.command {
-        Command::RollingUpdate(args) => {
-            rolling_update(args, cluster, invocation, cancel, sink).await
-        }
-        Command::Recreate(args) => {
-            let req = Recreate {
-                rc_name: request::strip_kind(&args.rc).to_owned(),
-                change: request::image_change(&args.image, &args.image_args)?,
-                min_ready_seconds: args.image_args.min_ready_seconds,
-                failure: args.failure.policy(None),
-                force: args.force,
-            };
-            let ctx = context(cluster, &args.wait, invocation, cancel, sink).await?;
-            recreate::run(&ctx, &req).await
-        }
-        Command::BlueGreen(args) => blue_green(args, cluster, invocation, cancel, sink).await,
-        Command::Canary(args) => canary(args, cluster, invocation, cancel, sink).await,
-        Command::Status(args) => {
-            let ctx = context(
-                cluster,
-                &WaitArgs {
-                    poll_interval: std::time::Duration::from_secs(3),
-                    timeout: std::time::Duration::from_secs(30),
-                },
-                invocation,
-                cancel,
-                sink,
-            )
-            .await?;
-            let rc = args.rc.as_deref().map(request::strip_kind);
-            rollout_engine::status::run(&ctx, rc).await.map(|_| ())
-        }
-        // Handled before any runtime or cluster (kubia_rollout_main).
-        Command::Completion(_) | Command::GenerateMan(_) => Ok(()),
+    if let Command::RollingUpdate(args) = &cli.command {
+        return rolling_update(args, cluster, invocation, cancel, sink).await;
     }
-}
-
-async fn blue_green(
-    args: &BlueGreenArgs,
-    cluster: &ClusterArgs,
-    invocation: &Invocation,
-    cancel: Cancel,
-    sink: Arc<TerminalSink>,
-) -> Result<(), EngineError> {
-    match &args.action {
-        Some(BlueGreenAction::SwitchBack(r) | BlueGreenAction::Cleanup(r)) => {
-            let reference = BlueGreenRef {
-                service: r.service.clone(),
-                names: request::rc_names(&r.names),
-                min_ready_seconds: r.min_ready_seconds,
-            };
-            let ctx = context(cluster, &r.wait, invocation, cancel, sink).await?;
-            if matches!(args.action, Some(BlueGreenAction::SwitchBack(_))) {
-                blue_green::switch_back(&ctx, &reference).await
-            } else {
-                blue_green::cleanup(&ctx, &reference).await
-            }
-        }
-        None => {
-            let req = BlueGreen {
-                pair: request::side_by_side(&args.pair)?,
-                service: args.service.clone(),
-                cleanup: args.cleanup,
-            };
-            let ctx = context(cluster, &args.pair.wait, invocation, cancel, sink).await?;
-            blue_green::deploy(&ctx, &req).await
-        }
-    }
-}
-
-async fn canary(
-    args: &CanaryArgs,
-    cluster: &ClusterArgs,
-    invocation: &Invocation,
-    cancel: Cancel,
-    sink: Arc<TerminalSink>,
-) -> Result<(), EngineError> {
-    match &args.action {
-        Some(CanaryAction::Promote(r) | CanaryAction::Abort(r)) => {
-            let reference = CanaryRef {
-                names: request::rc_names(&r.names),
-                step_period: r.step_period,
-                min_ready_seconds: r.min_ready_seconds,
-            };
-            let ctx = context(cluster, &r.wait, invocation, cancel, sink).await?;
-            if matches!(args.action, Some(CanaryAction::Promote(_))) {
-                canary::promote(&ctx, &reference).await
-            } else {
-                canary::abort(&ctx, &reference).await
-            }
-        }
-        None => {
-            let req = CanaryStart {
-                pair: request::side_by_side(&args.pair)?,
-                steps: args.steps.clone(),
-                step_period: args.step_period,
-            };
-            let ctx = context(cluster, &args.pair.wait, invocation, cancel, sink).await?;
-            canary::start(&ctx, &req).await
-        }
+    let Some((job, wait)) = job::job(&cli.command)? else {
+        // Completion and man pages were handled before any runtime (kubia_rollout_main).
+        return Ok(());
+    };
+    let ctx = context(cluster, &wait, invocation, cancel, sink).await?;
+    match job {
+        Job::Recreate(req) => recreate::run(&ctx, &req).await,
+        Job::BlueGreen(req) => blue_green::deploy(&ctx, &req).await,
+        Job::SwitchBack(r) => blue_green::switch_back(&ctx, &r).await,
+        Job::Cleanup(r) => blue_green::cleanup(&ctx, &r).await,
+        Job::Canary(req) => canary::start(&ctx, &req).await,
+        Job::Promote(r) => canary::promote(&ctx, &r).await,
+        Job::Abort(r) => canary::abort(&ctx, &r).await,
+        Job::Status(rc) => rollout_engine::status::run(&ctx, rc.as_deref())
+            .await
+            .map(|_| ()),
     }
 }
 

@@ -23,14 +23,13 @@ use crate::error::{EngineError, Result};
 use crate::health;
 use crate::model::annotations::{
     self, BLUE_GREEN_ACTIVE, BLUE_GREEN_OF, BLUE_GREEN_ORIGINAL_SELECTOR, BLUE_GREEN_STANDBY,
-    SourceId,
 };
 use crate::model::labels::{self, name_of, rc_selector, selector_string, template_labels};
 use crate::model::new_rc::{self, ImageChange, source_id, spec_replicas};
 use crate::names::{self, RC, SERVICE};
 use crate::relabel;
 use crate::selector_witness;
-use crate::side_by_side::SideBySide;
+use crate::side_by_side::{self, SideBySide};
 use crate::waiting::{observe, settle};
 
 /// `blue-green OLD NEW --image=X [--service SVC] [--cleanup]`.
@@ -293,17 +292,14 @@ fn check_existing(
     old: &ReplicationController,
     change: &ImageChange,
 ) -> Result<()> {
-    let source = annotations::get(existing.metadata.annotations.as_ref(), BLUE_GREEN_OF)
-        .and_then(SourceId::parse);
-    if source.as_ref() != Some(&source_id(old)) {
+    if !side_by_side::made_from(existing, old, BLUE_GREEN_OF) {
         return Err(EngineError::invalid(format!(
             "replicationcontroller {} already exists and is not part of a blue-green update from {}; delete it or choose another name",
             name_of(existing),
             name_of(old)
         )));
     }
-    let image = new_rc::target_image(existing, change.container.as_deref());
-    if image != change.image.to_string() {
+    if let Some(image) = side_by_side::other_image(existing, change) {
         return Err(EngineError::invalid(format!(
             "Found existing in-progress blue-green update to image ({image}); continue it with --image={image} or remove it with blue-green cleanup"
         )));
@@ -369,17 +365,21 @@ async fn switch(ctx: &Ctx, svc: &str, to: &ReplicationController, from: &str) ->
 /// `blue-green switch-back`: points the Service at the standby RC again (after checking its
 /// pods are all available), so the two swap roles.
 pub async fn switch_back(ctx: &Ctx, r: &BlueGreenRef) -> Result<()> {
+    on_update(ctx, r, switch_back_held(ctx, r)).await
+}
+
+/// How `switch-back` and `cleanup` start: the names checked, the update in progress found,
+/// then [`begin`] with both RCs' Leases; `work` reads everything again under them.
+async fn on_update(
+    ctx: &Ctx,
+    r: &BlueGreenRef,
+    work: impl std::future::Future<Output = Result<()>>,
+) -> Result<()> {
     check_ref(r)?;
     let pre = ctx.preflight();
     let (_, state) = find_switched(&pre, r).await?;
     let leases = [state.active.as_str(), state.standby.as_str()];
-    begin(
-        ctx,
-        &access::blue_green(false),
-        &leases,
-        switch_back_held(ctx, r),
-    )
-    .await
+    begin(ctx, &access::blue_green(false), &leases, work).await
 }
 
 /// The switch back, reading everything again under the Leases.
@@ -401,17 +401,7 @@ async fn switch_back_held(ctx: &Ctx, r: &BlueGreenRef) -> Result<()> {
 /// `blue-green cleanup`: deletes the standby RC, restores the Service's original selector
 /// and removes the bookkeeping. Before the switch this removes the new RC (an abort).
 pub async fn cleanup(ctx: &Ctx, r: &BlueGreenRef) -> Result<()> {
-    check_ref(r)?;
-    let pre = ctx.preflight();
-    let (_, state) = find_switched(&pre, r).await?;
-    let leases = [state.active.as_str(), state.standby.as_str()];
-    begin(
-        ctx,
-        &access::blue_green(false),
-        &leases,
-        cleanup_held(ctx, r),
-    )
-    .await
+    on_update(ctx, r, cleanup_held(ctx, r)).await
 }
 
 /// The cleanup, reading everything again under the Leases.

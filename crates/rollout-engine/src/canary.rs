@@ -31,7 +31,7 @@ use crate::model::labels::name_of;
 use crate::model::new_rc::{self, ImageChange, source_id, spec_replicas};
 use crate::names::{self, RC};
 use crate::relabel;
-use crate::side_by_side::SideBySide;
+use crate::side_by_side::{self, SideBySide};
 use crate::waiting::{observe, settle};
 
 /// `canary OLD NEW --image=X --steps 1,2,3 [--step-period D]`.
@@ -173,17 +173,29 @@ pub async fn start(ctx: &Ctx, req: &CanaryStart) -> Result<()> {
 
 /// Finishes the canary: the remaining steps, then the stable RC is deleted.
 pub async fn promote(ctx: &Ctx, r: &CanaryRef) -> Result<()> {
+    on_canary(ctx, r, |old, new| promote_held(ctx, r, old, new)).await
+}
+
+/// How `promote` and `abort` start: the names checked, the canary found, then [`begin`]
+/// with both RCs' Leases; `work` (given the two names) reads everything again under them:
+/// another engine may have moved on meanwhile.
+async fn on_canary<'a, Fut>(
+    ctx: &'a Ctx,
+    r: &'a CanaryRef,
+    work: impl FnOnce(String, String) -> Fut,
+) -> Result<()>
+where
+    Fut: std::future::Future<Output = Result<()>> + 'a,
+{
     names::objects(RC, &r.names)?;
     let pre = ctx.preflight();
     let (old_name, new_name) = resolve(&pre, &r.names).await?;
-    // Everything is read again under the Leases: another engine may have moved on meanwhile.
     let leases = [old_name.as_str(), new_name.as_str()];
-    let promote = promote_held(ctx, r, &old_name, &new_name);
-    begin(ctx, &access::canary(false), &leases, promote).await
+    let work = work(old_name.clone(), new_name.clone());
+    begin(ctx, &access::canary(false), &leases, work).await
 }
 
-async fn promote_held(ctx: &Ctx, r: &CanaryRef, old_name: &str, new_name: &str) -> Result<()> {
-    let (old_name, new_name) = (old_name.to_owned(), new_name.to_owned());
+async fn promote_held(ctx: &Ctx, r: &CanaryRef, old_name: String, new_name: String) -> Result<()> {
     let pre = ctx.preflight();
     let new = api::get_rc(&pre, &new_name).await?;
     let Some(old) = api::get_rc_opt(&pre, &old_name).await? else {
@@ -212,21 +224,10 @@ async fn promote_held(ctx: &Ctx, r: &CanaryRef, old_name: &str, new_name: &str) 
 /// Removes the canary: the stable RC back to its original size (first, so capacity never
 /// drops), then the canary RC scaled to 0 and deleted.
 pub async fn abort(ctx: &Ctx, r: &CanaryRef) -> Result<()> {
-    names::objects(RC, &r.names)?;
-    let pre = ctx.preflight();
-    let (old_name, new_name) = resolve(&pre, &r.names).await?;
-    let leases = [old_name.as_str(), new_name.as_str()];
-    begin(
-        ctx,
-        &access::canary(false),
-        &leases,
-        abort_held(ctx, r, &old_name, &new_name),
-    )
-    .await
+    on_canary(ctx, r, |old, new| abort_held(ctx, r, old, new)).await
 }
 
-async fn abort_held(ctx: &Ctx, r: &CanaryRef, old_name: &str, new_name: &str) -> Result<()> {
-    let (old_name, new_name) = (old_name.to_owned(), new_name.to_owned());
+async fn abort_held(ctx: &Ctx, r: &CanaryRef, old_name: String, new_name: String) -> Result<()> {
     let pre = ctx.preflight();
     let old = api::get_rc(&pre, &old_name).await?;
     let new = api::get_rc_opt(&pre, &new_name).await?;
@@ -460,8 +461,7 @@ fn check_existing(
     change: &ImageChange,
 ) -> Result<()> {
     check_pair(old, existing)?;
-    let image = new_rc::target_image(existing, change.container.as_deref());
-    if image != change.image.to_string() {
+    if let Some(image) = side_by_side::other_image(existing, change) {
         return Err(EngineError::invalid(format!(
             "Found existing canary to image ({image}); promote or abort it first"
         )));
@@ -470,9 +470,7 @@ fn check_existing(
 }
 
 fn check_pair(old: &ReplicationController, new: &ReplicationController) -> Result<()> {
-    let source =
-        annotations::get(new.metadata.annotations.as_ref(), CANARY_OF).and_then(SourceId::parse);
-    if source.as_ref() == Some(&source_id(old)) {
+    if side_by_side::made_from(new, old, CANARY_OF) {
         Ok(())
     } else {
         Err(EngineError::invalid(format!(

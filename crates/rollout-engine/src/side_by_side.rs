@@ -8,8 +8,9 @@ use crate::api;
 use crate::context::Ctx;
 use crate::error::Result;
 use crate::health::FailurePolicy;
+use crate::model::annotations::{self, SourceId};
 use crate::model::labels;
-use crate::model::new_rc::{self, ImageChange};
+use crate::model::new_rc::{self, ImageChange, source_id};
 use crate::names::{self, RC};
 
 /// The two RCs of a blue-green or canary update and how the new one is made and judged.
@@ -57,4 +58,24 @@ impl SideBySide {
     pub(crate) fn names(&self) -> [&str; 2] {
         [&self.old_name, &self.new_name]
     }
+}
+
+/// Whether `new` records in `annotation` that it was made from `old` (its name and uid), so
+/// that an RC of the same name left by something else is never taken over.
+pub(crate) fn made_from(
+    new: &ReplicationController,
+    old: &ReplicationController,
+    annotation: &str,
+) -> bool {
+    let recorded = annotations::get(new.metadata.annotations.as_ref(), annotation);
+    recorded.and_then(SourceId::parse).as_ref() == Some(&source_id(old))
+}
+
+/// The image `existing` runs, when it is not the one `change` asks for.
+pub(crate) fn other_image(
+    existing: &ReplicationController,
+    change: &ImageChange,
+) -> Option<String> {
+    let image = new_rc::target_image(existing, change.container.as_deref());
+    (image != change.image.to_string()).then(|| image.to_owned())
 }
