@@ -99,13 +99,33 @@ async fn main() -> ExitCode {
         .iter()
         .filter(|s| args.only.is_empty() || args.only.iter().any(|o| o == s.name))
         .collect();
-    let run = match run_all(&env, &chosen, usize::from(args.jobs)).await {
+    let mut run = match run_all(&env, &chosen, usize::from(args.jobs)).await {
         Ok(run) => run,
         Err(e) => {
             eprintln!("error: {e:#}");
             return ExitCode::FAILURE;
         }
     };
+    // Every scenario's picture must be readable: no label over another, none cut.
+    for o in &mut run.outcomes {
+        if o.samples.is_empty() {
+            continue;
+        }
+        let picture = timeline::render(&report::timeline_of(o));
+        let problems = picture.problems();
+        println!(
+            "[{}] timeline: {} labels checked, {} problem(s)",
+            o.name,
+            picture.texts.len(),
+            problems.len()
+        );
+        if !problems.is_empty() && o.error.is_none() {
+            o.error = Some(format!(
+                "its timeline has unreadable labels: {}",
+                problems.join("; ")
+            ));
+        }
+    }
     let outcomes = &run.outcomes;
     match report::write(&args.report_dir, &args.provider, &run) {
         Ok(md) => {

@@ -40,6 +40,8 @@ pub struct Outcome {
     pub samples: Vec<Sample>,
     /// Moments worth marking on the timeline (label, time).
     pub marks: Vec<(String, Duration)>,
+    /// Failure signals and errors of the commands run, for the timeline (label, time).
+    pub signals: Vec<(String, Duration)>,
     /// What the pod monitor saw, drawn under the answers.
     pub snapshots: Vec<crate::monitor::Snapshot>,
     /// Why the scenario does not apply to this provider (it then neither ran nor failed).
@@ -131,7 +133,10 @@ pub fn write(dir: &Path, provider: &str, run: &Run) -> std::io::Result<String> {
         }
         if !o.samples.is_empty() {
             let file = format!("{}.svg", o.name);
-            std::fs::write(dir.join(&file), timeline(o))?;
+            let observed = timeline_of(o);
+            std::fs::write(dir.join(&file), timeline::render(&observed).svg)?;
+            let json = serde_json::to_string(&observed)?;
+            std::fs::write(dir.join(format!("{}.timeline.json", o.name)), json)?;
             let _ = writeln!(md, "\n![{} timeline]({file})", o.name);
         }
     }
@@ -276,164 +281,55 @@ pub fn run_chart(run: &Run) -> String {
     svg
 }
 
-fn color(version: Option<&str>) -> &'static str {
-    match version {
-        Some("v1") => "#1f77b4",
-        Some("v2") => "#2ca02c",
-        Some("v3") => "#9467bd",
-        Some("v4") => "#ff7f0e",
-        Some("classic") => "#8c564b",
-        Some("error") => "#d62728",
-        _ => "#000000",
-    }
-}
-
-/// One lane per version (plus one for failures), a tick per answer at the time it was sent;
-/// under them, the pods the monitor saw (ready pods per version, live pods in all), the
-/// marked moments across both, and a time axis with ticks.
-pub fn timeline(o: &Outcome) -> String {
-    let mut lanes: Vec<String> = Vec::new();
-    for s in &o.samples {
-        let lane = lane_of(s);
-        if !lanes.contains(&lane) {
-            lanes.push(lane);
-        }
-    }
-    lanes.sort();
-    let end = o
-        .samples
-        .iter()
-        .map(|s| s.at + s.latency)
-        .chain(o.snapshots.iter().map(|s| s.at))
-        .max()
-        .unwrap_or_default()
-        .as_secs_f64()
-        .max(1.0);
-    let (left, width, lane_h) = (110.0, 900.0, 28.0);
-    let pods_top = 40.0 + lane_h * lanes.len() as f64 + 10.0;
-    let max_pods = o.snapshots.iter().map(|s| s.live).max().unwrap_or(0).max(1);
-    let pods_h = if o.snapshots.is_empty() { 0.0 } else { 120.0 };
-    let pods_bottom = pods_top + pods_h;
-    let axis_y = pods_bottom + 16.0;
-    let height = axis_y + 20.0;
-    let x = |t: f64| left + width * t / end;
-    let y_pods = |n: usize| pods_bottom - pods_h * n as f64 / max_pods as f64;
-    let mut svg = format!(
-        "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{}\" height=\"{height}\" font-family=\"sans-serif\" font-size=\"12\">\n<text x=\"10\" y=\"18\" font-size=\"14\">{}: which version answered, {} requests</text>\n",
-        left + width + 20.0,
-        o.name,
-        o.samples.len()
-    );
-    for (i, lane) in lanes.iter().enumerate() {
-        let y = 40.0 + lane_h * i as f64;
-        let _ = writeln!(svg, "<text x=\"10\" y=\"{}\">{lane}</text>", y + 16.0);
-        let _ = writeln!(
-            svg,
-            "<line x1=\"{left}\" y1=\"{}\" x2=\"{}\" y2=\"{}\" stroke=\"#ddd\"/>",
-            y + lane_h - 2.0,
-            left + width,
-            y + lane_h - 2.0
-        );
-    }
-    for s in &o.samples {
-        let lane = lanes.iter().position(|l| *l == lane_of(s)).unwrap_or(0);
-        let y = 40.0 + lane_h * lane as f64 + 4.0;
-        let _ = writeln!(
-            svg,
-            "<rect x=\"{:.1}\" y=\"{y}\" width=\"2\" height=\"{}\" fill=\"{}\"/>",
-            x(s.at.as_secs_f64()),
-            lane_h - 10.0,
-            color(if s.ok() {
-                s.version.as_deref()
-            } else {
-                s.version.as_deref().filter(|v| *v == "error")
+/// What the scenario observed, as a timeline: the probe's answers, the pod monitor's
+/// snapshots (ready and live pods per version), the steps and the failure signals.
+pub fn timeline_of(o: &Outcome) -> timeline::Timeline {
+    use timeline::{Answer, Mark, MarkKind, PodCount, PodSnapshot};
+    let marks = o.marks.iter().map(|m| (m, MarkKind::Step));
+    let signals = o.signals.iter().map(|m| (m, MarkKind::Signal));
+    timeline::Timeline {
+        title: format!(
+            "{}: which version answered, {} requests",
+            o.name,
+            o.samples.len()
+        ),
+        answers: o
+            .samples
+            .iter()
+            .map(|s| Answer {
+                at: s.at.as_secs_f64(),
+                outcome: timeline::Outcome::of(s.status, s.version.as_deref()),
             })
-        );
-    }
-    if !o.snapshots.is_empty() {
-        let _ = writeln!(
-            svg,
-            "<text x=\"10\" y=\"{}\">pods</text><text x=\"10\" y=\"{}\" font-size=\"10\">ready per version,</text><text x=\"10\" y=\"{}\" font-size=\"10\">live (dashed)</text><text x=\"{}\" y=\"{}\" font-size=\"10\">{max_pods}</text><text x=\"{}\" y=\"{pods_bottom}\" font-size=\"10\">0</text>",
-            pods_top + 14.0,
-            pods_top + 28.0,
-            pods_top + 40.0,
-            left - 14.0,
-            pods_top + 8.0,
-            left - 14.0,
-        );
-        let mut versions: Vec<&String> = o
+            .collect(),
+        pods: o
             .snapshots
             .iter()
-            .flat_map(|s| s.by_version.keys())
-            .collect();
-        versions.sort();
-        versions.dedup();
-        let mut series: Vec<(String, &'static str, &'static str, Vec<usize>)> = versions
-            .iter()
-            .map(|v| {
-                let counts = o
-                    .snapshots
+            .map(|s| PodSnapshot {
+                at: s.at.as_secs_f64(),
+                groups: s
+                    .by_version
                     .iter()
-                    .map(|s| s.ready_by_version.get(*v).copied().unwrap_or(0))
-                    .collect();
-                (format!("{v} ready"), color(Some(v)), "", counts)
+                    .map(|(v, live)| {
+                        let ready = s.ready_by_version.get(v).copied().unwrap_or(0);
+                        let count = |n: usize| u32::try_from(n).unwrap_or(u32::MAX);
+                        let pods = PodCount {
+                            ready: count(ready),
+                            live: count(*live),
+                        };
+                        (v.clone(), pods)
+                    })
+                    .collect(),
             })
-            .collect();
-        series.push((
-            "live".into(),
-            "#555555",
-            " stroke-dasharray=\"4,3\"",
-            o.snapshots.iter().map(|s| s.live).collect(),
-        ));
-        for (_, stroke, dash, counts) in &series {
-            let mut points = String::new();
-            let mut prev: Option<usize> = None;
-            for (s, n) in o.snapshots.iter().zip(counts) {
-                let xs = x(s.at.as_secs_f64());
-                if let Some(p) = prev {
-                    let _ = write!(points, "{xs:.1},{:.1} ", y_pods(p));
-                }
-                let _ = write!(points, "{xs:.1},{:.1} ", y_pods(*n));
-                prev = Some(*n);
-            }
-            if let Some(p) = prev {
-                let _ = write!(points, "{:.1},{:.1}", left + width, y_pods(p));
-            }
-            let _ = writeln!(
-                svg,
-                "<polyline points=\"{points}\" fill=\"none\" stroke=\"{stroke}\" stroke-width=\"1.5\"{dash}/>"
-            );
-        }
-        let _ = writeln!(
-            svg,
-            "<line x1=\"{left}\" y1=\"{pods_bottom}\" x2=\"{}\" y2=\"{pods_bottom}\" stroke=\"#ddd\"/>",
-            left + width
-        );
+            .collect(),
+        marks: marks
+            .chain(signals)
+            .map(|((label, at), kind)| Mark {
+                at: at.as_secs_f64(),
+                label: label.clone(),
+                kind,
+            })
+            .collect(),
     }
-    for (label, t) in &o.marks {
-        let xm = x(t.as_secs_f64());
-        let _ = writeln!(
-            svg,
-            "<line x1=\"{xm:.1}\" y1=\"30\" x2=\"{xm:.1}\" y2=\"{pods_bottom}\" stroke=\"#999\" stroke-dasharray=\"3,3\"/><text x=\"{:.1}\" y=\"34\" font-size=\"10\">{label}</text>",
-            xm + 2.0
-        );
-    }
-    let step = tick_step(end);
-    let mut t = 0.0;
-    while t <= end + 1e-9 {
-        let xt = x(t);
-        let _ = writeln!(
-            svg,
-            "<line x1=\"{xt:.1}\" y1=\"{}\" x2=\"{xt:.1}\" y2=\"{}\" stroke=\"#333\"/><text x=\"{:.1}\" y=\"{}\" font-size=\"10\">{t:.0}s</text>",
-            pods_bottom + 1.0,
-            pods_bottom + 5.0,
-            xt - 6.0,
-            axis_y
-        );
-        t += step;
-    }
-    svg.push_str("</svg>\n");
-    svg
 }
 
 /// A round tick spacing giving at most about 12 ticks over `end` seconds.
@@ -442,12 +338,4 @@ fn tick_step(end: f64) -> f64 {
         .into_iter()
         .find(|s| end / s <= 12.0)
         .unwrap_or(1200.0)
-}
-
-fn lane_of(s: &Sample) -> String {
-    match (&s.version, s.ok()) {
-        (Some(v), true) => v.clone(),
-        (Some(v), false) if v == "error" => "HTTP 500".into(),
-        _ => "failed".into(),
-    }
 }

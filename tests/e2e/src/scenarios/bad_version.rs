@@ -74,7 +74,7 @@ async fn run_marking(
         .await
     {
         if !marked && SIGNAL_LINES.iter().any(|s| line.contains(s)) {
-            o.marks.push((label.to_owned(), origin.elapsed()));
+            o.signals.push((label.to_owned(), origin.elapsed()));
             marked = true;
         }
     }

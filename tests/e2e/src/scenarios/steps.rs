@@ -160,8 +160,8 @@ pub async fn setup_v1_with(
     Ok(ns)
 }
 
-/// Runs a command to the end, marking each of its scaling steps on the timeline when it
-/// is printed (`kubia-v2 ↑1`, `kubia-v1 ↓2`).
+/// Runs a command to the end, marking each of its steps on the timeline when it is printed
+/// (`kubia-v2 ↑1`, `kubia-v1 ↓2`), and the error it ends with as a failure signal.
 pub async fn run_marking_steps(
     cmd: tokio::process::Command,
     o: &mut Outcome,
@@ -174,26 +174,25 @@ pub async fn run_marking_steps(
         .next_line(deadline.saturating_duration_since(Instant::now()))
         .await
     {
-        if let Some(label) = step_label(&line) {
+        if is_scaling_step(&line)
+            && let Some(label) = timeline::step_label(&line)
+        {
             o.marks.push((label, origin.elapsed()));
         }
     }
-    running
+    let output = running
         .finish(deadline.saturating_duration_since(Instant::now()))
-        .await
-}
-
-/// `Scaling kubia-v2 up to 1` → `kubia-v2 ↑1`.
-fn step_label(line: &str) -> Option<String> {
-    if !is_scaling_step(line) {
-        return None;
+        .await?;
+    if !output.success()
+        && let Some(error) = output
+            .stderr
+            .lines()
+            .rev()
+            .find(|l| l.starts_with("error: "))
+    {
+        o.signals.push((error.to_owned(), origin.elapsed()));
     }
-    let words: Vec<&str> = line.split_whitespace().collect();
-    match words.as_slice() {
-        ["Scaling", rc, "up", "to", n] => Some(format!("{rc} ↑{n}")),
-        ["Scaling", rc, "down", "to", n] => Some(format!("{rc} ↓{n}")),
-        _ => None,
-    }
+    Ok(output)
 }
 
 /// A scaling step line of the rolling update (`Scaling NEW up to N`, `Scaling OLD down to N`).
