@@ -127,6 +127,9 @@ pub struct RollingUpdateArgs {
     /// controller may undo the update.
     #[arg(long)]
     pub force: bool,
+    #[command(flatten)]
+    /// --timeline and --probe.
+    pub view: TimelineArgs,
 }
 
 /// What `--version` prints after the program's name: the workspace's version and the commit
@@ -320,6 +323,25 @@ pub struct RecreateArgs {
     pub update: UpdateArgs,
 }
 
+/// A picture of the update when the command ends, and the tutorial's curl loop run by the
+/// command itself.
+#[derive(Debug, Clone, Default, Args)]
+pub struct TimelineArgs {
+    /// When the command ends (done, failed or interrupted), draw the update into this SVG
+    /// file: the pods ready and live per controller, the steps, the failure signals, and
+    /// with --probe which version answered each request.
+    #[arg(long, value_name = "FILE.svg")]
+    pub timeline: Option<PathBuf>,
+    /// While the command runs, send GET requests to this http:// URL (the Service's
+    /// NodePort, e.g. http://127.0.0.1:30002/) and record who answered; stops when the
+    /// command ends.
+    #[arg(long, value_name = "URL", requires = "timeline")]
+    pub probe: Option<String>,
+    /// Requests per second of --probe (at most 100).
+    #[arg(long, default_value_t = 10.0, value_name = "N")]
+    pub probe_rate: f64,
+}
+
 /// What recreate, blue-green and canary take besides their names and image.
 #[derive(Debug, Clone, Args)]
 pub struct UpdateArgs {
@@ -336,6 +358,9 @@ pub struct UpdateArgs {
     /// controller may undo the update.
     #[arg(long)]
     pub force: bool,
+    #[command(flatten)]
+    /// --timeline and --probe.
+    pub view: TimelineArgs,
 }
 
 /// `blue-green OLD NEW --image=X [--service SVC] [--cleanup]`, or an action.
@@ -380,6 +405,9 @@ pub struct BlueGreenRefArgs {
     #[command(flatten)]
     /// Polling and timeout.
     pub wait: WaitArgs,
+    #[command(flatten)]
+    /// --timeline and --probe.
+    pub view: TimelineArgs,
 }
 
 /// `canary OLD NEW --image=X --steps 1,2,3 [--step-period D]`, or an action.
@@ -449,6 +477,9 @@ pub struct CanaryRefArgs {
     #[command(flatten)]
     /// Polling and timeout.
     pub wait: WaitArgs,
+    #[command(flatten)]
+    /// --timeline and --probe.
+    pub view: TimelineArgs,
 }
 
 /// `status [RC]`.

@@ -7,7 +7,7 @@ use rollout_engine::blue_green::{BlueGreen, BlueGreenRef};
 use rollout_engine::canary::{CanaryRef, CanaryStart};
 use rollout_engine::recreate::Recreate;
 
-use crate::args::{BlueGreenAction, CanaryAction, Command, WaitArgs};
+use crate::args::{BlueGreenAction, CanaryAction, Command, TimelineArgs, WaitArgs};
 use crate::request::{image_change, rc_names, side_by_side, strip_kind};
 
 /// One engine call of `kubia-rollout` (`rolling-update` has its own path: it prints an
@@ -30,6 +30,23 @@ pub enum Job {
     Abort(CanaryRef),
     /// `status [RC]`.
     Status(Option<String>),
+}
+
+/// The `--timeline` flags of `command`, for the commands that update.
+pub fn view(command: &Command) -> Option<&TimelineArgs> {
+    match command {
+        Command::RollingUpdate(args) => Some(&args.view),
+        Command::Recreate(args) => Some(&args.update.view),
+        Command::BlueGreen(args) => match &args.action {
+            Some(BlueGreenAction::SwitchBack(r) | BlueGreenAction::Cleanup(r)) => Some(&r.view),
+            None => Some(&args.pair.update.view),
+        },
+        Command::Canary(args) => match &args.action {
+            Some(CanaryAction::Promote(r) | CanaryAction::Abort(r)) => Some(&r.view),
+            None => Some(&args.pair.update.view),
+        },
+        Command::Status(_) | Command::Completion(_) | Command::GenerateMan(_) => None,
+    }
 }
 
 /// `status` reads only: a short timeout, the default poll interval.

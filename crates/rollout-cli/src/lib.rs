@@ -15,6 +15,7 @@ pub mod generate;
 pub mod job;
 pub mod jsonpath;
 pub mod output;
+pub mod record;
 pub mod request;
 pub mod run;
 pub mod sink;

@@ -6,9 +6,12 @@ use std::sync::Arc;
 use rollout_engine::{Cancel, Ctx, EngineError, Hints, Timing, shell_quote};
 use rollout_engine::{blue_green, canary, recreate};
 
-use crate::args::{ClusterArgs, Command, KubiaRolloutCli, PluginCli, RollingUpdateArgs, WaitArgs};
+use crate::args::{
+    ClusterArgs, Command, KubiaRolloutCli, PluginCli, RollingUpdateArgs, TimelineArgs, WaitArgs,
+};
 use crate::job::{self, Job};
 use crate::output;
+use crate::record::Recording;
 use crate::request;
 use crate::sink::TerminalSink;
 
@@ -78,12 +81,21 @@ fn init_logging(verbosity: Option<u8>) {
 
 /// Builds the runtime, installs the Ctrl-C handler, runs `work`, and prints an error as one
 /// `error: ...` line.
-fn execute<F, Fut>(verbosity: Option<u8>, work: F) -> ExitCode
+fn execute<F, Fut>(verbosity: Option<u8>, view: Option<(&TimelineArgs, &str)>, work: F) -> ExitCode
 where
     F: FnOnce(Cancel, Arc<TerminalSink>) -> Fut,
     Fut: std::future::Future<Output = Result<(), EngineError>>,
 {
     init_logging(verbosity);
+    // `--timeline`'s flags are checked before anything runs.
+    let recording = match view.map(|(args, title)| Recording::new(args, title)) {
+        Some(Ok(recording)) => recording.map(Arc::new),
+        Some(Err(error)) => {
+            eprintln!("{}", kubectl_error(&error));
+            return ExitCode::from(1);
+        }
+        None => None,
+    };
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -95,7 +107,7 @@ where
             return ExitCode::from(1);
         }
     };
-    let sink = Arc::new(TerminalSink::new());
+    let sink = Arc::new(TerminalSink::new(recording.clone()));
     let cancel = Cancel::new();
     let result = runtime.block_on(async {
         let on_signal = cancel.clone();
@@ -108,7 +120,29 @@ where
                 }
             }
         });
-        work(cancel, sink.clone()).await
+        let result = match &recording {
+            Some(r) => match r.start().await {
+                Ok(()) => work(cancel, sink.clone()).await,
+                Err(e) => Err(e),
+            },
+            None => work(cancel, sink.clone()).await,
+        };
+        // However the work ended, the picture is drawn (Ctrl-C ends the work, not this).
+        match &recording {
+            Some(r) => match r.finish(&result).await {
+                Ok(line) => {
+                    sink.finish();
+                    eprintln!("{line}");
+                    result
+                }
+                Err(e) if result.is_ok() => Err(EngineError::Invalid(e)),
+                Err(e) => {
+                    eprintln!("error: {e}");
+                    result
+                }
+            },
+            None => result,
+        }
     });
     sink.finish();
     match result {
@@ -193,8 +227,11 @@ pub fn plugin_main() -> ExitCode {
         Err(e) => return kubectl_usage_error(e),
     };
     let invocation = Invocation::from_args(true);
-    execute(cli.cluster.verbosity, |cancel, sink| async move {
-        rolling_update(&cli.update, &cli.cluster, &invocation, cancel, sink).await
+    let (cli, invocation) = (&cli, &invocation);
+    let title = invocation.command.clone();
+    let view = Some((&cli.update.view, title.as_str()));
+    execute(cli.cluster.verbosity, view, |cancel, sink| async move {
+        rolling_update(&cli.update, &cli.cluster, invocation, cancel, sink).await
     })
 }
 
@@ -224,8 +261,11 @@ pub fn kubia_rollout_main() -> ExitCode {
         _ => {}
     }
     let invocation = Invocation::from_args(false);
-    execute(cli.cluster.verbosity, |cancel, sink| async move {
-        dispatch(&cli, &invocation, cancel, sink).await
+    let (cli, invocation) = (&cli, &invocation);
+    let title = invocation.command.clone();
+    let view = job::view(&cli.command).map(|v| (v, title.as_str()));
+    execute(cli.cluster.verbosity, view, |cancel, sink| async move {
+        dispatch(cli, invocation, cancel, sink).await
     })
 }
 

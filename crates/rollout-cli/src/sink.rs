@@ -6,7 +6,7 @@
 //! unreachable cluster, which gives up sooner) stay silent.
 
 use std::io::{IsTerminal, Write};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 /// How long requests may fail before a log without a terminal hears of it.
@@ -17,10 +17,14 @@ pub const RETRY_NOTE_EVERY: Duration = Duration::from_secs(30);
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use rollout_engine::{Event, EventSink, Progress};
 
+use crate::record::Recording;
+
 /// The CLI's sink.
 pub struct TerminalSink {
     bar: Option<ProgressBar>,
     state: Mutex<Display>,
+    /// `--timeline`: every event is also recorded.
+    recording: Option<Arc<Recording>>,
 }
 
 #[derive(Default)]
@@ -42,8 +46,8 @@ pub fn describe_progress(p: &Progress) -> String {
 }
 
 impl TerminalSink {
-    /// A sink with a spinner if stderr is a terminal.
-    pub fn new() -> Self {
+    /// A sink with a spinner if stderr is a terminal, recording for `--timeline` if asked.
+    pub fn new(recording: Option<Arc<Recording>>) -> Self {
         let bar = std::io::stderr().is_terminal().then(|| {
             let bar = ProgressBar::with_draw_target(None, ProgressDrawTarget::stderr());
             if let Ok(style) = ProgressStyle::with_template("{spinner} {msg}") {
@@ -55,6 +59,7 @@ impl TerminalSink {
         TerminalSink {
             bar,
             state: Mutex::new(Display::default()),
+            recording,
         }
     }
 
@@ -106,7 +111,7 @@ impl TerminalSink {
 
 impl Default for TerminalSink {
     fn default() -> Self {
-        Self::new()
+        Self::new(None)
     }
 }
 
@@ -146,6 +151,9 @@ impl TerminalSink {
 
 impl EventSink for TerminalSink {
     fn emit(&self, event: Event) {
+        if let Some(recording) = &self.recording {
+            recording.record(&event);
+        }
         if !matches!(event, Event::Retrying { .. } | Event::Warning(_)) {
             self.succeeded();
         }
@@ -184,6 +192,7 @@ mod tests {
         let sink = TerminalSink {
             bar: None,
             state: Mutex::new(Display::default()),
+            recording: None,
         };
         let t0 = Instant::now();
         let at = |s: u64| t0 + Duration::from_secs(s);
