@@ -488,6 +488,14 @@ pub struct StatusArgs {
     /// Only updates involving this replication controller.
     #[arg(value_name = "RC")]
     pub rc: Option<String>,
+    /// Follow the update (started by any process, anywhere) until it ends: redrawn in place
+    /// on a terminal, one line per change otherwise. Exits 0 when it completes, 1 when it
+    /// is rolled back or stops with no engine driving it.
+    #[arg(short = 'w', long)]
+    pub watch: bool,
+    /// With --watch: how often to look.
+    #[arg(long, default_value = "1s", value_parser = parse_positive_duration, value_name = "DURATION")]
+    pub poll_interval: Duration,
 }
 
 #[cfg(test)]

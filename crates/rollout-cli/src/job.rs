@@ -30,6 +30,8 @@ pub enum Job {
     Abort(CanaryRef),
     /// `status [RC]`.
     Status(Option<String>),
+    /// `status --watch [RC]`.
+    Watch(Option<String>),
 }
 
 /// The `--timeline` flags of `command`, for the commands that update.
@@ -115,7 +117,15 @@ pub fn job(command: &Command) -> Result<Option<(Job, WaitArgs)>, EngineError> {
         },
         Command::Status(args) => {
             let rc = args.rc.as_deref().map(strip_kind).map(str::to_owned);
-            (Job::Status(rc), STATUS_WAIT)
+            if args.watch {
+                let wait = WaitArgs {
+                    poll_interval: args.poll_interval,
+                    ..STATUS_WAIT
+                };
+                (Job::Watch(rc), wait)
+            } else {
+                (Job::Status(rc), STATUS_WAIT)
+            }
         }
         Command::RollingUpdate(_) | Command::Completion(_) | Command::GenerateMan(_) => {
             return Ok(None);

@@ -19,5 +19,6 @@ pub mod record;
 pub mod request;
 pub mod run;
 pub mod sink;
+pub mod watch;
 
 pub use run::{kubia_rollout_main, plugin_main};

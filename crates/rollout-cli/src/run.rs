@@ -81,7 +81,12 @@ fn init_logging(verbosity: Option<u8>) {
 
 /// Builds the runtime, installs the Ctrl-C handler, runs `work`, and prints an error as one
 /// `error: ...` line.
-fn execute<F, Fut>(verbosity: Option<u8>, view: Option<(&TimelineArgs, &str)>, work: F) -> ExitCode
+fn execute<F, Fut>(
+    verbosity: Option<u8>,
+    view: Option<(&TimelineArgs, &str)>,
+    spinner: bool,
+    work: F,
+) -> ExitCode
 where
     F: FnOnce(Cancel, Arc<TerminalSink>) -> Fut,
     Fut: std::future::Future<Output = Result<(), EngineError>>,
@@ -107,7 +112,7 @@ where
             return ExitCode::from(1);
         }
     };
-    let sink = Arc::new(TerminalSink::new(recording.clone()));
+    let sink = Arc::new(TerminalSink::new(recording.clone(), spinner));
     let cancel = Cancel::new();
     let result = runtime.block_on(async {
         let on_signal = cancel.clone();
@@ -230,9 +235,14 @@ pub fn plugin_main() -> ExitCode {
     let (cli, invocation) = (&cli, &invocation);
     let title = invocation.command.clone();
     let view = Some((&cli.update.view, title.as_str()));
-    execute(cli.cluster.verbosity, view, |cancel, sink| async move {
-        rolling_update(&cli.update, &cli.cluster, invocation, cancel, sink).await
-    })
+    execute(
+        cli.cluster.verbosity,
+        view,
+        true,
+        |cancel, sink| async move {
+            rolling_update(&cli.update, &cli.cluster, invocation, cancel, sink).await
+        },
+    )
 }
 
 /// `kubia-rollout`.
@@ -264,9 +274,14 @@ pub fn kubia_rollout_main() -> ExitCode {
     let (cli, invocation) = (&cli, &invocation);
     let title = invocation.command.clone();
     let view = job::view(&cli.command).map(|v| (v, title.as_str()));
-    execute(cli.cluster.verbosity, view, |cancel, sink| async move {
-        dispatch(cli, invocation, cancel, sink).await
-    })
+    // `status` draws its own display.
+    let spinner = !matches!(cli.command, Command::Status(_));
+    execute(
+        cli.cluster.verbosity,
+        view,
+        spinner,
+        |cancel, sink| async move { dispatch(cli, invocation, cancel, sink).await },
+    )
 }
 
 async fn dispatch(
@@ -295,6 +310,7 @@ async fn dispatch(
         Job::Status(rc) => rollout_engine::status::run(&ctx, rc.as_deref())
             .await
             .map(|_| ()),
+        Job::Watch(rc) => crate::watch::run(&ctx, rc.as_deref()).await,
     }
 }
 

@@ -46,9 +46,10 @@ pub fn describe_progress(p: &Progress) -> String {
 }
 
 impl TerminalSink {
-    /// A sink with a spinner if stderr is a terminal, recording for `--timeline` if asked.
-    pub fn new(recording: Option<Arc<Recording>>) -> Self {
-        let bar = std::io::stderr().is_terminal().then(|| {
+    /// A sink with a spinner if stderr is a terminal and `spinner` (not for a display of
+    /// its own, as `status -w`), recording for `--timeline` if asked.
+    pub fn new(recording: Option<Arc<Recording>>, spinner: bool) -> Self {
+        let bar = (spinner && std::io::stderr().is_terminal()).then(|| {
             let bar = ProgressBar::with_draw_target(None, ProgressDrawTarget::stderr());
             if let Ok(style) = ProgressStyle::with_template("{spinner} {msg}") {
                 bar.set_style(style);
@@ -111,7 +112,7 @@ impl TerminalSink {
 
 impl Default for TerminalSink {
     fn default() -> Self {
-        Self::new(None)
+        Self::new(None, true)
     }
 }
 

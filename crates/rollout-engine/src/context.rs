@@ -173,6 +173,8 @@ pub struct Ctx {
     pub(crate) undo: Option<String>,
     /// The Leases this operation holds.
     pub(crate) leases: HeldSet,
+    /// What the Leases this context takes say about the update (`status -w` shows it).
+    pub(crate) lease_note: Option<String>,
 }
 
 /// Retry budget while only validating: an unreachable cluster should fail fast with a clear
@@ -197,7 +199,15 @@ impl Ctx {
             hints,
             undo: None,
             leases: HeldSet::default(),
+            lease_note: None,
         }
+    }
+
+    /// A copy whose Leases say `note` about the update (its bounds, for `status -w`).
+    pub(crate) fn with_lease_note(&self, note: String) -> Ctx {
+        let mut ctx = self.clone();
+        ctx.lease_note = Some(note);
+        ctx
     }
 
     /// The namespace operations work in.

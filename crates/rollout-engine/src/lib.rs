@@ -21,6 +21,7 @@ pub mod model;
 // The methods: observe → plan (rollout_plan) → apply → wait, until the planner says done.
 pub mod blue_green;
 pub mod canary;
+pub mod follow;
 pub mod recreate;
 mod relabel;
 pub mod rolling;

@@ -95,6 +95,13 @@ async fn run_holding(ctx: &Ctx, req: &RollingUpdate, source: &NewSource) -> Resu
         &new_name,
         "--rollback",
     ]));
+    let limits = plan.limits;
+    let pre = pre.with_lease_note(format!(
+        "rolling-update {} -> {new_name}: at most {} pods, at least {} available",
+        req.old_name,
+        limits.max_total(),
+        limits.min_available()
+    ));
     lease::holding(&pre, &[new_name.as_str()], execute(ctx, req, &old, plan)).await
 }
 

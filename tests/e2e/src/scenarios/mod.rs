@@ -16,6 +16,7 @@ mod recreate;
 mod stale_conntrack;
 mod steps;
 mod tutorial;
+mod watching;
 
 use std::future::Future;
 use std::pin::Pin;
@@ -63,7 +64,7 @@ const fn alone(name: &'static str, why: &'static str, run: Run) -> Scenario {
 
 /// Every scenario. Those that run beside others are listed longest first (the run ends when
 /// the last one does); the ones that run alone start after them (see [`crate::schedule`]).
-pub const ALL: [Scenario; 23] = [
+pub const ALL: [Scenario; 24] = [
     Scenario {
         name: "tutorial-rolling-update",
         needs: Needs::Namespace,
@@ -82,6 +83,7 @@ pub const ALL: [Scenario; 23] = [
         Box::pin(bad_version::run_rolling(e, o))
     }),
     beside("kubectl-forms", |e, o| Box::pin(kubectl_forms::run(e, o))),
+    beside("watching", |e, o| Box::pin(watching::run(e, o))),
     // kubectl 1.17.17's own rolling-update, side by side with ours (two namespaces, no
     // Service).
     beside("kubectl-1.17", |e, o| Box::pin(kubectl_117::run(e, o))),

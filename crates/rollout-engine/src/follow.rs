@@ -1,0 +1,338 @@
+//! `status --watch`: follows one update in progress, whoever runs it (this machine, another
+//! terminal, another laptop), from what the cluster shows: the annotations the methods
+//! leave (`status`), the RCs' counts, the new pods' troubles, and the Lease of the engine
+//! that drives it. It ends with the update: completed, rolled back, or stopped half-way
+//! with no engine left driving it.
+//!
+//! Each look is a few LISTs (RCs, Services, Leases, the new RC's pods) every
+//! `--poll-interval`; the pure part ([`frame`], [`ending`]) decides from them alone.
+
+use std::time::{Duration, Instant};
+
+use k8s_openapi::api::coordination::v1::Lease;
+use k8s_openapi::api::core::v1::{Pod, ReplicationController};
+use k8s_openapi::jiff::Timestamp;
+use kube::Api;
+use kube::api::ListParams;
+
+use crate::api;
+use crate::context::Ctx;
+use crate::error::{EngineError, Result};
+use crate::model::labels::{name_of, rc_selector};
+use crate::model::new_rc::spec_replicas;
+use crate::retry::call;
+use crate::status::{UpdateInfo, describe};
+
+/// One RC's pods, as its status counts them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RcCounts {
+    /// The RC.
+    pub name: String,
+    /// `spec.replicas`.
+    pub desired: u32,
+    /// `status.replicas`: pods created and not terminating.
+    pub live: u32,
+    /// Ready pods.
+    pub ready: u32,
+    /// Available pods (ready for `minReadySeconds`).
+    pub available: u32,
+}
+
+/// What `status -w` shows at one moment.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Frame {
+    /// The update and its current step (`status`'s line).
+    pub update: String,
+    /// Each RC of the update (a deleted one is left out).
+    pub rcs: Vec<RcCounts>,
+    /// The bounds the engine holds, as its Lease says (rolling updates).
+    pub bounds: Option<String>,
+    /// Who drives it, or that nobody does.
+    pub engine: String,
+    /// Troubles of the pods (`kubia-v3-x: CrashLoopBackOff, 3 restarts`).
+    pub signals: Vec<String>,
+}
+
+/// How an update followed to its end ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Ending {
+    /// Done: the new version serves alone.
+    Completed(String),
+    /// Undone: the old version serves alone again (or a rollback is under way).
+    RolledBack(String),
+    /// Left half-way: no engine has driven it for a while.
+    Stopped(String),
+    /// There was none to follow.
+    NoneInProgress(String),
+}
+
+impl Ending {
+    /// Whether scripts waiting on the update should go on (exit 0).
+    pub fn is_success(&self) -> bool {
+        matches!(self, Ending::Completed(_) | Ending::NoneInProgress(_))
+    }
+
+    /// The last line to print.
+    pub fn message(&self) -> &str {
+        match self {
+            Ending::Completed(m)
+            | Ending::RolledBack(m)
+            | Ending::Stopped(m)
+            | Ending::NoneInProgress(m) => m,
+        }
+    }
+}
+
+/// How long an update may have no engine renewing its Lease before it counts as stopped:
+/// long enough for a rerun or a Job's next pod to take over.
+const UNDRIVEN: Duration = Duration::from_secs(20);
+/// How long to wait for an update to appear when there is none at the first look (one
+/// started a moment ago in another terminal may not have written its annotations yet).
+const APPEAR: Duration = Duration::from_secs(10);
+
+/// Everything one look lists.
+struct Look {
+    rcs: Vec<ReplicationController>,
+    updates: Vec<UpdateInfo>,
+    leases: Vec<Lease>,
+    pods: Vec<Pod>,
+}
+
+/// The Lease holder of any of `rcs` that renewed within its duration, with its note.
+fn driver<'a>(
+    leases: &'a [Lease],
+    rcs: &[String],
+    now: Timestamp,
+) -> Option<(&'a str, Option<&'a str>)> {
+    let names: Vec<String> = rcs.iter().map(|rc| crate::lease::name(rc)).collect();
+    let mut note = None;
+    let mut holder = None;
+    for lease in leases {
+        if !names
+            .iter()
+            .any(|n| Some(n.as_str()) == lease.metadata.name.as_deref())
+        {
+            continue;
+        }
+        if let Some(n) = lease
+            .metadata
+            .annotations
+            .as_ref()
+            .and_then(|a| a.get(crate::lease::NOTE))
+        {
+            note = Some(n.as_str());
+        }
+        let Some(spec) = &lease.spec else { continue };
+        let renewed = spec.renew_time.as_ref().map(|t| t.0);
+        let duration = i64::from(spec.lease_duration_seconds.unwrap_or(0));
+        let live = renewed.is_some_and(|r| r.as_second() + duration >= now.as_second());
+        if live && let Some(h) = spec.holder_identity.as_deref() {
+            holder = Some(h);
+        }
+    }
+    holder.map(|h| (h, note))
+}
+
+/// The troubles of `pods`: waiting for a reason that is not plain creation, restarts.
+fn troubles(pods: &[Pod]) -> Vec<String> {
+    let mut out = Vec::new();
+    for pod in pods {
+        let name = pod.metadata.name.as_deref().unwrap_or("?");
+        let statuses = pod
+            .status
+            .as_ref()
+            .and_then(|s| s.container_statuses.as_deref())
+            .unwrap_or_default();
+        for c in statuses {
+            let waiting = c
+                .state
+                .as_ref()
+                .and_then(|s| s.waiting.as_ref())
+                .and_then(|w| w.reason.as_deref())
+                .filter(|r| *r != "ContainerCreating" && *r != "PodInitializing");
+            match (waiting, c.restart_count) {
+                (Some(reason), 0) => out.push(format!("{name}: {reason}")),
+                (Some(reason), n) => out.push(format!("{name}: {reason}, {n} restarts")),
+                (None, 0) => {}
+                (None, n) => out.push(format!("{name}: {n} restarts")),
+            }
+        }
+    }
+    out
+}
+
+fn counts(rc: &ReplicationController) -> RcCounts {
+    let status = rc.status.as_ref();
+    let n = |v: Option<i32>| u32::try_from(v.unwrap_or(0)).unwrap_or(0);
+    RcCounts {
+        name: name_of(rc).to_owned(),
+        desired: spec_replicas(rc),
+        live: n(status.map(|s| s.replicas)),
+        ready: n(status.and_then(|s| s.ready_replicas)),
+        available: n(status.and_then(|s| s.available_replicas)),
+    }
+}
+
+/// The frame of `update` (pure).
+pub fn frame(
+    update: &UpdateInfo,
+    rcs: &[ReplicationController],
+    leases: &[Lease],
+    pods: &[Pod],
+    now: Timestamp,
+) -> Frame {
+    let driver = driver(leases, &update.rcs, now);
+    Frame {
+        update: update.line.clone(),
+        rcs: update
+            .rcs
+            .iter()
+            .filter_map(|name| rcs.iter().find(|rc| name_of(rc) == name))
+            .map(counts)
+            .collect(),
+        bounds: driver.and_then(|(_, note)| note).map(str::to_owned),
+        engine: match driver {
+            Some((holder, _)) => format!("driven by {holder}"),
+            None => "no engine is driving it".to_owned(),
+        },
+        signals: troubles(pods),
+    }
+}
+
+/// How `followed` ended, now that it is no longer in progress (pure): the RCs of
+/// `followed.rcs` (first the old one, then the new one) that still exist say which.
+/// `old_uid` tells a same-name update, whose new RC took the old name, from a rollback.
+pub fn ending(followed: &UpdateInfo, rcs: &[ReplicationController], old_uid: &str) -> Ending {
+    let find = |name: &str| rcs.iter().find(|rc| name_of(rc) == name);
+    let what = format!("{} {}", followed.method, followed.rcs.join(" -> "));
+    match followed.rcs.as_slice() {
+        [old, new] if old != new => match (find(old), find(new)) {
+            (None, Some(_)) => Ending::Completed(format!("{what}: completed")),
+            (Some(rc), None) if rc.metadata.uid.as_deref() != Some(old_uid) => {
+                Ending::Completed(format!("{what}: completed (renamed to {old})"))
+            }
+            (Some(_), None) => Ending::RolledBack(format!("{what}: rolled back, {old} serves")),
+            (Some(_), Some(_)) => Ending::Completed(format!("{what}: completed, both RCs kept")),
+            (None, None) => Ending::Stopped(format!("{what}: both RCs are gone")),
+        },
+        _ => Ending::Completed(format!("{what}: completed")),
+    }
+}
+
+async fn look(ctx: &Ctx, rc: Option<&str>, following: Option<&UpdateInfo>) -> Result<Look> {
+    let rcs = api::list_rcs(ctx).await?;
+    let services = api::list_services(ctx).await?;
+    let mut updates = describe(&rcs, &services);
+    if let Some(name) = rc {
+        updates.retain(|u| u.rcs.iter().any(|r| r == name));
+    }
+    let leases_api: Api<Lease> = Api::namespaced(ctx.cluster.client.clone(), ctx.namespace());
+    let lp = ListParams::default();
+    // Without the right to list Leases, nobody seems to drive it: shown, not fatal.
+    let leases = call(ctx, "listing leases", || leases_api.list(&lp))
+        .await
+        .map(|l| l.items)
+        .unwrap_or_default();
+    let new_rc = following
+        .or(updates.first())
+        .and_then(|u| u.rcs.last())
+        .and_then(|name| rcs.iter().find(|r| name_of(r) == name));
+    let pods = match new_rc {
+        Some(rc) => api::list_pods(ctx, &rc_selector(rc))
+            .await?
+            .into_iter()
+            .filter(|p| {
+                crate::model::side::is_owned_by(p, rc.metadata.uid.as_deref().unwrap_or(""))
+            })
+            .collect(),
+        None => Vec::new(),
+    };
+    Ok(Look {
+        rcs,
+        updates,
+        leases,
+        pods,
+    })
+}
+
+/// Follows the update involving `rc` (or the only one in progress) to its end, calling
+/// `show` with the frame of every look (a display redraws it or prints what changed).
+pub async fn follow(ctx: &Ctx, rc: Option<&str>, mut show: impl FnMut(&Frame)) -> Result<Ending> {
+    if let Some(name) = rc {
+        crate::names::object(crate::names::RC, name)?;
+    }
+    let started = Instant::now();
+    let pre = ctx.preflight();
+    let mut followed: Option<(UpdateInfo, String)> = None;
+    let mut driven_at = Instant::now();
+    loop {
+        let seen = look(&pre, rc, followed.as_ref().map(|(u, _)| u)).await?;
+        let now = Timestamp::now();
+        match &followed {
+            None => match seen.updates.as_slice() {
+                [] if started.elapsed() >= APPEAR => {
+                    return Ok(Ending::NoneInProgress(match rc {
+                        Some(name) => {
+                            format!("no update in progress for replicationcontroller {name}")
+                        }
+                        None => "no update in progress".to_owned(),
+                    }));
+                }
+                [] => {}
+                [one] => {
+                    let old = one.rcs.first().cloned().unwrap_or_default();
+                    let uid = seen
+                        .rcs
+                        .iter()
+                        .find(|r| name_of(r) == old)
+                        .and_then(|r| r.metadata.uid.clone())
+                        .unwrap_or_default();
+                    followed = Some((one.clone(), uid));
+                    continue;
+                }
+                several => {
+                    let list: Vec<String> = several.iter().map(|u| u.rcs.join(" -> ")).collect();
+                    return Err(EngineError::Usage(format!(
+                        "{} updates in progress ({}); name one of their RCs",
+                        several.len(),
+                        list.join(", ")
+                    )));
+                }
+            },
+            Some((update, old_uid)) => {
+                let same = |u: &&UpdateInfo| {
+                    u.rcs.first() == update.rcs.first() && u.method == update.method
+                };
+                let Some(current) = seen.updates.iter().find(same) else {
+                    if seen.updates.iter().any(|u| {
+                        u.method == "rollback" && u.rcs.iter().all(|r| update.rcs.contains(r))
+                    }) {
+                        return Ok(Ending::RolledBack(format!(
+                            "{} {}: being rolled back",
+                            update.method,
+                            update.rcs.join(" -> ")
+                        )));
+                    }
+                    return Ok(ending(update, &seen.rcs, old_uid));
+                };
+                let f = frame(current, &seen.rcs, &seen.leases, &seen.pods, now);
+                if driver(&seen.leases, &current.rcs, now).is_some() {
+                    driven_at = Instant::now();
+                } else if driven_at.elapsed() >= UNDRIVEN {
+                    show(&f);
+                    return Ok(Ending::Stopped(format!(
+                        "{}: stopped, no engine has driven it for {}s; run the update's command again to resume it, or roll it back",
+                        current.line,
+                        driven_at.elapsed().as_secs()
+                    )));
+                }
+                show(&f);
+            }
+        }
+        ctx.sleep(ctx.timing.poll_interval.min(Duration::from_secs(1)))
+            .await?;
+    }
+}
+
+#[cfg(test)]
+mod tests;
