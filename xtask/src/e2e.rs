@@ -149,10 +149,21 @@ pub fn run(args: &Args) -> Result<()> {
         )
         .run()
     };
+    // The HTML report in a real browser, whatever the scenarios' result.
+    let html = report_dir.join("report.html");
+    let browser = if html.exists() {
+        crate::browser::check_report(&html).map(drop)
+    } else {
+        Ok(())
+    };
+    if let Err(e) = &browser {
+        eprintln!("error: report.html in Chromium: {e:#}");
+    }
     let teardown = match created_here {
         Some(p) if !args.keep => cluster::down(p),
         _ => Ok(()),
     };
+    let result = result.map_err(anyhow::Error::from).and(browser);
     match (result, teardown) {
         (Ok(()), t) => t,
         (Err(_), t) => {

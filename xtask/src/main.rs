@@ -2,6 +2,7 @@
 //! task, in the style of rust-analyzer's xtask.
 
 mod bench;
+mod browser;
 mod cluster;
 mod dist;
 mod docker;

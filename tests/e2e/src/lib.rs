@@ -6,6 +6,7 @@
 //! brings a cluster up and runs the `e2e` binary.
 
 pub mod env;
+pub mod html;
 pub mod monitor;
 pub mod objects;
 pub mod process;

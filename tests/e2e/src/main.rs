@@ -141,6 +141,9 @@ async fn main() -> ExitCode {
         }
         Err(e) => eprintln!("error: cannot write the report: {e}"),
     }
+    if let Err(e) = e2e::html::write(&args.report_dir, &args.provider, &run) {
+        eprintln!("error: cannot write report.html: {e}");
+    }
     if outcomes.iter().all(|o| o.passed()) {
         ExitCode::SUCCESS
     } else {

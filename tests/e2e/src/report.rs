@@ -79,46 +79,68 @@ pub struct Run {
     pub outcomes: Vec<Outcome>,
 }
 
-/// Writes `report.md`, the run chart `run.svg`, and a timeline SVG for each scenario with
-/// samples, into `dir`; returns the Markdown.
+/// The columns of the report's table.
+pub const COLUMNS: [&str; 12] = [
+    "scenario",
+    "result",
+    "requests sent",
+    "failed",
+    "duration",
+    "outage window",
+    "canary share",
+    "shared the cluster",
+    "start",
+    "waited for a slot",
+    "end",
+    "NodePort",
+];
+
+/// One scenario's row of the table.
+pub fn cells(o: &Outcome) -> [String; 12] {
+    [
+        o.name.clone(),
+        match (&o.not_applicable, o.passed()) {
+            (Some(_), _) => "not applicable",
+            (None, true) => "pass",
+            (None, false) => "FAIL",
+        }
+        .to_owned(),
+        o.sent.to_string(),
+        o.failed.to_string(),
+        format!("{:.1}s", o.duration.as_secs_f64()),
+        o.outage
+            .map_or("-".into(), |d| format!("{:.2}s", d.as_secs_f64())),
+        o.canary_share.map_or("-".into(), |(share, n)| {
+            format!("{:.1}% of {n}", share * 100.0)
+        }),
+        alone_column(o),
+        format!("{:.1}s", o.started.as_secs_f64()),
+        format!("{:.1}s", o.waited.as_secs_f64()),
+        format!("{:.1}s", (o.started + o.duration).as_secs_f64()),
+        o.node_port.to_string(),
+    ]
+}
+
+/// Writes `report.md`, the run chart `run.svg`, and a timeline SVG (and
+/// its data as JSON) for each scenario with samples, into `dir`; returns the Markdown.
 pub fn write(dir: &Path, provider: &str, run: &Run) -> std::io::Result<String> {
     std::fs::create_dir_all(dir)?;
     let outcomes = &run.outcomes;
     let serial: Duration = outcomes.iter().map(|o| o.duration).sum();
     let mut md = format!(
-        "# End-to-end report\n\nProvider: **{provider}**. {} scenarios in **{:.1}s** wall time, up to {} side by side ({:.1}s if run one after another).\n\n| scenario | result | requests sent | failed | duration | outage window | canary share | shared the cluster | start | waited for a slot | end | NodePort |\n|---|---|---|---|---|---|---|---|---|---|---|---|\n",
+        "# End-to-end report\n\nProvider: **{provider}**. {} scenarios in **{:.1}s** wall time, up to {} side by side ({:.1}s if run one after another).\n\n| {} |\n|{}\n",
         outcomes.len(),
         run.wall.as_secs_f64(),
         run.jobs,
         serial.as_secs_f64(),
+        COLUMNS.join(" | "),
+        "---|".repeat(COLUMNS.len()),
     );
     for o in outcomes {
-        let _ = writeln!(
-            md,
-            "| {} | {} | {} | {} | {:.1}s | {} | {} | {} | {:.1}s | {:.1}s | {:.1}s | {} |",
-            o.name,
-            match (&o.not_applicable, o.passed()) {
-                (Some(_), _) => "not applicable",
-                (None, true) => "pass",
-                (None, false) => "FAIL",
-            },
-            o.sent,
-            o.failed,
-            o.duration.as_secs_f64(),
-            o.outage
-                .map_or("-".into(), |d| format!("{:.2}s", d.as_secs_f64())),
-            o.canary_share.map_or("-".into(), |(share, n)| format!(
-                "{:.1}% of {n}",
-                share * 100.0
-            )),
-            alone_column(o),
-            o.started.as_secs_f64(),
-            o.waited.as_secs_f64(),
-            (o.started + o.duration).as_secs_f64(),
-            o.node_port,
-        );
+        let _ = writeln!(md, "| {} |", cells(o).join(" | "));
     }
-    std::fs::write(dir.join("run.svg"), run_chart(run))?;
+    let chart = run_chart(run);
+    std::fs::write(dir.join("run.svg"), &chart)?;
     let _ = writeln!(md, "\n![the run: which scenario ran when](run.svg)");
     for o in outcomes {
         let _ = writeln!(md, "\n## {}\n", o.name);
@@ -134,7 +156,8 @@ pub fn write(dir: &Path, provider: &str, run: &Run) -> std::io::Result<String> {
         if !o.samples.is_empty() {
             let file = format!("{}.svg", o.name);
             let observed = timeline_of(o);
-            std::fs::write(dir.join(&file), timeline::render(&observed).svg)?;
+            let svg = timeline::render(&observed).svg;
+            std::fs::write(dir.join(&file), &svg)?;
             let json = serde_json::to_string(&observed)?;
             std::fs::write(dir.join(format!("{}.timeline.json", o.name)), json)?;
             let _ = writeln!(md, "\n![{} timeline]({file})", o.name);
