@@ -271,6 +271,12 @@ pub async fn follow(ctx: &Ctx, rc: Option<&str>, mut show: impl FnMut(&Frame)) -
         match &followed {
             None => match seen.updates.as_slice() {
                 [] if started.elapsed() >= APPEAR => {
+                    // A name that is no RC is bad input, not "nothing to follow".
+                    if let Some(name) = rc
+                        && !seen.rcs.iter().any(|r| name_of(r) == name)
+                    {
+                        return Err(EngineError::RcNotFound(name.to_owned()));
+                    }
                     return Ok(Ending::NoneInProgress(match rc {
                         Some(name) => {
                             format!("no update in progress for replicationcontroller {name}")
