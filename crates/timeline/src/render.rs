@@ -116,6 +116,16 @@ fn color(name: &str, others: &[&str]) -> &'static str {
 }
 
 const ERROR_RED: &str = "#d62728";
+
+/// How a line of the pods panel (and its legend swatch) is drawn: ready pods wide and
+/// translucent, live pods (`dash`) thin and dashed, so that where the two counts are equal
+/// both stay visible, the dashes over the band.
+fn pod_line_style(dash: &str) -> String {
+    match dash {
+        "" => " stroke-width=\"3.5\" stroke-opacity=\"0.45\"".to_owned(),
+        dash => format!(" stroke-width=\"1.3\" stroke-dasharray=\"{dash}\""),
+    }
+}
 const STEP_GREY: &str = "#777777";
 
 fn lane_name(outcome: &Outcome) -> String {
@@ -199,25 +209,37 @@ pub fn render(t: &Timeline) -> Picture {
     c.text(&title, 10.0, 22.0, 14.0, Anchor::Start, "#000");
 
     // The legend, wrapped.
-    let mut legend: Vec<(&str, &str, String)> = Vec::new();
+    // (colour, line style, label)
+    let mut legend: Vec<(&str, String, String)> = Vec::new();
     for g in &groups {
-        legend.push((color(g, &groups), "", format!("{g} ready")));
-        legend.push((color(g, &groups), "4,3", format!("{g} live")));
+        legend.push((color(g, &groups), pod_line_style(""), format!("{g} ready")));
+        legend.push((
+            color(g, &groups),
+            pod_line_style("4,3"),
+            format!("{g} live"),
+        ));
     }
     if t.marks.iter().any(|m| m.kind == MarkKind::Step) {
-        legend.push((STEP_GREY, "3,3", "step".to_owned()));
+        let dashed = " stroke-dasharray=\"3,3\"".to_owned();
+        legend.push((STEP_GREY, dashed, "step".to_owned()));
     }
     if t.marks.iter().any(|m| m.kind == MarkKind::Signal) {
-        legend.push((ERROR_RED, "", "failure signal".to_owned()));
+        legend.push((ERROR_RED, String::new(), "failure signal".to_owned()));
     }
     let (mut lx, mut ly) = (10.0, 44.0);
-    for (stroke, dash, label) in &legend {
+    for (stroke, style, label) in &legend {
         let w = 20.0 + text_width(label, 11.0);
         if lx + w > WIDTH - 10.0 && lx > 10.0 {
             lx = 10.0;
             ly += 18.0;
         }
-        c.line((lx, ly - 4.0), (lx + 16.0, ly - 4.0), stroke, dash);
+        let _ = writeln!(
+            c.body,
+            "<line x1=\"{lx:.1}\" y1=\"{y:.1}\" x2=\"{:.1}\" y2=\"{y:.1}\" stroke=\"{stroke}\"{}/>",
+            lx + 16.0,
+            style,
+            y = ly - 4.0
+        );
         c.text(label, lx + 20.0, ly, 11.0, Anchor::Start, "#000");
         lx += w + 16.0;
     }
@@ -322,15 +344,11 @@ pub fn render(t: &Timeline) -> Picture {
                 if let Some(prev) = prev {
                     let _ = write!(points, "{RIGHT:.1},{:.1}", y(prev));
                 }
-                let dash = if dash.is_empty() {
-                    String::new()
-                } else {
-                    format!(" stroke-dasharray=\"{dash}\"")
-                };
                 let _ = writeln!(
                     c.body,
-                    "<polyline points=\"{points}\" fill=\"none\" stroke=\"{}\" stroke-width=\"1.5\"{dash}/>",
-                    color(g, &groups)
+                    "<polyline points=\"{points}\" fill=\"none\" stroke=\"{}\"{}/>",
+                    color(g, &groups),
+                    pod_line_style(dash)
                 );
             }
         }
