@@ -96,6 +96,9 @@ impl Recording {
         let Some(file) = &args.timeline else {
             return Ok(None);
         };
+        // A file that cannot be written is refused now, not after the update.
+        std::fs::File::create(file)
+            .map_err(|e| EngineError::Usage(format!("--timeline {}: {e}", file.display())))?;
         let probe = match &args.probe {
             Some(url) => {
                 if !(args.probe_rate > 0.0 && args.probe_rate <= MAX_RATE) {
@@ -281,13 +284,20 @@ mod tests {
 
     #[test]
     fn events_become_pods_steps_and_signals() {
-        let args = TimelineArgs {
+        let unwritable = TimelineArgs {
             timeline: Some("/nonexistent/t.svg".into()),
+            ..TimelineArgs::default()
+        };
+        assert!(Recording::new(&unwritable, "t").is_err());
+        let file = std::env::temp_dir().join(format!("record-test-{}.svg", std::process::id()));
+        let args = TimelineArgs {
+            timeline: Some(file.clone()),
             ..TimelineArgs::default()
         };
         let Ok(Some(r)) = Recording::new(&args, "t") else {
             panic!("a recording")
         };
+        let _ = std::fs::remove_file(&file);
         let side = |current, available| rollout_plan::Side {
             spec: current,
             current,
@@ -324,7 +334,7 @@ mod tests {
     #[test]
     fn a_bad_rate_is_refused_before_anything_runs() {
         let args = TimelineArgs {
-            timeline: Some("t.svg".into()),
+            timeline: Some(std::env::temp_dir().join("record-test-rate.svg")),
             probe: Some("http://127.0.0.1:30002/".into()),
             probe_rate: 1000.0,
         };

@@ -94,8 +94,47 @@ const APPEAR: Duration = Duration::from_secs(10);
 struct Look {
     rcs: Vec<ReplicationController>,
     updates: Vec<UpdateInfo>,
-    leases: Vec<Lease>,
+    /// `None` when Leases cannot be listed (RBAC): who drives the update is then unknown.
+    leases: Option<Vec<Lease>>,
     pods: Vec<Pod>,
+}
+
+/// One entry per update: `status` lists a rollback (or a rename) both from the new RC's
+/// annotations and from the old RC's; the entry that says `rollback` wins.
+fn merged(updates: Vec<UpdateInfo>) -> Vec<UpdateInfo> {
+    let mut out: Vec<UpdateInfo> = Vec::new();
+    for u in updates {
+        match out.iter_mut().find(|o| same_rcs(o, &u)) {
+            Some(o) if u.method == "rollback" => *o = u,
+            Some(_) => {}
+            None => out.push(u),
+        }
+    }
+    out
+}
+
+/// Whether two entries are about the same RCs, in any order (blue-green swaps them).
+fn same_rcs(a: &UpdateInfo, b: &UpdateInfo) -> bool {
+    let mut x = a.rcs.clone();
+    let mut y = b.rcs.clone();
+    x.sort();
+    y.sort();
+    x == y
+}
+
+/// Whether one command drives the update from start to end, so that no engine for a while
+/// means it stopped; blue-green and canary rest between their commands.
+fn driven_to_the_end(method: &str) -> bool {
+    matches!(method, "rolling-update" | "rollback" | "recreate")
+}
+
+/// The RC's pod template as JSON, to tell a same-name update's renamed RC from the old RC.
+fn template_of(rc: &ReplicationController) -> String {
+    rc.spec
+        .as_ref()
+        .and_then(|s| s.template.as_ref())
+        .and_then(|t| serde_json::to_string(t).ok())
+        .unwrap_or_default()
 }
 
 /// The Lease holder of any of `rcs` that renewed within its duration, with its note.
@@ -177,11 +216,11 @@ fn counts(rc: &ReplicationController) -> RcCounts {
 pub fn frame(
     update: &UpdateInfo,
     rcs: &[ReplicationController],
-    leases: &[Lease],
+    leases: Option<&[Lease]>,
     pods: &[Pod],
     now: Timestamp,
 ) -> Frame {
-    let driver = driver(leases, &update.rcs, now);
+    let driver = leases.and_then(|l| driver(l, &update.rcs, now));
     Frame {
         update: update.line.clone(),
         rcs: update
@@ -191,24 +230,26 @@ pub fn frame(
             .map(counts)
             .collect(),
         bounds: driver.and_then(|(_, note)| note).map(str::to_owned),
-        engine: match driver {
-            Some((holder, _)) => format!("driven by {holder}"),
-            None => "no engine is driving it".to_owned(),
+        engine: match (driver, leases) {
+            (Some((holder, _)), _) => format!("driven by {holder}"),
+            (None, Some(_)) => "no engine is driving it".to_owned(),
+            (None, None) => "driven by: unknown (no permission to list Leases)".to_owned(),
         },
         signals: troubles(pods),
     }
 }
 
 /// How `followed` ended, now that it is no longer in progress (pure): the RCs of
-/// `followed.rcs` (first the old one, then the new one) that still exist say which.
-/// `old_uid` tells a same-name update, whose new RC took the old name, from a rollback.
-pub fn ending(followed: &UpdateInfo, rcs: &[ReplicationController], old_uid: &str) -> Ending {
+/// `followed.rcs` (first the old one, then the new one, as first seen) that still exist say
+/// which. `old_template` (the old RC's pod template when following began) tells a
+/// same-name update, whose old RC took the new template, from a rollback.
+pub fn ending(followed: &UpdateInfo, rcs: &[ReplicationController], old_template: &str) -> Ending {
     let find = |name: &str| rcs.iter().find(|rc| name_of(rc) == name);
     let what = format!("{} {}", followed.method, followed.rcs.join(" -> "));
     match followed.rcs.as_slice() {
         [old, new] if old != new => match (find(old), find(new)) {
             (None, Some(_)) => Ending::Completed(format!("{what}: completed")),
-            (Some(rc), None) if rc.metadata.uid.as_deref() != Some(old_uid) => {
+            (Some(rc), None) if template_of(rc) != old_template => {
                 Ending::Completed(format!("{what}: completed (renamed to {old})"))
             }
             (Some(_), None) => Ending::RolledBack(format!("{what}: rolled back, {old} serves")),
@@ -222,17 +263,17 @@ pub fn ending(followed: &UpdateInfo, rcs: &[ReplicationController], old_uid: &st
 async fn look(ctx: &Ctx, rc: Option<&str>, following: Option<&UpdateInfo>) -> Result<Look> {
     let rcs = api::list_rcs(ctx).await?;
     let services = api::list_services(ctx).await?;
-    let mut updates = describe(&rcs, &services);
+    let mut updates = merged(describe(&rcs, &services));
     if let Some(name) = rc {
         updates.retain(|u| u.rcs.iter().any(|r| r == name));
     }
     let leases_api: Api<Lease> = Api::namespaced(ctx.cluster.client.clone(), ctx.namespace());
     let lp = ListParams::default();
-    // Without the right to list Leases, nobody seems to drive it: shown, not fatal.
+    // Without the right to list Leases, who drives it is unknown: shown, not fatal.
     let leases = call(ctx, "listing leases", || leases_api.list(&lp))
         .await
         .map(|l| l.items)
-        .unwrap_or_default();
+        .ok();
     let new_rc = following
         .or(updates.first())
         .and_then(|u| u.rcs.last())
@@ -262,11 +303,15 @@ pub async fn follow(ctx: &Ctx, rc: Option<&str>, mut show: impl FnMut(&Frame)) -
         crate::names::object(crate::names::RC, name)?;
     }
     let started = Instant::now();
+    // The first look fails fast on an unreachable cluster; later ones ride out an API
+    // server restart as the engine does (`--timeout`).
     let pre = ctx.preflight();
+    let mut looking = &pre;
     let mut followed: Option<(UpdateInfo, String)> = None;
     let mut driven_at = Instant::now();
     loop {
-        let seen = look(&pre, rc, followed.as_ref().map(|(u, _)| u)).await?;
+        let seen = look(looking, rc, followed.as_ref().map(|(u, _)| u)).await?;
+        looking = ctx;
         let now = Timestamp::now();
         match &followed {
             None => match seen.updates.as_slice() {
@@ -287,13 +332,13 @@ pub async fn follow(ctx: &Ctx, rc: Option<&str>, mut show: impl FnMut(&Frame)) -
                 [] => {}
                 [one] => {
                     let old = one.rcs.first().cloned().unwrap_or_default();
-                    let uid = seen
+                    let template = seen
                         .rcs
                         .iter()
                         .find(|r| name_of(r) == old)
-                        .and_then(|r| r.metadata.uid.clone())
+                        .map(template_of)
                         .unwrap_or_default();
-                    followed = Some((one.clone(), uid));
+                    followed = Some((one.clone(), template));
                     continue;
                 }
                 several => {
@@ -305,24 +350,21 @@ pub async fn follow(ctx: &Ctx, rc: Option<&str>, mut show: impl FnMut(&Frame)) -
                     )));
                 }
             },
-            Some((update, old_uid)) => {
-                let same = |u: &&UpdateInfo| {
-                    u.rcs.first() == update.rcs.first() && u.method == update.method
+            Some((update, old_template)) => {
+                let Some(current) = seen.updates.iter().find(|u| same_rcs(u, update)) else {
+                    return Ok(ending(update, &seen.rcs, old_template));
                 };
-                let Some(current) = seen.updates.iter().find(same) else {
-                    if seen.updates.iter().any(|u| {
-                        u.method == "rollback" && u.rcs.iter().all(|r| update.rcs.contains(r))
-                    }) {
-                        return Ok(Ending::RolledBack(format!(
-                            "{} {}: being rolled back",
-                            update.method,
-                            update.rcs.join(" -> ")
-                        )));
-                    }
-                    return Ok(ending(update, &seen.rcs, old_uid));
-                };
-                let f = frame(current, &seen.rcs, &seen.leases, &seen.pods, now);
-                if driver(&seen.leases, &current.rcs, now).is_some() {
+                if current.method == "rollback" && update.method != "rollback" {
+                    return Ok(Ending::RolledBack(format!(
+                        "{} {}: being rolled back",
+                        update.method,
+                        update.rcs.join(" -> ")
+                    )));
+                }
+                let leases = seen.leases.as_deref();
+                let f = frame(current, &seen.rcs, leases, &seen.pods, now);
+                let driven = leases.is_none_or(|l| driver(l, &current.rcs, now).is_some());
+                if driven || !driven_to_the_end(current.method) {
                     driven_at = Instant::now();
                 } else if driven_at.elapsed() >= UNDRIVEN {
                     show(&f);
@@ -335,8 +377,7 @@ pub async fn follow(ctx: &Ctx, rc: Option<&str>, mut show: impl FnMut(&Frame)) -
                 show(&f);
             }
         }
-        ctx.sleep(ctx.timing.poll_interval.min(Duration::from_secs(1)))
-            .await?;
+        ctx.sleep(ctx.timing.poll_interval).await?;
     }
 }
 

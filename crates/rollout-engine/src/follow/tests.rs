@@ -58,7 +58,7 @@ fn a_frame_shows_counts_bounds_driver_and_troubles() {
         }]
     }))
     .ok();
-    let f = frame(update, &rcs, &leases, &[pod], now);
+    let f = frame(update, &rcs, Some(&leases), &[pod], now);
     assert_eq!(f.rcs.len(), 2);
     assert_eq!((f.rcs[1].name.as_str(), f.rcs[1].desired), ("kubia-v2", 1));
     assert_eq!(f.bounds.as_deref(), Some(note));
@@ -71,9 +71,15 @@ fn a_frame_shows_counts_bounds_driver_and_troubles() {
         Timestamp::UNIX_EPOCH,
         Some(note),
     )];
-    let f = frame(update, &rcs, &stale, &[], now);
+    let f = frame(update, &rcs, Some(&stale), &[], now);
     assert_eq!(f.engine, "no engine is driving it");
     assert_eq!(f.bounds, None);
+    let f = frame(update, &rcs, None, &[], now);
+    assert!(
+        f.engine.contains("unknown"),
+        "Leases not listable: {}",
+        f.engine
+    );
 }
 
 #[test]
@@ -81,16 +87,52 @@ fn the_end_says_completed_renamed_or_rolled_back() {
     let rcs = tutorial(0, 3);
     let updates = describe(&rcs, &[]);
     let update = &updates[0];
+    let old_template = template_of(&rcs[0]);
     let new_only = vec![rc("kubia-v2", "uid-2", 3, 3)];
     assert!(matches!(
-        ending(update, &new_only, "uid-1"),
+        ending(update, &new_only, &old_template),
         Ending::Completed(_)
     ));
-    let old_only = vec![rc("kubia-v1", "uid-1", 3, 3)];
-    let rolled = ending(update, &old_only, "uid-1");
+    let old_only = vec![rcs[0].clone()];
+    let rolled = ending(update, &old_only, &old_template);
     assert!(matches!(rolled, Ending::RolledBack(_)), "{rolled:?}");
     assert!(!rolled.is_success());
-    let renamed = vec![rc("kubia-v1", "uid-9", 3, 3)];
-    let e = ending(update, &renamed, "uid-1");
+    // A same-name update ends with the old RC (same name, same uid) carrying the new
+    // RC's template.
+    let mut renamed = rcs[0].clone();
+    if let Some(t) = renamed.spec.as_mut().and_then(|s| s.template.as_mut()) {
+        let labels = t
+            .metadata
+            .get_or_insert_with(Default::default)
+            .labels
+            .get_or_insert_with(Default::default);
+        labels.insert(
+            "deployment".into(),
+            "b1512555c3695d9e0e7efd7dbac70e22".into(),
+        );
+    }
+    let e = ending(update, &[renamed], &old_template);
     assert!(e.is_success() && e.message().contains("renamed"), "{e:?}");
+}
+
+#[test]
+fn a_rollback_listed_twice_is_one_update_and_wins() {
+    let forward = UpdateInfo {
+        method: "rolling-update",
+        rcs: vec!["kubia-v1".into(), "kubia-v2".into()],
+        line: "forward".into(),
+    };
+    let rollback = UpdateInfo {
+        method: "rollback",
+        rcs: vec!["kubia-v2".into(), "kubia-v1".into()],
+        line: "back".into(),
+    };
+    let other = UpdateInfo {
+        method: "canary",
+        rcs: vec!["a".into(), "b".into()],
+        line: "canary".into(),
+    };
+    let m = merged(vec![forward, other.clone(), rollback.clone()]);
+    assert_eq!(m, [rollback, other]);
+    assert!(driven_to_the_end("rolling-update") && !driven_to_the_end("canary"));
 }

@@ -32,8 +32,15 @@ pub async fn run(env: &Env, o: &mut Outcome) -> Result<()> {
         probe.as_str(),
     ];
     let origin = Instant::now();
-    let plugin = process::spawn(ns.kubectl(env, &update))?;
-    // Another terminal: a pseudo-terminal of its own (`script`), and a pipe.
+    let mut plugin = process::spawn(ns.kubectl(env, &update))?;
+    // Once the update exists in the cluster, another terminal follows it: a
+    // pseudo-terminal of its own (`script`), and a pipe.
+    let created = Duration::from_secs(120);
+    while let Some(line) = plugin.next_line(created).await {
+        if line.starts_with("Created kubia-v2") {
+            break;
+        }
+    }
     let watch = format!(
         "{} status -w kubia-v1",
         env.settings.bin_dir.join("kubia-rollout").display()
@@ -124,8 +131,13 @@ pub async fn run(env: &Env, o: &mut Outcome) -> Result<()> {
             break;
         }
     }
-    let follower = process::spawn(ns.kubia_rollout(env, &["status", "-w", "kubia-v2"]))?;
-    tokio::time::sleep(Duration::from_secs(3)).await;
+    let mut follower = process::spawn(ns.kubia_rollout(env, &["status", "-w", "kubia-v2"]))?;
+    // It follows before the engine stops: its first frame is printed.
+    let first = follower.next_line(Duration::from_secs(30)).await;
+    ensure!(
+        first.is_some(),
+        "status -w printed nothing while the update ran"
+    );
     let _ = bad.interrupt(Duration::from_secs(60)).await?;
     let rollback = ["rolling-update", "kubia-v2", "kubia-v3", "--rollback"];
     process::run(ns.kubectl(env, &rollback), Duration::from_secs(300))
