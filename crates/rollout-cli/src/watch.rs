@@ -102,6 +102,7 @@ mod tests {
             bounds: Some("rolling-update kubia-v1 -> kubia-v2: at most 4 pods".into()),
             engine: "driven by laptop/42".into(),
             signals: vec!["kubia-v2-x: CrashLoopBackOff".into()],
+            driven: Some(true),
         };
         let text = lines(&frame, 7);
         assert_eq!(text.len(), 5, "{text:?}");

@@ -10,6 +10,7 @@
 use std::collections::BTreeMap;
 use std::fmt::Debug;
 
+use k8s_openapi::api::coordination::v1::Lease;
 use k8s_openapi::api::core::v1::{Pod, ReplicationController, Service};
 use kube::api::{DeleteParams, ListParams, Patch, PatchParams, PostParams, PropagationPolicy};
 use kube::{Api, Resource};
@@ -69,6 +70,15 @@ pub(crate) async fn list_services(ctx: &Ctx) -> Result<Vec<Service>> {
     let api = ctx.services();
     let lp = ListParams::default();
     call(ctx, "listing services", || api.list(&lp))
+        .await
+        .map(|list| list.items)
+}
+
+/// Lists all Leases of the namespace.
+pub(crate) async fn list_leases(ctx: &Ctx) -> Result<Vec<Lease>> {
+    let api: Api<Lease> = Api::namespaced(ctx.cluster.client.clone(), ctx.namespace());
+    let lp = ListParams::default();
+    call(ctx, "listing leases", || api.list(&lp))
         .await
         .map(|list| list.items)
 }

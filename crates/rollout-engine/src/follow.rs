@@ -7,20 +7,18 @@
 //! Each look is a few LISTs (RCs, Services, Leases, the new RC's pods) every
 //! `--poll-interval`; the pure part ([`frame`], [`ending`]) decides from them alone.
 
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use k8s_openapi::api::coordination::v1::Lease;
 use k8s_openapi::api::core::v1::{Pod, ReplicationController};
 use k8s_openapi::jiff::Timestamp;
-use kube::Api;
-use kube::api::ListParams;
 
 use crate::api;
 use crate::context::Ctx;
 use crate::error::{EngineError, Result};
 use crate::model::labels::{name_of, rc_selector};
 use crate::model::new_rc::spec_replicas;
-use crate::retry::call;
 use crate::status::{UpdateInfo, describe};
 
 /// One RC's pods, as its status counts them.
@@ -51,6 +49,8 @@ pub struct Frame {
     pub engine: String,
     /// Troubles of the pods (`kubia-v3-x: CrashLoopBackOff, 3 restarts`).
     pub signals: Vec<String>,
+    /// Whether an engine drives it; `None` when Leases cannot be listed.
+    pub driven: Option<bool>,
 }
 
 /// How an update followed to its end ended.
@@ -96,7 +96,7 @@ struct Look {
     updates: Vec<UpdateInfo>,
     /// `None` when Leases cannot be listed (RBAC): who drives the update is then unknown.
     leases: Option<Vec<Lease>>,
-    pods: Vec<Pod>,
+    pods: Vec<Arc<Pod>>,
 }
 
 /// One entry per update: `status` lists a rollback (or a rename) both from the new RC's
@@ -161,11 +161,17 @@ fn driver<'a>(
         {
             note = Some(n.as_str());
         }
-        let Some(spec) = &lease.spec else { continue };
-        let renewed = spec.renew_time.as_ref().map(|t| t.0);
-        let duration = i64::from(spec.lease_duration_seconds.unwrap_or(0));
-        let live = renewed.is_some_and(|r| r.as_second() + duration >= now.as_second());
-        if live && let Some(h) = spec.holder_identity.as_deref() {
+        // Renewed within its duration by the clocks, as the engine judges a Lease
+        // it would take (`lease::decide`: held, not to be taken).
+        let live = matches!(
+            crate::lease::decide(lease, "", now, |_| false),
+            crate::lease::Verdict::Held(_)
+        );
+        let holder_identity = lease
+            .spec
+            .as_ref()
+            .and_then(|s| s.holder_identity.as_deref());
+        if live && let Some(h) = holder_identity {
             holder = Some(h);
         }
     }
@@ -173,31 +179,23 @@ fn driver<'a>(
 }
 
 /// The troubles of `pods`: waiting for a reason that is not plain creation, restarts.
-fn troubles(pods: &[Pod]) -> Vec<String> {
-    let mut out = Vec::new();
-    for pod in pods {
-        let name = pod.metadata.name.as_deref().unwrap_or("?");
-        let statuses = pod
-            .status
-            .as_ref()
-            .and_then(|s| s.container_statuses.as_deref())
-            .unwrap_or_default();
-        for c in statuses {
-            let waiting = c
-                .state
-                .as_ref()
-                .and_then(|s| s.waiting.as_ref())
-                .and_then(|w| w.reason.as_deref())
-                .filter(|r| *r != "ContainerCreating" && *r != "PodInitializing");
-            match (waiting, c.restart_count) {
-                (Some(reason), 0) => out.push(format!("{name}: {reason}")),
-                (Some(reason), n) => out.push(format!("{name}: {reason}, {n} restarts")),
-                (None, 0) => {}
-                (None, n) => out.push(format!("{name}: {n} restarts")),
+fn troubles(pods: &[Arc<Pod>]) -> Vec<String> {
+    // The same view of the new pods the failure signals judge (`health::new_pods`).
+    let now = crate::model::side::now_seconds();
+    crate::health::new_pods(pods, now)
+        .into_iter()
+        .filter_map(|p| {
+            let reason = p
+                .waiting_reason
+                .filter(|r| r != "ContainerCreating" && r != "PodInitializing");
+            match (reason, p.restarts) {
+                (Some(reason), 0) => Some(format!("{}: {reason}", p.name)),
+                (Some(reason), n) => Some(format!("{}: {reason}, {n} restarts", p.name)),
+                (None, 0) => None,
+                (None, n) => Some(format!("{}: {n} restarts", p.name)),
             }
-        }
-    }
-    out
+        })
+        .collect()
 }
 
 fn counts(rc: &ReplicationController) -> RcCounts {
@@ -217,7 +215,7 @@ pub fn frame(
     update: &UpdateInfo,
     rcs: &[ReplicationController],
     leases: Option<&[Lease]>,
-    pods: &[Pod],
+    pods: &[Arc<Pod>],
     now: Timestamp,
 ) -> Frame {
     let driver = leases.and_then(|l| driver(l, &update.rcs, now));
@@ -236,6 +234,7 @@ pub fn frame(
             (None, None) => "driven by: unknown (no permission to list Leases)".to_owned(),
         },
         signals: troubles(pods),
+        driven: leases.map(|_| driver.is_some()),
     }
 }
 
@@ -267,13 +266,8 @@ async fn look(ctx: &Ctx, rc: Option<&str>, following: Option<&UpdateInfo>) -> Re
     if let Some(name) = rc {
         updates.retain(|u| u.rcs.iter().any(|r| r == name));
     }
-    let leases_api: Api<Lease> = Api::namespaced(ctx.cluster.client.clone(), ctx.namespace());
-    let lp = ListParams::default();
     // Without the right to list Leases, who drives it is unknown: shown, not fatal.
-    let leases = call(ctx, "listing leases", || leases_api.list(&lp))
-        .await
-        .map(|l| l.items)
-        .ok();
+    let leases = api::list_leases(ctx).await.ok();
     let new_rc = following
         .or(updates.first())
         .and_then(|u| u.rcs.last())
@@ -285,6 +279,7 @@ async fn look(ctx: &Ctx, rc: Option<&str>, following: Option<&UpdateInfo>) -> Re
             .filter(|p| {
                 crate::model::side::is_owned_by(p, rc.metadata.uid.as_deref().unwrap_or(""))
             })
+            .map(Arc::new)
             .collect(),
         None => Vec::new(),
     };
@@ -363,7 +358,7 @@ pub async fn follow(ctx: &Ctx, rc: Option<&str>, mut show: impl FnMut(&Frame)) -
                 }
                 let leases = seen.leases.as_deref();
                 let f = frame(current, &seen.rcs, leases, &seen.pods, now);
-                let driven = leases.is_none_or(|l| driver(l, &current.rcs, now).is_some());
+                let driven = f.driven != Some(false);
                 if driven || !driven_to_the_end(current.method) {
                     driven_at = Instant::now();
                 } else if driven_at.elapsed() >= UNDRIVEN {

@@ -58,7 +58,7 @@ fn a_frame_shows_counts_bounds_driver_and_troubles() {
         }]
     }))
     .ok();
-    let f = frame(update, &rcs, Some(&leases), &[pod], now);
+    let f = frame(update, &rcs, Some(&leases), &[Arc::new(pod)], now);
     assert_eq!(f.rcs.len(), 2);
     assert_eq!((f.rcs[1].name.as_str(), f.rcs[1].desired), ("kubia-v2", 1));
     assert_eq!(f.bounds.as_deref(), Some(note));
@@ -73,6 +73,7 @@ fn a_frame_shows_counts_bounds_driver_and_troubles() {
     )];
     let f = frame(update, &rcs, Some(&stale), &[], now);
     assert_eq!(f.engine, "no engine is driving it");
+    assert_eq!(f.driven, Some(false));
     assert_eq!(f.bounds, None);
     let f = frame(update, &rcs, None, &[], now);
     assert!(
@@ -80,6 +81,7 @@ fn a_frame_shows_counts_bounds_driver_and_troubles() {
         "Leases not listable: {}",
         f.engine
     );
+    assert_eq!(f.driven, None);
 }
 
 #[test]
