@@ -170,9 +170,13 @@ pub fn run(args: &Args) -> Result<()> {
             if let Err(e) = t {
                 eprintln!("error: tearing the cluster down: {e:#}");
             }
+            // The e2e binary lists why each scenario failed; repeated here, at the end of
+            // the log, where CI's cut keeps it.
+            let why = std::fs::read_to_string(report_dir.join("failures.txt")).unwrap_or_default();
             bail!(
-                "end-to-end scenarios failed on {provider_name}; see {}",
-                report_dir.join("report.md").display()
+                "end-to-end scenarios failed on {provider_name}; see {}\n{}",
+                report_dir.join("report.md").display(),
+                why.trim_end()
             )
         }
     }

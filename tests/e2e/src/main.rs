@@ -145,8 +145,21 @@ async fn main() -> ExitCode {
         eprintln!("error: cannot write report.html: {e}");
     }
     if outcomes.iter().all(|o| o.passed()) {
+        let _ = std::fs::remove_file(args.report_dir.join("failures.txt"));
         ExitCode::SUCCESS
     } else {
+        // Last, so that a log cut to its tail (CI's) still says why; `cargo xtask e2e`
+        // repeats `failures.txt` at its very end.
+        let why: String = outcomes
+            .iter()
+            .filter_map(|o| {
+                o.error
+                    .as_ref()
+                    .map(|e| format!("FAILED {}: {e}\n", o.name))
+            })
+            .collect();
+        eprint!("{why}");
+        let _ = std::fs::write(args.report_dir.join("failures.txt"), why);
         ExitCode::FAILURE
     }
 }
