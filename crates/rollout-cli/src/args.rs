@@ -93,7 +93,7 @@ pub struct RollingUpdateArgs {
     #[arg(long)]
     pub rollback: bool,
     /// Only print the old and new controllers, change nothing (client; also true/false/none).
-    #[arg(long, num_args = 0..=1, require_equals = true, default_missing_value = "client", value_name = "MODE")]
+    #[arg(long, num_args = 0..=1, require_equals = true, default_missing_value = "client", value_name = "MODE", conflicts_with = "detach")]
     pub dry_run: Option<String>,
     /// Output format of the result: name, yaml, json, jsonpath=TEMPLATE or
     /// jsonpath-file=FILE (Go templates are not supported).
@@ -130,6 +130,32 @@ pub struct RollingUpdateArgs {
     #[command(flatten)]
     /// --timeline and --probe.
     pub view: TimelineArgs,
+    #[command(flatten)]
+    /// --detach: run inside the cluster.
+    pub detach: DetachArgs,
+}
+
+/// `--detach`: the same update run by a Job inside the cluster.
+#[derive(Debug, Clone, Default, Args)]
+pub struct DetachArgs {
+    /// Run the update inside the cluster, in a Job (with its own ServiceAccount and a Role
+    /// granting what this update needs), and exit at once; it goes on when this machine
+    /// does not. Everything is checked first; follow it with `kubia-rollout status -w`.
+    #[arg(long, conflicts_with_all = ["timeline", "probe"])]
+    pub detach: bool,
+    /// The image the Job runs (the plugin's; default kubia-lab/kubia-rollout:<version>,
+    /// which `cargo xtask images` builds and loads into the lab's clusters).
+    #[arg(long, requires = "detach", value_name = "IMAGE")]
+    pub detach_image: Option<String>,
+    /// How long the finished Job (and its log) stays.
+    #[arg(long, requires = "detach", default_value = "10m0s", value_parser = parse_duration, value_name = "DURATION")]
+    pub detach_ttl: Duration,
+    /// How long the whole update may run in the Job (default: 12 x --timeout, at least 10m).
+    #[arg(long, requires = "detach", value_parser = parse_positive_duration, value_name = "DURATION")]
+    pub detach_deadline: Option<Duration>,
+    /// Set by --detach on the command its Job runs: the Job this process runs in.
+    #[arg(long, hide = true, conflicts_with = "detach", value_name = "JOB")]
+    pub detached_job: Option<String>,
 }
 
 /// What `--version` prints after the program's name: the workspace's version and the commit
@@ -361,6 +387,9 @@ pub struct UpdateArgs {
     #[command(flatten)]
     /// --timeline and --probe.
     pub view: TimelineArgs,
+    #[command(flatten)]
+    /// --detach: run inside the cluster.
+    pub detach: DetachArgs,
 }
 
 /// `blue-green OLD NEW --image=X [--service SVC] [--cleanup]`, or an action.

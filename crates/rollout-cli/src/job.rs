@@ -7,7 +7,7 @@ use rollout_engine::blue_green::{BlueGreen, BlueGreenRef};
 use rollout_engine::canary::{CanaryRef, CanaryStart};
 use rollout_engine::recreate::Recreate;
 
-use crate::args::{BlueGreenAction, CanaryAction, Command, TimelineArgs, WaitArgs};
+use crate::args::{BlueGreenAction, CanaryAction, Command, DetachArgs, TimelineArgs, WaitArgs};
 use crate::request::{image_change, rc_names, side_by_side, strip_kind};
 
 /// One engine call of `kubia-rollout` (`rolling-update` has its own path: it prints an
@@ -48,6 +48,17 @@ pub fn view(command: &Command) -> Option<&TimelineArgs> {
             None => Some(&args.pair.update.view),
         },
         Command::Status(_) | Command::Completion(_) | Command::GenerateMan(_) => None,
+    }
+}
+
+/// The `--detach` flags of `command`, for the commands that start an update.
+pub fn detach(command: &Command) -> Option<&DetachArgs> {
+    match command {
+        Command::RollingUpdate(args) => Some(&args.detach),
+        Command::Recreate(args) => Some(&args.update.detach),
+        Command::BlueGreen(args) if args.action.is_none() => Some(&args.pair.update.detach),
+        Command::Canary(args) if args.action.is_none() => Some(&args.pair.update.detach),
+        _ => None,
     }
 }
 

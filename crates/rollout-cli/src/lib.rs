@@ -11,6 +11,7 @@
 
 pub mod args;
 pub mod complete;
+pub mod detach;
 pub mod generate;
 pub mod job;
 pub mod jsonpath;

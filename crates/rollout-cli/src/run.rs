@@ -9,6 +9,7 @@ use rollout_engine::{blue_green, canary, recreate};
 use crate::args::{
     ClusterArgs, Command, KubiaRolloutCli, PluginCli, RollingUpdateArgs, TimelineArgs, WaitArgs,
 };
+use crate::detach;
 use crate::job::{self, Job};
 use crate::output;
 use crate::record::Recording;
@@ -125,6 +126,20 @@ where
                 }
             }
         });
+        // SIGTERM (a detached update's pod deleted, its node drained; `timeout`; systemd)
+        // stops like Ctrl-C: before the next change, the Leases released, resumable.
+        let on_term = cancel.clone();
+        tokio::spawn(async move {
+            use tokio::signal::unix::{SignalKind, signal};
+            if let Ok(mut term) = signal(SignalKind::terminate())
+                && term.recv().await.is_some()
+            {
+                on_term.cancel();
+                if term.recv().await.is_some() {
+                    std::process::exit(i32::from(EXIT_INTERRUPTED));
+                }
+            }
+        });
         let result = match &recording {
             Some(r) => match r.start().await {
                 Ok(()) => work(cancel, sink.clone()).await,
@@ -190,15 +205,28 @@ async fn context(
 async fn rolling_update(
     args: &RollingUpdateArgs,
     cluster: &ClusterArgs,
+    plugin: bool,
     invocation: &Invocation,
     cancel: Cancel,
     sink: Arc<TerminalSink>,
 ) -> Result<(), EngineError> {
     let (req, format) = request::rolling_update(args)?;
     let ctx = context(cluster, &args.wait, invocation, cancel, sink.clone()).await?;
-    let outcome = rollout_engine::rolling::run(&ctx, &req).await?;
-    sink.print(&output::render(&outcome, &format)?);
-    Ok(())
+    let program = if plugin {
+        detach::Program::Plugin
+    } else {
+        detach::Program::KubiaRollout
+    };
+    let (req, format) = (&req, &format);
+    let printer = sink.clone();
+    detach::run(&ctx, &args.detach, program, invocation, &sink, |ctx| async move {
+        let outcome = rollout_engine::rolling::run(&ctx, req).await?;
+        // Printed here, inside the run, so that a detached pod's Event quotes it.
+        printer.print(&output::render(&outcome, format)?);
+        Ok(())
+    })
+    .await
+    .map(drop)
 }
 
 /// kubectl's answer to an unknown flag (`error: unknown flag: --x`, a pointer to `--help`,
@@ -240,7 +268,7 @@ pub fn plugin_main() -> ExitCode {
         view,
         true,
         |cancel, sink| async move {
-            rolling_update(&cli.update, &cli.cluster, invocation, cancel, sink).await
+            rolling_update(&cli.update, &cli.cluster, true, invocation, cancel, sink).await
         },
     )
 }
@@ -292,13 +320,28 @@ async fn dispatch(
 ) -> Result<(), EngineError> {
     let cluster = &cli.cluster;
     if let Command::RollingUpdate(args) = &cli.command {
-        return rolling_update(args, cluster, invocation, cancel, sink).await;
+        return rolling_update(args, cluster, false, invocation, cancel, sink).await;
     }
     let Some((job, wait)) = job::job(&cli.command)? else {
         // Completion and man pages were handled before any runtime (kubia_rollout_main).
         return Ok(());
     };
-    let ctx = context(cluster, &wait, invocation, cancel, sink).await?;
+    let ctx = context(cluster, &wait, invocation, cancel, sink.clone()).await?;
+    if let Some(args) = job::detach(&cli.command) {
+        let program = detach::Program::KubiaRollout;
+        return detach::run(&ctx, args, program, invocation, &sink, |ctx| async move {
+            match job {
+                Job::Recreate(req) => recreate::run(&ctx, &req).await,
+                Job::BlueGreen(req) => blue_green::deploy(&ctx, &req).await,
+                Job::Canary(req) => canary::start(&ctx, &req).await,
+                _ => Err(EngineError::Inconsistent(
+                    "--detach on a command that does not update".to_owned(),
+                )),
+            }
+        })
+        .await
+        .map(drop);
+    }
     match job {
         Job::Recreate(req) => recreate::run(&ctx, &req).await,
         Job::BlueGreen(req) => blue_green::deploy(&ctx, &req).await,

@@ -35,6 +35,8 @@ struct Display {
     failing_since: Option<Instant>,
     /// When the failure was last reported.
     last_note: Option<Instant>,
+    /// The last line written to stdout (a detached update's Event quotes it).
+    last_line: Option<String>,
 }
 
 /// The spinner's text for the counts of both controllers.
@@ -79,6 +81,9 @@ impl TerminalSink {
     /// Writes a line to stdout, above the spinner. Write errors (a closed pipe) are ignored:
     /// the update itself must not fail because nobody reads its output.
     pub fn print(&self, text: &str) {
+        if let Some(line) = text.lines().rfind(|l| !l.trim().is_empty()) {
+            self.state().last_line = Some(line.to_owned());
+        }
         let write = || {
             let mut out = std::io::stdout().lock();
             let _ = out.write_all(text.as_bytes());
@@ -100,6 +105,11 @@ impl TerminalSink {
             Some(bar) => bar.suspend(write),
             None => write(),
         }
+    }
+
+    /// The last line written to stdout, if any.
+    pub fn last_line(&self) -> Option<String> {
+        self.state().last_line.clone()
     }
 
     /// Removes the spinner.

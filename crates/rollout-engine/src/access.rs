@@ -59,6 +59,30 @@ pub const ROLLING: &[Need] = &[
     need("delete", COORDINATION, "leases"),
 ];
 
+const BATCH: &str = "batch";
+const RBAC: &str = "rbac.authorization.k8s.io";
+
+/// Handing an update to a Job (`--detach`): the Job (created suspended, released once its
+/// ServiceAccount, Role and RoleBinding exist; listed to refuse a second one; suspended and
+/// deleted by a rollback), and what the Role grants besides the update's own needs, which
+/// RBAC lets only a user who holds them grant: the outcome's Event on the RC, and deleting
+/// the Role itself at the end.
+pub const DETACH: &[Need] = &[
+    need("list", BATCH, "jobs"),
+    need("create", BATCH, "jobs"),
+    need("patch", BATCH, "jobs"),
+    need("delete", BATCH, "jobs"),
+    need("create", "", "serviceaccounts"),
+    need("create", RBAC, "roles"),
+    need("delete", RBAC, "roles"),
+    need("create", RBAC, "rolebindings"),
+    need("create", "", "events"),
+];
+
+/// What the detached update's pod does besides the update: the outcome as an Event on the
+/// RC, and its own Role deleted at the end (the ServiceAccount and RoleBinding go with it).
+pub const IN_JOB: &[Need] = &[need("create", "", "events")];
+
 /// Recreate: the template updated in place, the old pods deleted.
 pub const RECREATE: &[Need] = &[
     need("get", "", RC),

@@ -175,6 +175,24 @@ pub struct Ctx {
     pub(crate) leases: HeldSet,
     /// What the Leases this context takes say about the update (`status -w` shows it).
     pub(crate) lease_note: Option<String>,
+    /// Whether the method only checks (`--detach`): [`crate::begin`] stops before the first
+    /// change, after the RBAC preflight and the Lease check.
+    pub(crate) check_only: bool,
+    /// The Job this process runs in (`--detach`'s pod): it waits for the Lease its previous
+    /// pod held instead of refusing, and is not refused for its own Job.
+    pub(crate) in_job: Option<Arc<str>>,
+    /// What [`crate::begin`] was called with: the permissions and the RCs of the operation.
+    pub(crate) begun: Arc<Mutex<Option<Begun>>>,
+}
+
+/// What an operation declared when it began: every permission it will use and the RCs it
+/// changes (a detached update's Role and the RCs its Job records, its Event's target).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Begun {
+    /// The permissions the method needs (its RBAC preflight).
+    pub needs: Vec<crate::access::Need>,
+    /// The RCs whose Leases it takes.
+    pub rcs: Vec<String>,
 }
 
 /// Retry budget while only validating: an unreachable cluster should fail fast with a clear
@@ -200,6 +218,59 @@ impl Ctx {
             undo: None,
             leases: HeldSet::default(),
             lease_note: None,
+            check_only: false,
+            in_job: None,
+            begun: Arc::default(),
+        }
+    }
+
+    /// A copy that only checks: the method reads and refuses as it would, runs its RBAC
+    /// preflight and finds its Leases free, then stops before its first change with
+    /// [`EngineError::CheckedOnly`]; [`Ctx::begun`] then says what it would have done.
+    pub fn checking_only(&self) -> Ctx {
+        let mut ctx = self.clone();
+        ctx.check_only = true;
+        ctx.begun = Arc::default();
+        ctx
+    }
+
+    /// A copy for the pod of the detached update's Job `job`.
+    pub fn in_job(&self, job: &str) -> Ctx {
+        let mut ctx = self.clone();
+        ctx.in_job = Some(job.into());
+        ctx
+    }
+
+    /// A copy whose events go to `sink`.
+    pub fn with_sink(&self, sink: Arc<dyn EventSink>) -> Ctx {
+        let mut ctx = self.clone();
+        ctx.sink = sink;
+        ctx
+    }
+
+    /// Polling and patience.
+    pub fn timing(&self) -> Timing {
+        self.timing
+    }
+
+    /// What the operation declared when it began, once it has.
+    pub fn begun(&self) -> Option<Begun> {
+        self.begun.lock().ok().and_then(|b| b.clone())
+    }
+
+    pub(crate) fn record_begun(&self, needs: &[crate::access::Need], rcs: &[&str]) {
+        if let Ok(mut begun) = self.begun.lock() {
+            let b = begun.get_or_insert_with(Begun::default);
+            for n in needs {
+                if !b.needs.contains(n) {
+                    b.needs.push(*n);
+                }
+            }
+            for rc in rcs {
+                if !b.rcs.iter().any(|r| r == rc) {
+                    b.rcs.push((*rc).to_owned());
+                }
+            }
         }
     }
 

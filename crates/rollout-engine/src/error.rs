@@ -82,6 +82,11 @@ pub enum EngineError {
     /// annotation), so continuing could do harm.
     #[error("{0}")]
     Inconsistent(String),
+
+    /// A context made by [`crate::Ctx::checking_only`] reached the first change: everything
+    /// was checked and nothing was changed (not a failure: `--detach` goes on from here).
+    #[error("checked; nothing was changed")]
+    CheckedOnly,
 }
 
 impl EngineError {

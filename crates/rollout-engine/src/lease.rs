@@ -213,6 +213,23 @@ async fn acquire_one(ctx: &Ctx, rc: &str) -> Result<Option<Renewing>> {
     let mut read_first = false;
     let mut conflicts = 0;
     let mut watching: Option<Sighting> = None;
+    // A detached update's pod waits for the Lease of the pod before it (stopping, or gone
+    // with its node) instead of refusing, for at most `--timeout`.
+    let waiting_since = Instant::now();
+    let mut announced = false;
+    let mut wait_in_job = |why: &str| -> bool {
+        if ctx.in_job.is_none() || waiting_since.elapsed() >= ctx.timing.timeout {
+            return false;
+        }
+        if !announced {
+            announced = true;
+            ctx.emit(Event::Warning(format!(
+                "lease {name} is {why}; waiting for it (at most {}s)",
+                ctx.timing.timeout.as_secs()
+            )));
+        }
+        true
+    };
     while conflicts < 5 {
         let now = Timestamp::now();
         let existing = if read_first {
@@ -247,17 +264,29 @@ async fn acquire_one(ctx: &Ctx, rc: &str) -> Result<Option<Renewing>> {
                                 continue;
                             }
                             Seen::Changed => {
-                                return Err(refused(format!(
+                                let why = format!(
                                     "held by {} (Lease {name}, renewed while we watched it)",
                                     holder_of(&lease)
-                                )));
+                                );
+                                if wait_in_job(&why) {
+                                    watching = None;
+                                    ctx.sleep(POLL_EVERY).await?;
+                                    continue;
+                                }
+                                return Err(refused(why));
                             }
                         }
                     }
                     other => other,
                 };
                 match verdict {
-                    Verdict::Held(why) => return Err(refused(why)),
+                    Verdict::Held(why) => {
+                        if wait_in_job(&why) {
+                            ctx.sleep(POLL_EVERY).await?;
+                            continue;
+                        }
+                        return Err(refused(why));
+                    }
                     _ => {
                         let mut taken = lease.clone();
                         let spec = lease.spec.as_ref();
@@ -290,6 +319,31 @@ async fn acquire_one(ctx: &Ctx, rc: &str) -> Result<Option<Renewing>> {
     Err(EngineError::Invalid(format!(
         "replicationcontroller {rc}: another engine keeps taking lease {name}; try again"
     )))
+}
+
+/// Fails as [`acquire`] would on a Lease of `rcs` that another engine holds, without taking
+/// any (`--detach` checks before it hands the update to a Job). A Lease its holder left
+/// unrenewed passes: the Job's pod takes it over after watching it.
+pub(crate) async fn check_free(ctx: &Ctx, rcs: &[&str]) -> Result<()> {
+    let api: Api<Lease> = Api::namespaced(ctx.cluster.client.clone(), ctx.namespace());
+    let me = ctx.leases.identity().to_owned();
+    for rc in rcs {
+        let name = name(rc);
+        let what = format!("reading lease {name}");
+        let Some(lease) = call(ctx, &what, || api.get_opt(&name)).await? else {
+            continue;
+        };
+        let gone = |holder: &str| {
+            identity::Holder::parse(holder)
+                .is_some_and(|h| h.is_gone(identity::me(), identity::start_of))
+        };
+        if let Verdict::Held(why) = decide(&lease, &me, Timestamp::now(), gone) {
+            return Err(EngineError::Invalid(format!(
+                "replicationcontroller {rc} is being updated by another engine: {why}"
+            )));
+        }
+    }
+    Ok(())
 }
 
 fn holder_of(lease: &Lease) -> &str {

@@ -21,6 +21,7 @@ pub mod model;
 // The methods: observe → plan (rollout_plan) → apply → wait, until the planner says done.
 pub mod blue_green;
 pub mod canary;
+pub mod detach;
 pub mod follow;
 pub mod recreate;
 mod relabel;
@@ -52,7 +53,7 @@ pub mod names;
 
 pub use cancel::Cancel;
 pub use client::{Cluster, ClusterOptions, connect};
-pub use context::{Ctx, Hints, Timing, shell_quote};
+pub use context::{Begun, Ctx, Hints, Timing, shell_quote};
 pub use error::{EngineError, Result};
 pub use events::{Event, EventSink, NullSink, Progress, RecordingSink};
 pub use health::FailurePolicy;

@@ -15,7 +15,7 @@ use super::request::{Outcome, RollingUpdate};
 use crate::access;
 use crate::api::clear_update_annotations;
 use crate::api::{self, remove_annotations, set_annotation};
-use crate::begin::begin;
+use crate::begin::begin_taking_over;
 use crate::context::Ctx;
 use crate::error::{EngineError, Result};
 use crate::model::annotations::{self, RENAME_FROM, RENAME_SPEC, SourceId};
@@ -53,7 +53,7 @@ pub(crate) async fn run(ctx: &Ctx, req: &RollingUpdate) -> Result<Outcome> {
                 });
             }
             let rcs = [old_name];
-            return begin(ctx, access::ROLLING, &rcs, finish(ctx, old_name)).await;
+            return begin_taking_over(ctx, access::ROLLING, &rcs, finish(ctx, old_name)).await;
         }
         if annotations::get(recorded, RENAME_FROM).is_some() {
             return Err(EngineError::invalid(format!(
@@ -81,7 +81,7 @@ pub(crate) async fn run(ctx: &Ctx, req: &RollingUpdate) -> Result<Outcome> {
         });
     }
     let rcs = [old_name, name_of(&new)];
-    begin(
+    begin_taking_over(
         ctx,
         access::ROLLING,
         &rcs,
