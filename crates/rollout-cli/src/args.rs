@@ -69,7 +69,12 @@ pub struct RollingUpdateArgs {
     #[arg(long, value_name = "IMAGE")]
     pub image: Option<String>,
     /// File with the new replication controller (JSON or YAML), or - for stdin.
-    #[arg(short = 'f', long = "filename", value_name = "FILE")]
+    #[arg(
+        short = 'f',
+        long = "filename",
+        value_name = "FILE",
+        conflicts_with = "detach"
+    )]
     pub filename: Option<String>,
     /// Container name to update (required for multi-container pods).
     #[arg(long, value_name = "NAME")]

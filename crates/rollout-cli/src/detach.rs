@@ -80,7 +80,9 @@ where
     match &result {
         Err(e) if e.is_interrupted() => {}
         Ok(_) => {
-            let line = sink.last_line().unwrap_or_else(|| "update completed".to_owned());
+            let line = sink
+                .last_line()
+                .unwrap_or_else(|| "update completed".to_owned());
             detach::report(&ctx, true, &line).await;
         }
         Err(e) => detach::report(&ctx, false, &e.to_string()).await,
@@ -155,8 +157,7 @@ pub fn pod_args(argv: &[String], command: &clap::Command) -> Vec<String> {
     };
     // Whether a flag written without `=` takes the next word as its value.
     let takes_next = |arg: &clap::Arg| {
-        arg.get_action().takes_values()
-            && arg.get_num_args().is_none_or(|n| n.min_values() > 0)
+        arg.get_action().takes_values() && arg.get_num_args().is_none_or(|n| n.min_values() > 0)
     };
     let mut out = Vec::new();
     let mut words = argv.iter().skip(1);
@@ -167,9 +168,14 @@ pub fn pod_args(argv: &[String], command: &clap::Command) -> Vec<String> {
             break;
         }
         let found = if let Some(long) = word.strip_prefix("--") {
-            let (name, value) = long.split_once('=').map_or((long, None), |(n, v)| (n, Some(v)));
+            let (name, value) = long
+                .split_once('=')
+                .map_or((long, None), |(n, v)| (n, Some(v)));
             all.iter()
-                .find(|a| a.get_long() == Some(name) || a.get_all_aliases().is_some_and(|al| al.contains(&name)))
+                .find(|a| {
+                    a.get_long() == Some(name)
+                        || a.get_all_aliases().is_some_and(|al| al.contains(&name))
+                })
                 .map(|a| (a, value.is_some()))
         } else if word.len() >= 2 && word.starts_with('-') && !word.starts_with("--") {
             let short = word.chars().nth(1);

@@ -219,12 +219,19 @@ async fn rolling_update(
     };
     let (req, format) = (&req, &format);
     let printer = sink.clone();
-    detach::run(&ctx, &args.detach, program, invocation, &sink, |ctx| async move {
-        let outcome = rollout_engine::rolling::run(&ctx, req).await?;
-        // Printed here, inside the run, so that a detached pod's Event quotes it.
-        printer.print(&output::render(&outcome, format)?);
-        Ok(())
-    })
+    detach::run(
+        &ctx,
+        &args.detach,
+        program,
+        invocation,
+        &sink,
+        |ctx| async move {
+            let outcome = rollout_engine::rolling::run(&ctx, req).await?;
+            // Printed here, inside the run, so that a detached pod's Event quotes it.
+            printer.print(&output::render(&outcome, format)?);
+            Ok(())
+        },
+    )
     .await
     .map(drop)
 }

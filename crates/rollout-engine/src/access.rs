@@ -79,9 +79,15 @@ pub const DETACH: &[Need] = &[
     need("create", "", "events"),
 ];
 
-/// What the detached update's pod does besides the update: the outcome as an Event on the
-/// RC, and its own Role deleted at the end (the ServiceAccount and RoleBinding go with it).
-pub const IN_JOB: &[Need] = &[need("create", "", "events")];
+/// What the detached update's pod does besides the update: it watches the RCs and pods it
+/// waits for (not required of a user, whose waits fall back to polling, but the Job runs
+/// unattended and should wake at once), and leaves the outcome as an Event on the RC. (It
+/// also deletes its own Role at the end, granted by name: see `detach::objects::rules`.)
+pub const IN_JOB: &[Need] = &[
+    need("watch", "", RC),
+    need("watch", "", "pods"),
+    need("create", "", "events"),
+];
 
 /// Recreate: the template updated in place, the old pods deleted.
 pub const RECREATE: &[Need] = &[

@@ -23,8 +23,8 @@ use std::hash::{BuildHasher, Hasher};
 use std::time::{Duration, Instant};
 
 use k8s_openapi::api::batch::v1::Job;
-use k8s_openapi::api::core::v1::{Event as KubeEvent, EventSource, ObjectReference, Pod};
 use k8s_openapi::api::core::v1::ServiceAccount;
+use k8s_openapi::api::core::v1::{Event as KubeEvent, EventSource, ObjectReference, Pod};
 use k8s_openapi::api::rbac::v1::{Role, RoleBinding};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, Time};
 use k8s_openapi::jiff::Timestamp;
@@ -127,6 +127,22 @@ fn background() -> DeleteParams {
     }
 }
 
+/// The detached updates running in the namespace; none when they cannot be listed (for
+/// `status -w`, which shows a Job between its pods as driving the update).
+pub(crate) async fn active(ctx: &Ctx) -> Vec<Job> {
+    let jobs: Api<Job> = Api::namespaced(ctx.cluster.client.clone(), ctx.namespace());
+    let lp = ListParams::default().labels(&format!("{DETACHED_LABEL}=true"));
+    jobs.list(&lp).await.map_or_else(
+        |_| Vec::new(),
+        |l| {
+            l.items
+                .into_iter()
+                .filter(|job| job.metadata.deletion_timestamp.is_none() && !finished(job))
+                .collect()
+        },
+    )
+}
+
 /// The detached updates running in the namespace that change one of `rcs` (a Job not
 /// finished nor being deleted), or none when Jobs cannot be listed (RBAC).
 async fn running(ctx: &Ctx, rcs: &[&str]) -> Result<Vec<Job>> {
@@ -136,7 +152,9 @@ async fn running(ctx: &Ctx, rcs: &[&str]) -> Result<Vec<Job>> {
     let listed = match call(ctx, what, || jobs.list(&lp)).await {
         Ok(list) => list.items,
         // Not allowed to list Jobs (or no batch API): there is none we could see.
-        Err(EngineError::Api { code: 403 | 404, .. }) => return Ok(Vec::new()),
+        Err(EngineError::Api {
+            code: 403 | 404, ..
+        }) => return Ok(Vec::new()),
         Err(e) => return Err(e),
     };
     Ok(listed

@@ -16,6 +16,7 @@ use k8s_openapi::jiff::Timestamp;
 
 use crate::api;
 use crate::context::Ctx;
+use crate::detach;
 use crate::error::{EngineError, Result};
 use crate::model::labels::{name_of, rc_selector};
 use crate::model::new_rc::spec_replicas;
@@ -97,6 +98,8 @@ struct Look {
     /// `None` when Leases cannot be listed (RBAC): who drives the update is then unknown.
     leases: Option<Vec<Lease>>,
     pods: Vec<Arc<Pod>>,
+    /// The detached updates' Jobs still running (none when they cannot be listed).
+    jobs: Vec<k8s_openapi::api::batch::v1::Job>,
 }
 
 /// One entry per update: `status` lists a rollback (or a rename) both from the new RC's
@@ -283,11 +286,13 @@ async fn look(ctx: &Ctx, rc: Option<&str>, following: Option<&UpdateInfo>) -> Re
             .collect(),
         None => Vec::new(),
     };
+    let jobs = detach::active(ctx).await;
     Ok(Look {
         rcs,
         updates,
         leases,
         pods,
+        jobs,
     })
 }
 
@@ -357,7 +362,19 @@ pub async fn follow(ctx: &Ctx, rc: Option<&str>, mut show: impl FnMut(&Frame)) -
                     )));
                 }
                 let leases = seen.leases.as_deref();
-                let f = frame(current, &seen.rcs, leases, &seen.pods, now);
+                let mut f = frame(current, &seen.rcs, leases, &seen.pods, now);
+                // A detached update between two pods of its Job (one gone, the next
+                // starting) is still driven: the Job will resume it.
+                let rcs: Vec<&str> = current.rcs.iter().map(String::as_str).collect();
+                if f.driven != Some(true)
+                    && let Some(job) = seen.jobs.iter().find(|j| detach::changes_any(j, &rcs))
+                {
+                    f.driven = Some(true);
+                    f.engine = format!(
+                        "driven by job.batch/{} (between its pods)",
+                        job.metadata.name.as_deref().unwrap_or_default()
+                    );
+                }
                 let driven = f.driven != Some(false);
                 if driven || !driven_to_the_end(current.method) {
                     driven_at = Instant::now();

@@ -374,6 +374,8 @@ pub fn holding<'a, T: 'a>(
 ) -> impl std::future::Future<Output = Result<T>> + 'a {
     let work = Box::pin(work);
     async move {
+        // The RCs an update changes, for the outcome a detached update reports on them.
+        ctx.record_begun(&[], rcs);
         let held = Box::pin(acquire(ctx, rcs)).await?;
         let result = work.await;
         held.release().await;

@@ -68,6 +68,12 @@ pub async fn run(ctx: &Ctx, req: &RollingUpdate) -> Result<Outcome> {
         let plan = plan(&pre, req, source, &old).await?;
         return Ok(dry_run(req, &old, &plan));
     }
+    if ctx.check_only {
+        // A check for `--detach`: the plan refuses what the Job's pod would refuse (the same
+        // image without a pull policy, an existing RC that does not fit) before anything is
+        // created; `begin` then checks the permissions and the Leases.
+        plan(&pre, req, source, &old).await?;
+    }
     let old_name = [req.old_name.as_str()];
     begin(
         ctx,

@@ -5,6 +5,7 @@ mod bad_version;
 mod blue_green;
 mod canary;
 mod deployment;
+mod detached;
 mod faults;
 mod interrupted;
 pub mod kubectl_117;
@@ -64,7 +65,7 @@ const fn alone(name: &'static str, why: &'static str, run: Run) -> Scenario {
 
 /// Every scenario. Those that run beside others are listed longest first (the run ends when
 /// the last one does); the ones that run alone start after them (see [`crate::schedule`]).
-pub const ALL: [Scenario; 24] = [
+pub const ALL: [Scenario; 25] = [
     Scenario {
         name: "tutorial-rolling-update",
         needs: Needs::Namespace,
@@ -74,6 +75,7 @@ pub const ALL: [Scenario; 24] = [
     beside("lease-race", |e, o| Box::pin(leases::race(e, o))),
     beside("kill-storm", |e, o| Box::pin(leases::kill_storm(e, o))),
     beside("canary", |e, o| Box::pin(canary::run(e, o))),
+    beside("detached", |e, o| Box::pin(detached::run(e, o))),
     beside("deployment", |e, o| Box::pin(deployment::run(e, o))),
     beside("interrupted-and-resumed", |e, o| {
         Box::pin(interrupted::run(e, o))

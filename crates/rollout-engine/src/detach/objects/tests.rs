@@ -25,13 +25,19 @@ fn limits_follow_the_timeout() {
     assert_eq!(backoff_limit(Duration::from_secs(5)), 1);
     // 10+20+40+80+160+320 = 630, then 6 min each: 630 + 8 x 360 <= 3600.
     assert_eq!(backoff_limit(Duration::from_secs(3600)), 14);
-    assert_eq!(deadline(Duration::from_secs(300)), Duration::from_secs(3600));
+    assert_eq!(
+        deadline(Duration::from_secs(300)),
+        Duration::from_secs(3600)
+    );
     assert_eq!(deadline(Duration::from_secs(10)), Duration::from_secs(600));
 }
 
 #[test]
 fn job_names_fit_a_label_value() {
-    assert_eq!(job_name("kubia-v1", "b2c4d"), "kubia-rollout-kubia-v1-b2c4d");
+    assert_eq!(
+        job_name("kubia-v1", "b2c4d"),
+        "kubia-rollout-kubia-v1-b2c4d"
+    );
     let long = "a".repeat(253);
     let name = job_name(&long, "b2c4d");
     assert_eq!(name.len(), 63);
@@ -64,7 +70,10 @@ fn the_job_runs_the_same_command_as_its_own_account() {
     );
     assert_eq!(pod.restart_policy.as_deref(), Some("Never"));
     let c = &pod.containers[0];
-    assert_eq!(c.command.as_deref(), Some(&["/kubectl-rolling_update".to_owned()][..]));
+    assert_eq!(
+        c.command.as_deref(),
+        Some(&["/kubectl-rolling_update".to_owned()][..])
+    );
     assert_eq!(
         c.args.as_deref().map(|a| a.join(" ")).as_deref(),
         Some(
@@ -77,7 +86,11 @@ fn the_job_runs_the_same_command_as_its_own_account() {
     let annotations = job.metadata.annotations.as_ref().expect("annotations");
     assert_eq!(annotations[RCS_ANNOTATION], "kubia-v1");
     // The pods are not the demo's: the Service (app=kubia) never selects them.
-    let labels = spec.template.metadata.as_ref().and_then(|m| m.labels.clone());
+    let labels = spec
+        .template
+        .metadata
+        .as_ref()
+        .and_then(|m| m.labels.clone());
     assert!(labels.is_some_and(|l| !l.contains_key("app")));
 }
 
@@ -106,8 +119,8 @@ fn the_role_grants_what_the_method_declared_and_nothing_else() {
         show(&rules("job-x", ROLLING)),
         [
             "create /events",
-            "list,patch /pods",
-            "create,delete,get,list,update /replicationcontrollers",
+            "list,patch,watch /pods",
+            "create,delete,get,list,update,watch /replicationcontrollers",
             "create,delete,get,update coordination.k8s.io/leases",
             "delete rbac.authorization.k8s.io/roles [job-x]",
         ]
@@ -121,7 +134,10 @@ fn the_role_grants_what_the_method_declared_and_nothing_else() {
 fn ownership_chains_to_the_job() {
     let role = role("j", "demo", "job-uid", ROLLING);
     let owner = &role.metadata.owner_references.as_ref().expect("owner")[0];
-    assert_eq!((owner.kind.as_str(), owner.uid.as_str()), ("Job", "job-uid"));
+    assert_eq!(
+        (owner.kind.as_str(), owner.uid.as_str()),
+        ("Job", "job-uid")
+    );
     let account = service_account("j", "demo", "role-uid");
     let binding = role_binding("j", "demo", "role-uid");
     for owners in [
@@ -129,7 +145,10 @@ fn ownership_chains_to_the_job() {
         binding.metadata.owner_references.clone(),
     ] {
         let owner = &owners.expect("owner")[0];
-        assert_eq!((owner.kind.as_str(), owner.uid.as_str()), ("Role", "role-uid"));
+        assert_eq!(
+            (owner.kind.as_str(), owner.uid.as_str()),
+            ("Role", "role-uid")
+        );
     }
     assert_eq!(binding.role_ref.name, "j");
     assert_eq!(binding.subjects.expect("subjects")[0].name, "j");
