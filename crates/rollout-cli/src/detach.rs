@@ -9,7 +9,6 @@ use rollout_engine::detach::{self, Detach};
 use rollout_engine::{Ctx, EngineError, Event, EventSink};
 
 use crate::args::{CONNECTION_HEADING, DetachArgs};
-use crate::run::Invocation;
 use crate::sink::TerminalSink;
 
 /// The image the Job runs unless `--detach-image` says otherwise: this version's plugin image.
@@ -60,7 +59,7 @@ pub async fn run<F, Fut, T>(
     ctx: &Ctx,
     args: &DetachArgs,
     program: Program,
-    invocation: &Invocation,
+    command: &str,
     sink: &Arc<TerminalSink>,
     method: F,
 ) -> Result<Option<T>, EngineError>
@@ -69,7 +68,7 @@ where
     Fut: Future<Output = Result<T, EngineError>>,
 {
     if args.detach {
-        hand_over(ctx, args, program, invocation, sink, method).await?;
+        hand_over(ctx, args, program, command, sink, method).await?;
         return Ok(None);
     }
     let Some(job) = &args.detached_job else {
@@ -94,7 +93,7 @@ async fn hand_over<F, Fut, T>(
     ctx: &Ctx,
     args: &DetachArgs,
     program: Program,
-    invocation: &Invocation,
+    command: &str,
     sink: &Arc<TerminalSink>,
     method: F,
 ) -> Result<(), EngineError>
@@ -124,7 +123,7 @@ where
             .unwrap_or_else(|| DEFAULT_IMAGE.to_owned()),
         program: program.path().to_owned(),
         args: pod_args(&argv, &program.command()),
-        command: invocation.command.clone(),
+        command: command.to_owned(),
         ttl: args.detach_ttl,
         timeout: ctx.timing().timeout,
         deadline: args.detach_deadline,

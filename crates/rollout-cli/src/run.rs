@@ -223,7 +223,7 @@ async fn rolling_update(
         &ctx,
         &args.detach,
         program,
-        invocation,
+        &invocation.command,
         &sink,
         |ctx| async move {
             let outcome = rollout_engine::rolling::run(&ctx, req).await?;
@@ -336,16 +336,23 @@ async fn dispatch(
     let ctx = context(cluster, &wait, invocation, cancel, sink.clone()).await?;
     if let Some(args) = job::detach(&cli.command) {
         let program = detach::Program::KubiaRollout;
-        return detach::run(&ctx, args, program, invocation, &sink, |ctx| async move {
-            match job {
-                Job::Recreate(req) => recreate::run(&ctx, &req).await,
-                Job::BlueGreen(req) => blue_green::deploy(&ctx, &req).await,
-                Job::Canary(req) => canary::start(&ctx, &req).await,
-                _ => Err(EngineError::Inconsistent(
-                    "--detach on a command that does not update".to_owned(),
-                )),
-            }
-        })
+        return detach::run(
+            &ctx,
+            args,
+            program,
+            &invocation.command,
+            &sink,
+            |ctx| async move {
+                match job {
+                    Job::Recreate(req) => recreate::run(&ctx, &req).await,
+                    Job::BlueGreen(req) => blue_green::deploy(&ctx, &req).await,
+                    Job::Canary(req) => canary::start(&ctx, &req).await,
+                    _ => Err(EngineError::Inconsistent(
+                        "--detach on a command that does not update".to_owned(),
+                    )),
+                }
+            },
+        )
         .await
         .map(drop);
     }

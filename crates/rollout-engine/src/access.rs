@@ -18,27 +18,8 @@ use kube::api::PostParams;
 use crate::context::Ctx;
 use crate::error::{EngineError, Result};
 
-/// One permission: a verb on a resource (with its API group and subresource).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Need {
-    /// `get`, `list`, `create`, `update`, `patch`, `delete`.
-    pub verb: &'static str,
-    /// The API group (`""` for the core group).
-    pub group: &'static str,
-    /// The resource, plural.
-    pub resource: &'static str,
-    /// A subresource (`proxy`), if any.
-    pub subresource: &'static str,
-}
-
-const fn need(verb: &'static str, group: &'static str, resource: &'static str) -> Need {
-    Need {
-        verb,
-        group,
-        resource,
-        subresource: "",
-    }
-}
+pub use crate::need::Need;
+use crate::need::need;
 
 const RC: &str = "replicationcontrollers";
 const COORDINATION: &str = "coordination.k8s.io";

@@ -175,13 +175,13 @@ pub struct Ctx {
     pub(crate) leases: HeldSet,
     /// What the Leases this context takes say about the update (`status -w` shows it).
     pub(crate) lease_note: Option<String>,
-    /// Whether the method only checks (`--detach`): [`crate::begin`] stops before the first
+    /// Whether the method only checks (`--detach`): `begin` stops before the first
     /// change, after the RBAC preflight and the Lease check.
     pub(crate) check_only: bool,
     /// The Job this process runs in (`--detach`'s pod): it waits for the Lease its previous
     /// pod held instead of refusing, and is not refused for its own Job.
     pub(crate) in_job: Option<Arc<str>>,
-    /// What [`crate::begin`] was called with: the permissions and the RCs of the operation.
+    /// What `begin` was called with: the permissions and the RCs of the operation.
     pub(crate) begun: Arc<Mutex<Option<Begun>>>,
 }
 
@@ -190,7 +190,7 @@ pub struct Ctx {
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Begun {
     /// The permissions the method needs (its RBAC preflight).
-    pub needs: Vec<crate::access::Need>,
+    pub needs: Vec<crate::need::Need>,
     /// The RCs whose Leases it takes.
     pub rcs: Vec<String>,
 }
@@ -258,7 +258,7 @@ impl Ctx {
         self.begun.lock().ok().and_then(|b| b.clone())
     }
 
-    pub(crate) fn record_begun(&self, needs: &[crate::access::Need], rcs: &[&str]) {
+    pub(crate) fn record_begun(&self, needs: &[crate::need::Need], rcs: &[&str]) {
         if let Ok(mut begun) = self.begun.lock() {
             let b = begun.get_or_insert_with(Begun::default);
             for n in needs {

@@ -50,6 +50,7 @@ mod context;
 pub mod error;
 pub mod events;
 pub mod names;
+mod need;
 
 pub use cancel::Cancel;
 pub use client::{Cluster, ClusterOptions, connect};

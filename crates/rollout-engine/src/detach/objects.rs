@@ -104,7 +104,7 @@ fn secs(d: Duration) -> i64 {
 }
 
 /// The Job, created suspended (its pod would fail without its ServiceAccount): released by
-/// [`super::submit`] once the ServiceAccount, Role and RoleBinding exist.
+/// `detach::submit` once the ServiceAccount, Role and RoleBinding exist.
 pub fn job(name: &str, namespace: &str, rcs: &[String], d: &Detach) -> Job {
     let mut job_labels = labels();
     job_labels.insert(DETACHED_LABEL.to_owned(), "true".to_owned());

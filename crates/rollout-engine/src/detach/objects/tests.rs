@@ -1,3 +1,5 @@
+//! The Job, Role and RoleBinding a detached update creates, checked field by field.
+
 use super::*;
 use crate::access::{ANALYSIS, ROLLING};
 
